@@ -1,0 +1,20 @@
+# Thin entry points; the logic lives in scripts/ and kafka-setup/.
+.PHONY: run up down status test fmt
+
+run: ## provision, build, start everything, wait until ready, print where things are
+	@scripts/run.sh
+
+up: ## start Postgres, Kafka and the three services in the background
+	@scripts/stack.sh up
+
+down: ## stop what this checkout started (data kept in .local/)
+	@scripts/stack.sh down
+
+status:
+	@scripts/stack.sh status
+
+test: ## fmt, clippy, unit + integration tests on the real stack, smoke checks
+	@scripts/test.sh
+
+fmt:
+	@cargo fmt --all

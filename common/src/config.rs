@@ -1,0 +1,207 @@
+//! Service configuration, read from environment variables with local defaults.
+//!
+//! Every variable is listed in the README; the defaults match the local stack
+//! that `make up` starts, so a service runs with no variables set at all.
+
+use std::time::Duration;
+
+/// What differs between the three services before any variable is read.
+#[derive(Debug, Clone, Copy)]
+pub struct ServiceDefaults {
+    /// Service name, used in logs, the Kafka `client.id` and health answers.
+    pub name: &'static str,
+    /// Default `HTTP_PORT`.
+    pub http_port: u16,
+    /// Default database, role and password on the local Postgres.
+    pub database: &'static str,
+}
+
+#[derive(Debug, Clone)]
+pub struct ServiceConfig {
+    pub service_name: &'static str,
+    pub http: HttpConfig,
+    pub database: DatabaseConfig,
+    pub kafka: KafkaConfig,
+    /// `READINESS_TIMEOUT_MS`: how long `/health/ready` waits for each dependency.
+    pub readiness_timeout: Duration,
+    /// `SHUTDOWN_TIMEOUT_SECS`: how long in-flight requests get to finish after SIGTERM.
+    pub shutdown_timeout: Duration,
+    /// `LOG_FORMAT`: `text` (default) or `json`.
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone)]
+pub struct HttpConfig {
+    /// `HTTP_HOST`: address to bind, default `127.0.0.1` (containers set `0.0.0.0`).
+    pub host: String,
+    /// `HTTP_PORT`: port to bind; 0 picks a free one (tests).
+    pub port: u16,
+}
+
+#[derive(Debug, Clone)]
+pub struct DatabaseConfig {
+    /// `DATABASE_URL`, default `postgres://<db>:<db>@127.0.0.1:55432/<db>`.
+    pub url: String,
+    /// `DATABASE_MAX_CONNECTIONS`, default 10.
+    pub max_connections: u32,
+    /// `DATABASE_ACQUIRE_TIMEOUT_MS`, default 2000: a request waits at most this
+    /// long for a connection, so a dead database shows up as an error quickly.
+    pub acquire_timeout: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct KafkaConfig {
+    /// `KAFKA_BOOTSTRAP_SERVERS`, default `127.0.0.1:9092`.
+    pub bootstrap_servers: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("invalid value {value:?} for environment variable {variable}: {reason}")]
+pub struct ConfigError {
+    pub variable: &'static str,
+    pub value: String,
+    pub reason: String,
+}
+
+impl ServiceConfig {
+    /// Reads the process environment.
+    pub fn from_env(defaults: &ServiceDefaults) -> Result<Self, ConfigError> {
+        Self::from_lookup(defaults, |name| std::env::var(name).ok())
+    }
+
+    /// Reads variables through `lookup`, so tests need not touch the process environment.
+    pub fn from_lookup(
+        defaults: &ServiceDefaults,
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let vars = Vars(&lookup);
+        let db = defaults.database;
+        Ok(Self {
+            service_name: defaults.name,
+            http: HttpConfig {
+                host: vars.string("HTTP_HOST", "127.0.0.1"),
+                port: vars.parsed("HTTP_PORT", defaults.http_port)?,
+            },
+            database: DatabaseConfig {
+                url: vars.string(
+                    "DATABASE_URL",
+                    &format!("postgres://{db}:{db}@127.0.0.1:55432/{db}"),
+                ),
+                max_connections: vars.parsed("DATABASE_MAX_CONNECTIONS", 10)?,
+                acquire_timeout: Duration::from_millis(
+                    vars.parsed("DATABASE_ACQUIRE_TIMEOUT_MS", 2000)?,
+                ),
+            },
+            kafka: KafkaConfig {
+                bootstrap_servers: vars.string("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092"),
+            },
+            readiness_timeout: Duration::from_millis(vars.parsed("READINESS_TIMEOUT_MS", 2000)?),
+            shutdown_timeout: Duration::from_secs(vars.parsed("SHUTDOWN_TIMEOUT_SECS", 25)?),
+            log_format: match vars.string("LOG_FORMAT", "text").as_str() {
+                "text" => LogFormat::Text,
+                "json" => LogFormat::Json,
+                other => {
+                    return Err(ConfigError {
+                        variable: "LOG_FORMAT",
+                        value: other.to_owned(),
+                        reason: "expected `text` or `json`".into(),
+                    })
+                }
+            },
+        })
+    }
+}
+
+struct Vars<'a>(&'a dyn Fn(&str) -> Option<String>);
+
+impl Vars<'_> {
+    fn string(&self, name: &'static str, default: &str) -> String {
+        (self.0)(name)
+            .filter(|v| !v.is_empty())
+            .unwrap_or_else(|| default.to_owned())
+    }
+
+    fn parsed<T>(&self, name: &'static str, default: T) -> Result<T, ConfigError>
+    where
+        T: std::str::FromStr,
+        T::Err: std::fmt::Display,
+    {
+        match (self.0)(name).filter(|v| !v.is_empty()) {
+            None => Ok(default),
+            Some(value) => value.trim().parse().map_err(|e: T::Err| ConfigError {
+                variable: name,
+                reason: e.to_string(),
+                value,
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    const ORDERS: ServiceDefaults = ServiceDefaults {
+        name: "order-service",
+        http_port: 8080,
+        database: "orders",
+    };
+
+    fn config(vars: &[(&str, &str)]) -> Result<ServiceConfig, ConfigError> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        ServiceConfig::from_lookup(&ORDERS, |k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn no_variables_give_the_local_stack_defaults() {
+        let c = config(&[]).unwrap();
+        assert_eq!(c.http.host, "127.0.0.1");
+        assert_eq!(c.http.port, 8080);
+        assert_eq!(
+            c.database.url,
+            "postgres://orders:orders@127.0.0.1:55432/orders"
+        );
+        assert_eq!(c.kafka.bootstrap_servers, "127.0.0.1:9092");
+        assert_eq!(c.log_format, LogFormat::Text);
+        assert_eq!(c.shutdown_timeout, Duration::from_secs(25));
+    }
+
+    #[test]
+    fn variables_override_defaults() {
+        let c = config(&[
+            ("HTTP_PORT", "9000"),
+            ("KAFKA_BOOTSTRAP_SERVERS", "kafka:9092"),
+            ("LOG_FORMAT", "json"),
+            ("DATABASE_MAX_CONNECTIONS", "3"),
+        ])
+        .unwrap();
+        assert_eq!(c.http.port, 9000);
+        assert_eq!(c.kafka.bootstrap_servers, "kafka:9092");
+        assert_eq!(c.log_format, LogFormat::Json);
+        assert_eq!(c.database.max_connections, 3);
+    }
+
+    #[test]
+    fn an_unparsable_number_names_the_variable_and_value() {
+        let err = config(&[("HTTP_PORT", "eighty")]).unwrap_err();
+        assert_eq!(err.variable, "HTTP_PORT");
+        assert_eq!(err.value, "eighty");
+        assert!(err.to_string().contains("HTTP_PORT"), "{err}");
+    }
+
+    #[test]
+    fn an_unknown_log_format_is_rejected() {
+        let err = config(&[("LOG_FORMAT", "xml")]).unwrap_err();
+        assert_eq!(err.variable, "LOG_FORMAT");
+    }
+}

@@ -1,0 +1,31 @@
+//! Against the real local Postgres and Kafka (`make test` starts them).
+
+use common::testing::{spawn_app, table_names};
+use order_service::{routes, MIGRATOR, SERVICE};
+use std::time::Duration;
+
+#[tokio::test]
+async fn ready_answers_200_once_its_database_is_migrated_and_kafka_answers() {
+    let app = spawn_app(&SERVICE, &MIGRATOR, routes).await;
+
+    let (status, body) = app.readiness_until(200, Duration::from_secs(20)).await;
+
+    assert_eq!(status, 200, "readiness body: {body}");
+    assert_eq!(body["service"], "order-service");
+    assert_eq!(body["status"], "ready");
+    assert_eq!(body["checks"]["database"]["up"], true);
+    assert_eq!(body["checks"]["kafka"]["up"], true);
+    assert_eq!(
+        table_names(&app.pool).await,
+        ["_sqlx_migrations", "order_items", "orders"]
+    );
+}
+
+#[tokio::test]
+async fn live_answers_200_while_the_process_runs() {
+    let app = spawn_app(&SERVICE, &MIGRATOR, routes).await;
+
+    let response = app.get("/health/live").await;
+
+    assert_eq!(response.status().as_u16(), 200);
+}

@@ -1,0 +1,76 @@
+# Shared helpers for the local-stack scripts. Source it; do not run it.
+# Everything the stack writes lives under $STATE_DIR (git-ignored), so a
+# checkout's stack never touches another checkout's.
+
+ROOT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+STATE_DIR=${STATE_DIR:-$ROOT_DIR/.local}
+LOG_DIR=$STATE_DIR/logs
+RUN_DIR=$STATE_DIR/run
+mkdir -p "$LOG_DIR" "$RUN_DIR"
+
+# Defaults shared by every script; each can be overridden from the environment.
+KAFKA_PORT=${KAFKA_PORT:-9092}
+KAFKA_CONTROLLER_PORT=${KAFKA_CONTROLLER_PORT:-9093}
+KAFKA_BOOTSTRAP_SERVERS=${KAFKA_BOOTSTRAP_SERVERS:-127.0.0.1:$KAFKA_PORT}
+PG_PORT=${PG_PORT:-55432}
+PG_SUPERUSER_PASSWORD=${PG_SUPERUSER_PASSWORD:-postgres}
+PG_ADMIN_URL=${PG_ADMIN_URL:-postgres://postgres:$PG_SUPERUSER_PASSWORD@127.0.0.1:$PG_PORT/postgres}
+export KAFKA_BOOTSTRAP_SERVERS PG_ADMIN_URL
+
+say() { printf '==> %s\n' "$*"; }
+warn() { printf 'warning: %s\n' "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+# True when something accepts TCP connections on 127.0.0.1:$1.
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# Describes who listens on a port, for error messages.
+port_owner() {
+  local owner=""
+  command -v ss >/dev/null && owner=$(ss -Hltnp "sport = :$1" 2>/dev/null | grep -o 'users:(([^)]*))' | head -1)
+  printf '%s' "${owner:-an unknown process}"
+}
+
+# Fails with a clear message when a port we are about to bind is taken.
+require_free_port() { # port what
+  if port_open "$1"; then
+    die "port $1 (wanted by $2) is already in use by $(port_owner "$1"); stop it or choose another port (see README: environment variables)"
+  fi
+}
+
+# Waits until $1 accepts connections; $2 seconds at most, $3 names the thing.
+wait_for_port() {
+  local port=$1 timeout=$2 what=$3 i
+  for ((i = 0; i < timeout * 4; i++)); do
+    port_open "$port" && return 0
+    sleep 0.25
+  done
+  return 1
+}
+
+# pidfile helpers: a component is "ours and running" only when its pidfile
+# names a live process whose command line still matches what we started.
+pid_of() { # name -> prints pid if running
+  local f=$RUN_DIR/$1.pid pid
+  [ -f "$f" ] || return 1
+  pid=$(cat "$f")
+  if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && grep -qa -- "${2:-}" "/proc/$pid/cmdline" 2>/dev/null; then
+    echo "$pid"
+    return 0
+  fi
+  rm -f "$f"
+  return 1
+}
+
+# Sends SIGTERM, waits up to $3 seconds, then SIGKILL.
+stop_pid() { # name pid timeout
+  local name=$1 pid=$2 timeout=${3:-30} i
+  kill -TERM "$pid" 2>/dev/null || true
+  for ((i = 0; i < timeout * 4; i++)); do
+    kill -0 "$pid" 2>/dev/null || { rm -f "$RUN_DIR/$name.pid"; return 0; }
+    sleep 0.25
+  done
+  warn "$name (pid $pid) did not stop within ${timeout}s; killing it"
+  kill -KILL "$pid" 2>/dev/null || true
+  rm -f "$RUN_DIR/$name.pid"
+}

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# `make run`: provision, build, start everything in the background, wait until
+# the three services are ready, and say where everything is.
+set -euo pipefail
+# shellcheck source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+"$ROOT_DIR/scripts/provision.sh"
+"$ROOT_DIR/scripts/stack.sh" up all
+
+cat <<EOF
+
+The saga stack is up (state and data in $STATE_DIR, kept across restarts).
+
+  order-service         http://127.0.0.1:${ORDER_SERVICE_PORT:-8080}   log: $LOG_DIR/order-service.log
+  billing-service       http://127.0.0.1:${BILLING_SERVICE_PORT:-8081}   log: $LOG_DIR/billing-service.log
+  notification-service  http://127.0.0.1:${NOTIFICATION_SERVICE_PORT:-8082}   log: $LOG_DIR/notification-service.log
+  Kafka (KRaft)         $KAFKA_BOOTSTRAP_SERVERS   log: $LOG_DIR/kafka-server.log
+  PostgreSQL            127.0.0.1:$PG_PORT   log: $LOG_DIR/postgres.log
+                        databases orders, billing, notifications (user = password = database name)
+
+Health:           curl -s http://127.0.0.1:${ORDER_SERVICE_PORT:-8080}/health/ready
+Topics:           kafka-setup/bin/kafka-topics --bootstrap-server $KAFKA_BOOTSTRAP_SERVERS --describe
+Read a topic:     kafka-setup/bin/kafka-console-consumer --bootstrap-server $KAFKA_BOOTSTRAP_SERVERS \\
+                    --topic order-created --from-beginning --property print.headers=true
+Consumer groups:  kafka-setup/bin/kafka-consumer-groups --bootstrap-server $KAFKA_BOOTSTRAP_SERVERS --list
+Database:         PGPASSWORD=orders psql -h 127.0.0.1 -p $PG_PORT -U orders orders
+Status / stop:    make status / make down
+EOF

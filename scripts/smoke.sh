@@ -1,0 +1,129 @@
+#!/usr/bin/env bash
+# End-to-end checks of the running stack, as a user would make them, with the
+# real binaries, the real Kafka tools and the real Postgres. Part of `make test`.
+# Expects the stack to be up (`scripts/stack.sh up`); counts checks and exits
+# non-zero when any fails.
+set -euo pipefail
+# shellcheck source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+BIN=$ROOT_DIR/kafka-setup/bin
+PORTS="${ORDER_SERVICE_PORT:-8080} ${BILLING_SERVICE_PORT:-8081} ${NOTIFICATION_SERVICE_PORT:-8082}"
+passed=0 failed=0
+
+check() { # description, then a command that must succeed
+  local what=$1
+  shift
+  if "$@"; then
+    echo "ok   - $what"
+    passed=$((passed + 1))
+  else
+    echo "FAIL - $what"
+    failed=$((failed + 1))
+  fi
+}
+
+# Polls until every service's readiness has status $1 (and, for 503, names
+# $2 as down), for $3 seconds at most.
+all_ready_status() {
+  local want=$1 down=$2 timeout=$3 deadline port code body ok
+  deadline=$((SECONDS + timeout))
+  while :; do
+    ok=1
+    for port in $PORTS; do
+      body=$(curl -sS -w '\n%{http_code}' "http://127.0.0.1:$port/health/ready" 2>/dev/null || echo 000)
+      code=${body##*$'\n'}
+      body=${body%$'\n'*}
+      if [ "$code" != "$want" ] || { [ -n "$down" ] && ! grep -q "\"down\":\[[^]]*\"$down\"" <<<"$body"; }; then
+        ok=0
+      fi
+    done
+    [ $ok = 1 ] && return 0
+    if ((SECONDS > deadline)); then
+      echo "  last answer from :$port: $code $body" >&2
+      return 1
+    fi
+    sleep 0.5
+  done
+}
+
+catalogue_matches_broker() {
+  local described name partitions rc=0
+  described=$("$BIN/kafka-topics" --bootstrap-server "$KAFKA_BOOTSTRAP_SERVERS" --describe)
+  while read -r name partitions _; do
+    case "$name" in '' | '#'*) continue ;; esac
+    if ! grep -qP "^Topic: \Q$name\E\t.*PartitionCount: $partitions\t" <<<"$described"; then
+      echo "  $name with $partitions partitions not found in kafka-topics --describe" >&2
+      rc=1
+    fi
+  done <"$ROOT_DIR/kafka-setup/topics.conf"
+  return $rc
+}
+
+console_round_trip() {
+  local topic value got
+  topic=smoke-console-$RANDOM$RANDOM
+  value="hello from the console producer $(date +%s%N)"
+  "$BIN/kafka-topics" --bootstrap-server "$KAFKA_BOOTSTRAP_SERVERS" --create --topic "$topic" --partitions 1 --replication-factor 1 >/dev/null
+  echo "$value" | "$BIN/kafka-console-producer" --bootstrap-server "$KAFKA_BOOTSTRAP_SERVERS" --topic "$topic"
+  got=$("$BIN/kafka-console-consumer" --bootstrap-server "$KAFKA_BOOTSTRAP_SERVERS" --topic "$topic" \
+    --from-beginning --max-messages 1 --timeout-ms 30000 --property print.headers=true 2>/dev/null)
+  "$BIN/kafka-topics" --bootstrap-server "$KAFKA_BOOTSTRAP_SERVERS" --delete --topic "$topic" >/dev/null
+  [ "$got" = "NO_HEADERS	$value" ] || { echo "  consumed: '$got'" >&2; return 1; }
+}
+
+up_again_is_harmless() {
+  local before after
+  before=$(cat "$RUN_DIR"/*.pid | sort | paste -sd' ')
+  "$ROOT_DIR/scripts/stack.sh" up >/dev/null
+  after=$(cat "$RUN_DIR"/*.pid | sort | paste -sd' ')
+  [ "$before" = "$after" ] || { echo "  pids changed: $before -> $after" >&2; return 1; }
+}
+
+taken_port_is_named() {
+  local port listener out
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  python3 -c "import socket,time; s=socket.socket(); s.bind(('127.0.0.1',$port)); s.listen(); time.sleep(30)" &
+  listener=$!
+  wait_for_port "$port" 10 listener
+  out=$(STATE_DIR=$(mktemp -d) KAFKA_PORT=$port "$ROOT_DIR/kafka-setup/kafka.sh" start 2>&1) && {
+    kill $listener
+    return 1
+  }
+  kill $listener 2>/dev/null || true
+  grep -q "port $port .* already in use" <<<"$out" || { echo "  got: $out" >&2; return 1; }
+}
+
+sigterm_exits_cleanly() {
+  local port pid rc
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  HTTP_PORT=$port DATABASE_URL="postgres://orders:orders@127.0.0.1:$PG_PORT/orders" \
+    "${CARGO_TARGET_DIR:-$ROOT_DIR/target}/debug/order-service" >"$LOG_DIR/smoke-sigterm.log" 2>&1 &
+  pid=$!
+  local i
+  for ((i = 0; i < 120; i++)); do
+    curl -fsS -o /dev/null "http://127.0.0.1:$port/health/ready" 2>/dev/null && break
+    sleep 0.25
+  done
+  kill -TERM $pid
+  rc=0
+  wait $pid || rc=$?
+  [ $rc = 0 ] && grep -q "stopped" "$LOG_DIR/smoke-sigterm.log" ||
+    { echo "  exit code $rc; log: $LOG_DIR/smoke-sigterm.log" >&2; return 1; }
+}
+
+echo "# smoke: end-to-end checks against the running stack"
+check "all three services answer 200 on /health/ready" all_ready_status 200 "" 60
+check "kafka-topics --describe lists every catalogue topic with its partitions" catalogue_matches_broker
+check "a record from kafka-console-producer comes back through kafka-console-consumer" console_round_trip
+check "make up again keeps the same processes" up_again_is_harmless
+check "a port taken by another process is named in the error" taken_port_is_named
+check "a service exits 0 after SIGTERM" sigterm_exits_cleanly
+
+"$ROOT_DIR/scripts/postgres.sh" stop fast >/dev/null
+check "with Postgres stopped, every /health/ready answers 503 naming the database" all_ready_status 503 database 15
+"$ROOT_DIR/scripts/postgres.sh" start >/dev/null
+check "with Postgres back, every /health/ready answers 200 without a restart" all_ready_status 200 "" 30
+
+echo "smoke: $passed passed, $failed failed"
+[ "$failed" = 0 ]

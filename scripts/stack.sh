@@ -1,0 +1,138 @@
+#!/usr/bin/env bash
+# The whole local stack: PostgreSQL, Kafka and the three services, in the background.
+#
+#   stack.sh up [infra|services|all]     start what is not running yet (default all)
+#   stack.sh down [infra|services|all]   stop what this checkout started (data kept)
+#   stack.sh status
+#
+# Re-running `up` is harmless; a port taken by something else is an error naming it.
+# Environment: ORDER_SERVICE_PORT (8080), BILLING_SERVICE_PORT (8081),
+# NOTIFICATION_SERVICE_PORT (8082), CARGO_PROFILE (dev | release, default dev),
+# plus what scripts/postgres.sh and kafka-setup/kafka.sh read.
+set -euo pipefail
+# shellcheck source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+SERVICES="order-service billing-service notification-service"
+CARGO_PROFILE=${CARGO_PROFILE:-dev}
+
+service_port() {
+  case $1 in
+  order-service) echo "${ORDER_SERVICE_PORT:-8080}" ;;
+  billing-service) echo "${BILLING_SERVICE_PORT:-8081}" ;;
+  notification-service) echo "${NOTIFICATION_SERVICE_PORT:-8082}" ;;
+  esac
+}
+
+service_database() {
+  case $1 in
+  order-service) echo orders ;;
+  billing-service) echo billing ;;
+  notification-service) echo notifications ;;
+  esac
+}
+
+binary() {
+  local dir=debug
+  [ "$CARGO_PROFILE" = dev ] || dir=$CARGO_PROFILE
+  echo "${CARGO_TARGET_DIR:-$ROOT_DIR/target}/$dir/$1"
+}
+
+build() {
+  command -v cargo >/dev/null || die "cargo not found: install Rust (https://rustup.rs) first"
+  say "building the services (cargo build --profile $CARGO_PROFILE; the first build takes a few minutes)"
+  (cd "$ROOT_DIR" && cargo build --profile "$CARGO_PROFILE" --bins --quiet)
+}
+
+start_service() {
+  local name=$1 port db pid
+  port=$(service_port "$name")
+  db=$(service_database "$name")
+  if pid=$(pid_of "$name" "$(binary "$name")"); then
+    say "$name already running (pid $pid) on http://127.0.0.1:$port"
+    return 0
+  fi
+  require_free_port "$port" "$name"
+  # Services inherit the caller's environment (RUST_LOG, LOG_FORMAT, ...); the
+  # addresses below follow the ports this script was given.
+  HTTP_PORT=$port \
+    DATABASE_URL="postgres://$db:$db@127.0.0.1:$PG_PORT/$db" \
+    KAFKA_BOOTSTRAP_SERVERS=$KAFKA_BOOTSTRAP_SERVERS \
+    setsid nohup "$(binary "$name")" >>"$LOG_DIR/$name.log" 2>&1 </dev/null &
+  echo $! >"$RUN_DIR/$name.pid"
+  say "started $name (pid $!) on http://127.0.0.1:$port, log: $LOG_DIR/$name.log"
+}
+
+# Waits until every service answers 200 on /health/ready.
+wait_ready() {
+  local name port deadline=$((SECONDS + ${READY_TIMEOUT_SECS:-90}))
+  for name in $SERVICES; do
+    port=$(service_port "$name")
+    until curl -fsS -o /dev/null "http://127.0.0.1:$port/health/ready" 2>/dev/null; do
+      if ! pid_of "$name" "$(binary "$name")" >/dev/null; then
+        tail -20 "$LOG_DIR/$name.log" >&2
+        die "$name exited; log: $LOG_DIR/$name.log"
+      fi
+      if ((SECONDS > deadline)); then
+        curl -sS "http://127.0.0.1:$port/health/ready" >&2 || true
+        echo >&2
+        die "$name not ready after ${READY_TIMEOUT_SECS:-90}s; log: $LOG_DIR/$name.log"
+      fi
+      sleep 0.5
+    done
+    say "$name ready"
+  done
+}
+
+up() {
+  local what=${1:-all}
+  if [ "$what" = all ] || [ "$what" = infra ]; then
+    "$ROOT_DIR/scripts/postgres.sh" start
+    "$ROOT_DIR/kafka-setup/kafka.sh" start
+  fi
+  if [ "$what" = all ] || [ "$what" = services ]; then
+    build
+    local name
+    for name in $SERVICES; do start_service "$name"; done
+    wait_ready
+  fi
+}
+
+down() {
+  local what=${1:-all} name pid
+  if [ "$what" = all ] || [ "$what" = services ]; then
+    for name in $SERVICES; do
+      if pid=$(pid_of "$name" "$(binary "$name")"); then
+        say "stopping $name (pid $pid)"
+        stop_pid "$name" "$pid" 40
+      fi
+    done
+  fi
+  if [ "$what" = all ] || [ "$what" = infra ]; then
+    "$ROOT_DIR/kafka-setup/kafka.sh" stop
+    "$ROOT_DIR/scripts/postgres.sh" stop
+  fi
+}
+
+status() {
+  local name pid rc=0
+  "$ROOT_DIR/scripts/postgres.sh" status || rc=1
+  "$ROOT_DIR/kafka-setup/kafka.sh" status || rc=1
+  for name in $SERVICES; do
+    if pid=$(pid_of "$name" "$(binary "$name")"); then
+      echo "$name: running (pid $pid) on http://127.0.0.1:$(service_port "$name")"
+    else
+      echo "$name: stopped"
+      rc=1
+    fi
+  done
+  return $rc
+}
+
+case "${1:-}" in
+up) up "${2:-all}" ;;
+down) down "${2:-all}" ;;
+status) status ;;
+wait-ready) wait_ready ;;
+*) die "usage: stack.sh up|down [infra|services|all] | status" ;;
+esac

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# `make test`: formatting, clippy, unit and integration tests against the real
+# Kafka and Postgres, then the end-to-end smoke checks. Brings up whatever part
+# of the stack is not running and stops, at the end, only what it started.
+set -euo pipefail
+# shellcheck source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$ROOT_DIR"
+
+"$ROOT_DIR/scripts/provision.sh"
+
+say "cargo fmt --check"
+cargo fmt --all -- --check
+say "cargo clippy -D warnings"
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+
+started_infra=0 started_services=0
+"$ROOT_DIR/scripts/postgres.sh" status >/dev/null 2>&1 && "$ROOT_DIR/kafka-setup/kafka.sh" status >/dev/null 2>&1 || started_infra=1
+"$ROOT_DIR/scripts/stack.sh" status >/dev/null 2>&1 || started_services=1
+cleanup() {
+  [ $started_services = 1 ] && "$ROOT_DIR/scripts/stack.sh" down services >/dev/null || true
+  [ $started_infra = 1 ] && "$ROOT_DIR/scripts/stack.sh" down infra >/dev/null || true
+}
+trap cleanup EXIT
+
+"$ROOT_DIR/scripts/stack.sh" up infra
+say "cargo test (unit and integration tests against the real Kafka and Postgres)"
+cargo test --workspace
+
+"$ROOT_DIR/scripts/stack.sh" up services
+"$ROOT_DIR/scripts/smoke.sh"
