@@ -1,8 +1,18 @@
-//! billing-service: decides each order's payment against the customer's credit account.
+//! billing-service: decides each order's payment against the customer's
+//! credit account.
 
-use actix_web::web;
+pub mod config;
+pub mod decision;
+pub mod payments;
+pub mod routes;
+pub mod store;
+
+use common::app::ServiceDefinition;
 use common::config::ServiceDefaults;
+use common::consumer::ConsumerDefinition;
+use common::topics;
 use sqlx::migrate::Migrator;
+use std::sync::Arc;
 
 pub const SERVICE: ServiceDefaults = ServiceDefaults {
     name: "billing-service",
@@ -13,5 +23,18 @@ pub const SERVICE: ServiceDefaults = ServiceDefaults {
 /// This service's schema, embedded at build time and applied at start.
 pub static MIGRATOR: Migrator = sqlx::migrate!();
 
-/// The service's own HTTP routes, beside the shared `/health/*`.
-pub fn routes(_cfg: &mut web::ServiceConfig) {}
+/// Consumer group that decides payments.
+pub const GROUP: &str = "billing-service";
+
+pub fn definition(config: config::BillingConfig) -> ServiceDefinition {
+    ServiceDefinition {
+        defaults: SERVICE,
+        migrator: &MIGRATOR,
+        routes: Arc::new(routes::configure),
+        consumers: vec![ConsumerDefinition {
+            group: GROUP.into(),
+            topics: vec![topics::PAYMENT_REQUESTS],
+            handler: Arc::new(payments::PaymentRequestHandler { config }),
+        }],
+    }
+}

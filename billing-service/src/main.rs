@@ -1,9 +1,5 @@
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    common::app::run_service(
-        &billing_service::SERVICE,
-        &billing_service::MIGRATOR,
-        billing_service::routes,
-    )
-    .await
+    let config = billing_service::config::BillingConfig::from_env()?;
+    common::app::run_service(billing_service::definition(config)).await
 }

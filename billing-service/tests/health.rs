@@ -1,12 +1,17 @@
 //! Against the real local Postgres and Kafka (`make test` starts them).
 
-use billing_service::{routes, MIGRATOR, SERVICE};
-use common::testing::{spawn_app, table_names};
+use billing_service::definition;
+use common::testing::{spawn_app, table_names, TestTopics};
 use std::time::Duration;
 
 #[tokio::test]
 async fn ready_answers_200_once_its_database_is_migrated_and_kafka_answers() {
-    let app = spawn_app(&SERVICE, &MIGRATOR, routes).await;
+    let topics = TestTopics::create().await;
+    let app = spawn_app(
+        definition(billing_service::config::BillingConfig::from_lookup(|_| None).unwrap()),
+        &topics,
+    )
+    .await;
 
     let (status, body) = app.readiness_until(200, Duration::from_secs(20)).await;
 
@@ -17,13 +22,24 @@ async fn ready_answers_200_once_its_database_is_migrated_and_kafka_answers() {
     assert_eq!(body["checks"]["kafka"]["up"], true);
     assert_eq!(
         table_names(&app.pool).await,
-        ["_sqlx_migrations", "accounts", "payments"]
+        [
+            "_sqlx_migrations",
+            "accounts",
+            "inbox",
+            "outbox",
+            "payments"
+        ]
     );
 }
 
 #[tokio::test]
 async fn live_answers_200_while_the_process_runs() {
-    let app = spawn_app(&SERVICE, &MIGRATOR, routes).await;
+    let topics = TestTopics::create().await;
+    let app = spawn_app(
+        definition(billing_service::config::BillingConfig::from_lookup(|_| None).unwrap()),
+        &topics,
+    )
+    .await;
 
     let response = app.get("/health/live").await;
 

@@ -4,8 +4,10 @@
 //! once (liveness 200, readiness 503), migrations run in the background as
 //! soon as the database answers, and readiness turns 200 when both answer.
 
-use crate::config::ServiceConfig;
+use crate::config::{ServiceConfig, ServiceDefaults};
+use crate::consumer::{ConsumerDefinition, ConsumerRuntime};
 use crate::health::{self, Readiness};
+use crate::outbox::{Outbox, Relay};
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::{web, App, HttpServer};
 use anyhow::Context;
@@ -15,9 +17,22 @@ use sqlx::PgPool;
 use std::future::Future;
 use std::net::TcpListener;
 use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
 
 /// Adds a service's own routes (and app data) next to the shared ones.
-pub type Routes = fn(&mut web::ServiceConfig);
+pub type Routes = Arc<dyn Fn(&mut web::ServiceConfig) + Send + Sync>;
+
+/// Everything that makes one service different from the others.
+#[derive(Clone)]
+pub struct ServiceDefinition {
+    pub defaults: ServiceDefaults,
+    /// The service's own migrations; the shared outbox/inbox tables are added.
+    pub migrator: &'static Migrator,
+    pub routes: Routes,
+    pub consumers: Vec<ConsumerDefinition>,
+}
 
 pub struct Application {
     port: u16,
@@ -25,15 +40,18 @@ pub struct Application {
     readiness: Arc<Readiness>,
     pool: PgPool,
     service: &'static str,
+    background: Vec<JoinHandle<()>>,
+    stop_background: watch::Sender<bool>,
+    shutdown_timeout: Duration,
 }
 
 impl Application {
     /// Binds the listener (port 0 picks a free port), creates the pool and
-    /// the Kafka producer, and starts migrations in the background.
+    /// the Kafka producer, and starts migrations in the background; the outbox
+    /// relay, the cleanup and the consumers start once they are applied.
     pub async fn build(
         config: ServiceConfig,
-        migrator: &'static Migrator,
-        routes: Routes,
+        definition: ServiceDefinition,
     ) -> anyhow::Result<Self> {
         let address = format!("{}:{}", config.http.host, config.http.port);
         let listener = TcpListener::bind(&address)
@@ -52,31 +70,39 @@ impl Application {
             config.readiness_timeout,
         );
 
-        let migrations_readiness = readiness.clone();
-        let migrations_pool = pool.clone();
-        tokio::spawn(async move {
-            match crate::db::migrate_when_reachable(&migrations_pool, migrator).await {
-                Ok(()) => {
-                    tracing::info!("database migrations applied");
-                    migrations_readiness.migrations_done();
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "database migrations failed; the service stays unready");
-                    migrations_readiness.migrations_failed(e.to_string());
-                }
-            }
-        });
+        let outbox = Outbox::new(config.service_name);
+        let (stop_background, stop_rx) = watch::channel(false);
+        let starter = BackgroundStarter {
+            config: config.clone(),
+            definition: definition.clone(),
+            pool: pool.clone(),
+            producer: producer.clone(),
+            outbox: outbox.clone(),
+            readiness: readiness.clone(),
+            stop: stop_rx,
+        };
+        let background = vec![tokio::spawn(starter.run())];
 
         let readiness_data = web::Data::from(readiness.clone());
         let pool_data = web::Data::new(pool.clone());
         let producer_data = web::Data::new(producer);
+        let outbox_data = web::Data::new(outbox);
+        let routes = definition.routes.clone();
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(readiness_data.clone())
                 .app_data(pool_data.clone())
                 .app_data(producer_data.clone())
+                .app_data(outbox_data.clone())
+                .app_data(crate::http::json_config())
+                .app_data(crate::http::query_config())
                 .configure(health::configure)
-                .configure(routes)
+                .configure(|cfg| routes(cfg))
+                .default_service(web::to(|| async {
+                    Err::<actix_web::HttpResponse, _>(crate::http::ApiError::NotFound(
+                        "no such route".into(),
+                    ))
+                }))
         })
         // We handle signals ourselves: readiness must turn 503 before the server stops.
         .disable_signals()
@@ -91,6 +117,9 @@ impl Application {
             readiness,
             pool,
             service: config.service_name,
+            background,
+            stop_background,
+            shutdown_timeout: config.shutdown_timeout,
         })
     }
 
@@ -117,6 +146,15 @@ impl Application {
         tracing::info!(service = self.service, "shutting down");
         self.readiness.begin_shutdown();
         handle.stop(true).await;
+        // Consumers finish their record, the relay its batch.
+        let _ = self.stop_background.send(true);
+        let background = futures_util::future::join_all(self.background);
+        if tokio::time::timeout(self.shutdown_timeout, background)
+            .await
+            .is_err()
+        {
+            tracing::warn!("background tasks did not stop in time");
+        }
         self.pool.close().await;
         tracing::info!(service = self.service, "stopped");
         Ok(())
@@ -135,13 +173,68 @@ pub async fn shutdown_signal() {
 }
 
 /// The whole `main` of a service: configuration, logging, build, serve.
-pub async fn run_service(
-    defaults: &crate::config::ServiceDefaults,
-    migrator: &'static Migrator,
-    routes: Routes,
-) -> anyhow::Result<()> {
-    let config = ServiceConfig::from_env(defaults)?;
+pub async fn run_service(definition: ServiceDefinition) -> anyhow::Result<()> {
+    let config = ServiceConfig::from_env(&definition.defaults)?;
     crate::telemetry::init(config.log_format);
-    let app = Application::build(config, migrator, routes).await?;
+    let app = Application::build(config, definition).await?;
     app.run_until_stopped().await
+}
+
+/// Runs migrations (waiting for the database), then starts the relay, the
+/// cleanup and the consumers, and waits for them to stop.
+struct BackgroundStarter {
+    config: ServiceConfig,
+    definition: ServiceDefinition,
+    pool: PgPool,
+    producer: FutureProducer,
+    outbox: Outbox,
+    readiness: Arc<Readiness>,
+    stop: watch::Receiver<bool>,
+}
+
+impl BackgroundStarter {
+    async fn run(self) {
+        let migrator = crate::db::service_migrator(self.definition.migrator);
+        let mut stop = self.stop.clone();
+        tokio::select! {
+            result = crate::db::migrate_when_reachable(&self.pool, &migrator) => match result {
+                Ok(()) => {
+                    tracing::info!("database migrations applied");
+                    self.readiness.migrations_done();
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "database migrations failed; the service stays unready");
+                    self.readiness.migrations_failed(e.to_string());
+                    return;
+                }
+            },
+            _ = stop.changed() => return,
+        }
+
+        let mut tasks = Vec::new();
+        let relay = Relay {
+            pool: self.pool.clone(),
+            producer: self.producer.clone(),
+            outbox: self.outbox.clone(),
+            config: self.config.outbox.clone(),
+            topic_prefix: self.config.kafka.topic_prefix.clone(),
+        };
+        tasks.push(tokio::spawn(relay.run(self.stop.clone())));
+        tasks.push(tokio::spawn(crate::outbox::run_cleanup(
+            self.pool.clone(),
+            self.config.outbox.clone(),
+            self.stop.clone(),
+        )));
+        for definition in self.definition.consumers {
+            let runtime = ConsumerRuntime {
+                pool: self.pool.clone(),
+                producer: self.producer.clone(),
+                outbox: self.outbox.clone(),
+                kafka: self.config.kafka.clone(),
+                client_id: format!("{}-{}", self.config.service_name, definition.group),
+            };
+            tasks.push(tokio::spawn(runtime.run(definition, self.stop.clone())));
+        }
+        futures_util::future::join_all(tasks).await;
+    }
 }

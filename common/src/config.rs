@@ -28,6 +28,7 @@ pub struct ServiceConfig {
     pub shutdown_timeout: Duration,
     /// `LOG_FORMAT`: `text` (default) or `json`.
     pub log_format: LogFormat,
+    pub outbox: OutboxConfig,
 }
 
 #[derive(Debug, Clone)]
@@ -53,6 +54,33 @@ pub struct DatabaseConfig {
 pub struct KafkaConfig {
     /// `KAFKA_BOOTSTRAP_SERVERS`, default `127.0.0.1:9092`.
     pub bootstrap_servers: String,
+    /// `KAFKA_TOPIC_PREFIX`, default empty: prepended to every topic name and
+    /// consumer group id, so
+    /// several environments (or test runs) can share one cluster.
+    pub topic_prefix: String,
+}
+
+impl KafkaConfig {
+    /// The physical name of a catalogue topic (or consumer group).
+    pub fn topic(&self, name: &str) -> String {
+        format!("{}{name}", self.topic_prefix)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct OutboxConfig {
+    /// `OUTBOX_BATCH_SIZE`, default 500: rows the relay publishes per transaction.
+    pub batch_size: i64,
+    /// `OUTBOX_POLL_INTERVAL_MS`, default 200: the relay also polls, to pick up
+    /// rows committed by other replicas (its own writers wake it at once).
+    pub poll_interval: Duration,
+    /// `OUTBOX_RETENTION_SECS`, default 3600: published rows are kept this long.
+    pub outbox_retention: Duration,
+    /// `INBOX_RETENTION_SECS`, default 86400: the deduplication window. Beyond
+    /// it, redeliveries are still absorbed by each service's own unique keys.
+    pub inbox_retention: Duration,
+    /// `CLEANUP_INTERVAL_SECS`, default 60: how often expired rows are removed.
+    pub cleanup_interval: Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,6 +128,14 @@ impl ServiceConfig {
             },
             kafka: KafkaConfig {
                 bootstrap_servers: vars.string("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092"),
+                topic_prefix: vars.string("KAFKA_TOPIC_PREFIX", ""),
+            },
+            outbox: OutboxConfig {
+                batch_size: vars.parsed("OUTBOX_BATCH_SIZE", 500)?,
+                poll_interval: Duration::from_millis(vars.parsed("OUTBOX_POLL_INTERVAL_MS", 200)?),
+                outbox_retention: Duration::from_secs(vars.parsed("OUTBOX_RETENTION_SECS", 3600)?),
+                inbox_retention: Duration::from_secs(vars.parsed("INBOX_RETENTION_SECS", 86400)?),
+                cleanup_interval: Duration::from_secs(vars.parsed("CLEANUP_INTERVAL_SECS", 60)?),
             },
             readiness_timeout: Duration::from_millis(vars.parsed("READINESS_TIMEOUT_MS", 2000)?),
             shutdown_timeout: Duration::from_secs(vars.parsed("SHUTDOWN_TIMEOUT_SECS", 25)?),

@@ -41,3 +41,16 @@ pub async fn migrate_when_reachable(
         }
     }
 }
+
+/// Migrations every service database has: the outbox and the inbox.
+static SHARED: Migrator = sqlx::migrate!("./migrations");
+
+/// The service's migrations plus the shared ones, in version order.
+pub fn service_migrator(service: &Migrator) -> Migrator {
+    let mut migrations: Vec<_> = SHARED.iter().chain(service.iter()).cloned().collect();
+    migrations.sort_by_key(|m| m.version);
+    Migrator {
+        migrations: std::borrow::Cow::Owned(migrations),
+        ..Migrator::DEFAULT
+    }
+}

@@ -23,6 +23,9 @@ pub fn create_producer(
     client_config(kafka, client_id)
         .set("acks", "all")
         .set("enable.idempotence", "true")
+        // Fail a send after 15 s instead of librdkafka's 5 minutes, so the
+        // outbox row is retried (and the failure is visible) promptly.
+        .set("message.timeout.ms", "15000")
         .create()
 }
 

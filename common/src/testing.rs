@@ -3,9 +3,11 @@
 //! local Kafka. `make test` starts both; the addresses come from
 //! `PG_ADMIN_URL` and `KAFKA_BOOTSTRAP_SERVERS` (local defaults otherwise).
 
-use crate::app::{Application, Routes};
-use crate::config::{ServiceConfig, ServiceDefaults};
-use sqlx::migrate::Migrator;
+use crate::app::{Application, ServiceDefinition};
+use crate::config::ServiceConfig;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
 use sqlx::{Connection, Executor, PgConnection, PgPool};
 use std::time::{Duration, Instant};
 
@@ -65,6 +67,66 @@ impl Drop for TestDatabase {
     }
 }
 
+/// A private set of the catalogue's topics (`t<uuid>.order-created`, ...),
+/// so tests running at once never see each other's records. Deleted on drop.
+pub struct TestTopics {
+    pub prefix: String,
+}
+
+impl TestTopics {
+    pub async fn create() -> Self {
+        let prefix = format!("t{}.", uuid::Uuid::now_v7().simple());
+        let admin = admin_client();
+        let topics: Vec<String> = crate::topics::catalogue()
+            .iter()
+            .map(|t| format!("{prefix}{}", t.name))
+            .collect();
+        let new: Vec<NewTopic<'_>> = topics
+            .iter()
+            .map(|name| NewTopic::new(name, 2, TopicReplication::Fixed(1)))
+            .collect();
+        for result in admin
+            .create_topics(&new, &AdminOptions::new())
+            .await
+            .expect("create test topics")
+        {
+            result.expect("test topic created");
+        }
+        Self { prefix }
+    }
+
+    /// The physical name of a catalogue topic in this set.
+    pub fn topic(&self, name: &str) -> String {
+        format!("{}{name}", self.prefix)
+    }
+}
+
+impl Drop for TestTopics {
+    fn drop(&mut self) {
+        let topics: Vec<String> = crate::topics::catalogue()
+            .iter()
+            .map(|t| self.topic(&t.name))
+            .collect();
+        let _ = std::thread::spawn(move || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap()
+                .block_on(async move {
+                    let refs: Vec<&str> = topics.iter().map(String::as_str).collect();
+                    let _ = admin_client()
+                        .delete_topics(&refs, &AdminOptions::new())
+                        .await;
+                })
+        })
+        .join();
+    }
+}
+
+fn admin_client() -> AdminClient<DefaultClientContext> {
+    admin_config().create().expect("Kafka admin client")
+}
+
 /// A running service on a free port.
 pub struct TestApp {
     pub address: String,
@@ -72,39 +134,52 @@ pub struct TestApp {
     /// A pool on the service's database, for assertions on its rows.
     pub pool: PgPool,
     pub http: reqwest::Client,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
 
-/// Spawns the service on a fresh database with the local Kafka.
-pub async fn spawn_app(
-    defaults: &ServiceDefaults,
-    migrator: &'static Migrator,
-    routes: Routes,
-) -> TestApp {
-    spawn_app_with(defaults, migrator, routes, |_| {}).await
+/// Spawns the service on a fresh database, with the local Kafka and `topics`.
+pub async fn spawn_app(definition: ServiceDefinition, topics: &TestTopics) -> TestApp {
+    spawn_app_with(definition, topics, |_| {}).await
 }
 
 /// Like [`spawn_app`], letting the test change the configuration first
 /// (e.g. point Kafka at a port where nothing listens).
 pub async fn spawn_app_with(
-    defaults: &ServiceDefaults,
-    migrator: &'static Migrator,
-    routes: Routes,
+    definition: ServiceDefinition,
+    topics: &TestTopics,
+    customise: impl FnOnce(&mut ServiceConfig),
+) -> TestApp {
+    let db = TestDatabase::create(definition.defaults.database).await;
+    start(definition, topics, db, customise).await
+}
+
+async fn start(
+    definition: ServiceDefinition,
+    topics: &TestTopics,
+    db: TestDatabase,
     customise: impl FnOnce(&mut ServiceConfig),
 ) -> TestApp {
     crate::telemetry::init(crate::config::LogFormat::Text);
-    let db = TestDatabase::create(defaults.database).await;
-    let mut config = ServiceConfig::from_lookup(defaults, |_| None).expect("default configuration");
+    let mut config =
+        ServiceConfig::from_lookup(&definition.defaults, |_| None).expect("default configuration");
     config.http.port = 0;
     config.database.url = db.url.clone();
     config.kafka.bootstrap_servers = kafka_bootstrap_servers();
+    config.kafka.topic_prefix = topics.prefix.clone();
     config.readiness_timeout = Duration::from_secs(2);
+    config.shutdown_timeout = Duration::from_secs(5);
+    config.outbox.poll_interval = Duration::from_millis(100);
     customise(&mut config);
 
-    let app = Application::build(config, migrator, routes)
+    let app = Application::build(config, definition)
         .await
         .expect("build application");
     let address = format!("http://127.0.0.1:{}", app.port());
-    tokio::spawn(app.run_until(std::future::pending()));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(app.run_until(async move {
+        let _ = stopped.await;
+    }));
     let pool = PgPool::connect(&db.url)
         .await
         .expect("connect to test database");
@@ -113,10 +188,55 @@ pub async fn spawn_app_with(
         db,
         pool,
         http: reqwest::Client::new(),
+        stop: Some(stop),
+        task: Some(task),
     }
 }
 
 impl TestApp {
+    /// Shuts the service down gracefully (as on SIGTERM), keeping its database.
+    pub async fn stop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.expect("service task").expect("clean shutdown");
+        }
+    }
+
+    /// Starts the service again on the same database (after [`TestApp::stop`]).
+    pub async fn restart(self, definition: ServiceDefinition, topics: &TestTopics) -> TestApp {
+        let TestApp { db, mut stop, .. } = self;
+        assert!(stop.take().is_none(), "stop() the app before restarting it");
+        start(definition, topics, db, |_| {}).await
+    }
+
+    pub async fn post_json(&self, path: &str, body: &serde_json::Value) -> reqwest::Response {
+        self.http
+            .post(format!("{}{path}", self.address))
+            .json(body)
+            .send()
+            .await
+            .expect("request to the service")
+    }
+
+    /// Polls `GET path` until `done` holds for its JSON body, or `within` elapses.
+    pub async fn get_until(
+        &self,
+        path: &str,
+        within: Duration,
+        done: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
+        let deadline = Instant::now() + within;
+        loop {
+            let body: serde_json::Value = self.get(path).await.json().await.unwrap_or_default();
+            if done(&body) || Instant::now() >= deadline {
+                return body;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     pub async fn get(&self, path: &str) -> reqwest::Response {
         self.http
             .get(format!("{}{path}", self.address))
@@ -151,4 +271,62 @@ pub async fn table_names(pool: &PgPool) -> Vec<String> {
         .fetch_all(pool)
         .await
         .expect("list tables")
+}
+
+/// Produces one raw record (for redelivery and poison-record tests).
+pub async fn produce_raw(topic: &str, key: &str, headers: &[(&str, &str)], payload: &[u8]) {
+    use rdkafka::message::{Header, OwnedHeaders};
+    use rdkafka::producer::{FutureProducer, FutureRecord};
+    let producer: FutureProducer = admin_config().create().expect("producer");
+    let headers = headers.iter().fold(OwnedHeaders::new(), |h, (k, v)| {
+        h.insert(Header {
+            key: k,
+            value: Some(v.as_bytes()),
+        })
+    });
+    producer
+        .send(
+            FutureRecord::to(topic)
+                .key(key)
+                .payload(payload)
+                .headers(headers),
+            Duration::from_secs(10),
+        )
+        .await
+        .map_err(|(e, _)| e)
+        .expect("record delivered");
+}
+
+/// Reads `topic` from the beginning until `count` records arrived or
+/// `within` elapsed, and returns what arrived.
+pub async fn read_topic(
+    topic: &str,
+    count: usize,
+    within: Duration,
+) -> Vec<rdkafka::message::OwnedMessage> {
+    use rdkafka::consumer::{Consumer, StreamConsumer};
+    let consumer: StreamConsumer = admin_config()
+        .set("group.id", format!("test-reader-{}", uuid::Uuid::now_v7()))
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("consumer");
+    consumer.subscribe(&[topic]).expect("subscribe");
+    let deadline = Instant::now() + within;
+    let mut records = Vec::new();
+    while records.len() < count {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, consumer.recv()).await {
+            Ok(Ok(m)) => records.push(m.detach()),
+            Ok(Err(e)) => panic!("reading {topic}: {e}"),
+            Err(_) => break,
+        }
+    }
+    records
+}
+
+fn admin_config() -> ClientConfig {
+    let mut config = ClientConfig::new();
+    config.set("bootstrap.servers", kafka_bootstrap_servers());
+    config
 }

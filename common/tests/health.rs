@@ -1,8 +1,9 @@
 //! Readiness of the shared application skeleton against the real Postgres and
 //! Kafka, and what it says when either is unreachable.
 
+use common::app::ServiceDefinition;
 use common::config::ServiceDefaults;
-use common::testing::{spawn_app, spawn_app_with, table_names};
+use common::testing::{spawn_app, spawn_app_with, table_names, TestTopics};
 use sqlx::migrate::Migrator;
 use std::time::Duration;
 
@@ -13,14 +14,22 @@ const PROBE: ServiceDefaults = ServiceDefaults {
 };
 static MIGRATOR: Migrator = sqlx::migrate!("tests/migrations");
 
-fn no_routes(_: &mut actix_web::web::ServiceConfig) {}
+fn probe() -> ServiceDefinition {
+    ServiceDefinition {
+        defaults: PROBE,
+        migrator: &MIGRATOR,
+        routes: std::sync::Arc::new(|_| {}),
+        consumers: vec![],
+    }
+}
 
 /// A TCP port on loopback where nothing listens.
 const DEAD_ADDRESS: &str = "127.0.0.1:9";
 
 #[tokio::test]
 async fn ready_answers_200_and_migrations_ran_when_both_dependencies_answer() {
-    let app = spawn_app(&PROBE, &MIGRATOR, no_routes).await;
+    let topics = TestTopics::create().await;
+    let app = spawn_app(probe(), &topics).await;
 
     let (status, body) = app.readiness_until(200, Duration::from_secs(20)).await;
 
@@ -28,13 +37,14 @@ async fn ready_answers_200_and_migrations_ran_when_both_dependencies_answer() {
     assert_eq!(body["down"], serde_json::json!([]));
     assert_eq!(
         table_names(&app.pool).await,
-        vec!["_sqlx_migrations", "probe"]
+        vec!["_sqlx_migrations", "inbox", "outbox", "probe"]
     );
 }
 
 #[tokio::test]
 async fn ready_answers_503_naming_kafka_when_no_broker_answers() {
-    let app = spawn_app_with(&PROBE, &MIGRATOR, no_routes, |c| {
+    let topics = TestTopics::create().await;
+    let app = spawn_app_with(probe(), &topics, |c| {
         c.kafka.bootstrap_servers = DEAD_ADDRESS.into();
     })
     .await;
@@ -57,7 +67,8 @@ async fn ready_answers_503_naming_kafka_when_no_broker_answers() {
 
 #[tokio::test]
 async fn ready_answers_503_naming_the_database_when_postgres_is_unreachable() {
-    let app = spawn_app_with(&PROBE, &MIGRATOR, no_routes, |c| {
+    let topics = TestTopics::create().await;
+    let app = spawn_app_with(probe(), &topics, |c| {
         c.database.url = format!("postgres://probe:probe@{DEAD_ADDRESS}/probe");
     })
     .await;

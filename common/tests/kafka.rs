@@ -15,6 +15,7 @@ use std::time::Duration;
 fn kafka() -> KafkaConfig {
     KafkaConfig {
         bootstrap_servers: kafka_bootstrap_servers(),
+        topic_prefix: String::new(),
     }
 }
 

@@ -1,8 +1,15 @@
-//! notification-service: records a customer notification for every order and payment event.
+//! notification-service: records a customer notification for every order
+//! and payment event.
 
-use actix_web::web;
+pub mod notify;
+pub mod routes;
+
+use common::app::ServiceDefinition;
 use common::config::ServiceDefaults;
+use common::consumer::ConsumerDefinition;
+use common::topics;
 use sqlx::migrate::Migrator;
+use std::sync::Arc;
 
 pub const SERVICE: ServiceDefaults = ServiceDefaults {
     name: "notification-service",
@@ -13,5 +20,18 @@ pub const SERVICE: ServiceDefaults = ServiceDefaults {
 /// This service's schema, embedded at build time and applied at start.
 pub static MIGRATOR: Migrator = sqlx::migrate!();
 
-/// The service's own HTTP routes, beside the shared `/health/*`.
-pub fn routes(_cfg: &mut web::ServiceConfig) {}
+/// Consumer group that notifies customers.
+pub const GROUP: &str = "notification-service";
+
+pub fn definition() -> ServiceDefinition {
+    ServiceDefinition {
+        defaults: SERVICE,
+        migrator: &MIGRATOR,
+        routes: Arc::new(routes::configure),
+        consumers: vec![ConsumerDefinition {
+            group: GROUP.into(),
+            topics: vec![topics::ORDER_CREATED, topics::NOTIFICATION_EVENTS],
+            handler: Arc::new(notify::NotificationHandler),
+        }],
+    }
+}

@@ -1,9 +1,4 @@
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    common::app::run_service(
-        &notification_service::SERVICE,
-        &notification_service::MIGRATOR,
-        notification_service::routes,
-    )
-    .await
+    common::app::run_service(notification_service::definition()).await
 }

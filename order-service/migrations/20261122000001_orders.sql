@@ -15,6 +15,7 @@ CREATE TABLE order_items (
     order_id   UUID           NOT NULL REFERENCES orders (id) ON DELETE CASCADE,
     line       INT            NOT NULL,
     product_id TEXT           NOT NULL,
+    name       TEXT           NOT NULL,
     quantity   INT            NOT NULL CHECK (quantity > 0),
     unit_price NUMERIC(14, 2) NOT NULL CHECK (unit_price >= 0),
     PRIMARY KEY (order_id, line)
@@ -22,3 +23,12 @@ CREATE TABLE order_items (
 
 -- Finding sagas stuck in PENDING is a range scan, not a full one.
 CREATE INDEX orders_pending_created_at ON orders (created_at) WHERE status = 'PENDING';
+
+-- Idempotency-Key of POST /api/orders: the same key with the same body gives
+-- back the same order; the same key with another body is refused.
+CREATE TABLE idempotency_keys (
+    key          TEXT PRIMARY KEY,
+    request_body TEXT        NOT NULL,
+    order_id     UUID        NOT NULL REFERENCES orders (id) DEFERRABLE INITIALLY DEFERRED,
+    created_at   TIMESTAMPTZ NOT NULL DEFAULT now()
+);

@@ -1,8 +1,17 @@
-//! order-service: takes orders over HTTP and closes each order's saga when its payment is decided.
+//! order-service: takes orders over HTTP and closes each order's saga when its
+//! payment is decided.
 
-use actix_web::web;
+pub mod domain;
+pub mod routes;
+pub mod saga;
+pub mod store;
+
+use common::app::ServiceDefinition;
 use common::config::ServiceDefaults;
+use common::consumer::ConsumerDefinition;
+use common::topics;
 use sqlx::migrate::Migrator;
+use std::sync::Arc;
 
 pub const SERVICE: ServiceDefaults = ServiceDefaults {
     name: "order-service",
@@ -13,5 +22,18 @@ pub const SERVICE: ServiceDefaults = ServiceDefaults {
 /// This service's schema, embedded at build time and applied at start.
 pub static MIGRATOR: Migrator = sqlx::migrate!();
 
-/// The service's own HTTP routes, beside the shared `/health/*`.
-pub fn routes(_cfg: &mut web::ServiceConfig) {}
+/// Consumer group that closes sagas.
+pub const GROUP: &str = "order-service";
+
+pub fn definition() -> ServiceDefinition {
+    ServiceDefinition {
+        defaults: SERVICE,
+        migrator: &MIGRATOR,
+        routes: Arc::new(routes::configure),
+        consumers: vec![ConsumerDefinition {
+            group: GROUP.into(),
+            topics: vec![topics::NOTIFICATION_EVENTS],
+            handler: Arc::new(saga::PaymentOutcomeHandler),
+        }],
+    }
+}

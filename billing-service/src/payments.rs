@@ -1,0 +1,131 @@
+//! Decides each order's payment from `payment-requests`. Exactly one decision
+//! per order, whatever is redelivered: the account row lock serialises a
+//! customer's decisions and the payment's primary key admits one per order.
+
+use crate::config::BillingConfig;
+use crate::decision::{decide, gateway_latency, Decision};
+use crate::store::{self, NewPayment};
+use async_trait::async_trait;
+use chrono::Utc;
+use common::consumer::{EventHandler, HandleError};
+use common::envelope::IncomingEvent;
+use common::events::{self, PaymentFailed, PaymentRequested, PaymentSucceeded};
+use common::outbox::{NewEvent, Outbox};
+use common::topics;
+use rust_decimal::Decimal;
+use sqlx::PgConnection;
+
+pub struct PaymentRequestHandler {
+    pub config: BillingConfig,
+}
+
+#[async_trait]
+impl EventHandler for PaymentRequestHandler {
+    fn accepts(&self, event_type: &str, event_version: i32) -> bool {
+        event_type == events::PAYMENT_REQUESTED && event_version == events::V1
+    }
+
+    async fn handle(
+        &self,
+        conn: &mut PgConnection,
+        event: &IncomingEvent,
+        outbox: &Outbox,
+    ) -> Result<(), HandleError> {
+        let request: PaymentRequested = event.payload_as()?;
+        if request.amount <= Decimal::ZERO || request.amount.scale() > 2 {
+            return Err(HandleError::Permanent(format!(
+                "invalid amount {}",
+                request.amount
+            )));
+        }
+        let available =
+            store::lock_account(conn, &request.customer_id, self.config.default_credit_limit)
+                .await?;
+        if store::payment_exists(conn, request.order_id).await? {
+            tracing::info!(order_id = %request.order_id, "payment already decided; request ignored");
+            return Ok(());
+        }
+        let latency = gateway_latency(request.order_id, &self.config.gateway);
+        if !latency.is_zero() {
+            tokio::time::sleep(latency).await;
+        }
+        let decision = decide(
+            request.order_id,
+            request.amount,
+            available,
+            &self.config.gateway,
+        );
+        let (status, reason) = match &decision {
+            Decision::Approved => (store::SUCCEEDED, None),
+            Decision::Declined(reason) => (store::FAILED, Some(reason.as_str())),
+        };
+        let Some(payment) = store::record_payment(
+            conn,
+            NewPayment {
+                order_id: request.order_id,
+                customer_id: &request.customer_id,
+                amount: request.amount,
+                currency: &request.currency,
+                status,
+                decline_reason: reason,
+            },
+        )
+        .await?
+        else {
+            return Ok(());
+        };
+
+        let key = request.order_id.to_string();
+        let decided_at = payment.decided_at.with_timezone(&Utc);
+        let traceparent = event.traceparent.as_deref();
+        match decision {
+            Decision::Approved => {
+                let body = PaymentSucceeded {
+                    order_id: request.order_id,
+                    customer_id: request.customer_id.clone(),
+                    amount: request.amount,
+                    currency: request.currency.clone(),
+                    decided_at,
+                };
+                outbox
+                    .add(
+                        conn,
+                        NewEvent {
+                            topic: topics::NOTIFICATION_EVENTS,
+                            key: &key,
+                            event_type: events::PAYMENT_SUCCEEDED,
+                            event_version: events::V1,
+                            payload: &body,
+                            traceparent,
+                        },
+                    )
+                    .await?;
+            }
+            Decision::Declined(reason) => {
+                let body = PaymentFailed {
+                    order_id: request.order_id,
+                    customer_id: request.customer_id.clone(),
+                    amount: request.amount,
+                    currency: request.currency.clone(),
+                    reason,
+                    decided_at,
+                };
+                outbox
+                    .add(
+                        conn,
+                        NewEvent {
+                            topic: topics::NOTIFICATION_EVENTS,
+                            key: &key,
+                            event_type: events::PAYMENT_FAILED,
+                            event_version: events::V1,
+                            payload: &body,
+                            traceparent,
+                        },
+                    )
+                    .await?;
+            }
+        }
+        tracing::info!(order_id = %request.order_id, status, "payment decided");
+        Ok(())
+    }
+}

@@ -1,0 +1,148 @@
+//! The billing database: accounts and payment decisions.
+
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use serde::Serialize;
+use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
+
+#[derive(Debug, Serialize, sqlx::FromRow)]
+#[serde(rename_all = "camelCase")]
+pub struct AccountView {
+    pub customer_id: String,
+    pub credit_limit: Decimal,
+    pub available_credit: Decimal,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Serialize, sqlx::FromRow)]
+#[serde(rename_all = "camelCase")]
+pub struct PaymentView {
+    pub order_id: Uuid,
+    pub customer_id: String,
+    pub amount: Decimal,
+    pub currency: String,
+    pub status: String,
+    pub decline_reason: Option<String>,
+    pub decided_at: DateTime<Utc>,
+}
+
+pub const SUCCEEDED: &str = "SUCCEEDED";
+pub const FAILED: &str = "FAILED";
+
+const ACCOUNT_COLUMNS: &str = "customer_id, credit_limit, available_credit, created_at, updated_at";
+const PAYMENT_COLUMNS: &str =
+    "order_id, customer_id, amount, currency::text AS currency, status, decline_reason, decided_at";
+
+/// Opens the account with `limit` if the customer has none, then locks it
+/// (so one customer's decisions happen one at a time) and returns its credit.
+pub async fn lock_account(
+    conn: &mut PgConnection,
+    customer_id: &str,
+    limit: Decimal,
+) -> Result<Decimal, sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO accounts (customer_id, credit_limit, available_credit) VALUES ($1, $2, $2)
+         ON CONFLICT (customer_id) DO NOTHING",
+    )
+    .bind(customer_id)
+    .bind(limit)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query_scalar("SELECT available_credit FROM accounts WHERE customer_id = $1 FOR UPDATE")
+        .bind(customer_id)
+        .fetch_one(&mut *conn)
+        .await
+}
+
+pub async fn payment_exists(conn: &mut PgConnection, order_id: Uuid) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM payments WHERE order_id = $1)")
+        .bind(order_id)
+        .fetch_one(conn)
+        .await
+}
+
+pub struct NewPayment<'a> {
+    pub order_id: Uuid,
+    pub customer_id: &'a str,
+    pub amount: Decimal,
+    pub currency: &'a str,
+    pub status: &'a str,
+    pub decline_reason: Option<&'a str>,
+}
+
+/// Records the decision; `None` if the order already had one (its primary key
+/// allows exactly one). On success the credit is reduced in the same transaction.
+pub async fn record_payment(
+    conn: &mut PgConnection,
+    p: NewPayment<'_>,
+) -> Result<Option<PaymentView>, sqlx::Error> {
+    let payment: Option<PaymentView> = sqlx::query_as(&format!(
+        "INSERT INTO payments (order_id, customer_id, amount, currency, status, decline_reason)
+         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (order_id) DO NOTHING RETURNING {PAYMENT_COLUMNS}"
+    ))
+    .bind(p.order_id)
+    .bind(p.customer_id)
+    .bind(p.amount)
+    .bind(p.currency)
+    .bind(p.status)
+    .bind(p.decline_reason)
+    .fetch_optional(&mut *conn)
+    .await?;
+    if payment.is_some() && p.status == SUCCEEDED {
+        sqlx::query(
+            "UPDATE accounts SET available_credit = available_credit - $2, updated_at = now() WHERE customer_id = $1",
+        )
+        .bind(p.customer_id)
+        .bind(p.amount)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(payment)
+}
+
+pub async fn find_payment(
+    pool: &PgPool,
+    order_id: Uuid,
+) -> Result<Option<PaymentView>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {PAYMENT_COLUMNS} FROM payments WHERE order_id = $1"
+    ))
+    .bind(order_id)
+    .fetch_optional(pool)
+    .await
+}
+
+pub async fn find_account(
+    pool: &PgPool,
+    customer_id: &str,
+) -> Result<Option<AccountView>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE customer_id = $1"
+    ))
+    .bind(customer_id)
+    .fetch_optional(pool)
+    .await
+}
+
+/// Sets the limit, opening the account if needed; the available credit moves
+/// by the same difference (never below zero).
+pub async fn set_credit_limit(
+    pool: &PgPool,
+    customer_id: &str,
+    limit: Decimal,
+) -> Result<AccountView, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "INSERT INTO accounts (customer_id, credit_limit, available_credit) VALUES ($1, $2, $2)
+         ON CONFLICT (customer_id) DO UPDATE SET
+             available_credit = GREATEST(accounts.available_credit + (EXCLUDED.credit_limit - accounts.credit_limit), 0),
+             credit_limit = EXCLUDED.credit_limit,
+             updated_at = now()
+         RETURNING {ACCOUNT_COLUMNS}"
+    ))
+    .bind(customer_id)
+    .bind(limit)
+    .fetch_one(pool)
+    .await
+}

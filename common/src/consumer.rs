@@ -1,0 +1,308 @@
+//! Idempotent consumers with dead-lettering.
+//!
+//! Guarantee: a record's offset is stored (and later auto-committed) only
+//! after its effects are durable — the handler's state change, the inbox row
+//! and any outbox rows committed together — or after it was dead-lettered.
+//! Auto-commit therefore never acknowledges an unprocessed record. Records
+//! are handled one at a time, in partition order.
+//!
+//! - A record seen before (same consumer group and event id in the inbox) is
+//!   acknowledged and skipped.
+//! - A record that can never succeed (bad envelope, not JSON, unknown type or
+//!   version, invalid body) goes to `<topic>.dlq` with its key, value and
+//!   headers, plus headers naming its origin and the error.
+//! - A transient failure (database or broker unavailable) is retried on the
+//!   same record with backoff: never skipped, never dead-lettered.
+
+use crate::config::KafkaConfig;
+use crate::envelope::{dlq, IncomingEvent};
+use crate::kafka::client_config;
+use crate::outbox::Outbox;
+use crate::topics::DLQ_SUFFIX;
+use async_trait::async_trait;
+use chrono::{SecondsFormat, Utc};
+use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::message::{BorrowedMessage, Header, Headers, Message, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use sqlx::{PgConnection, PgPool};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+use tracing::Instrument;
+
+/// How handling a record failed.
+#[derive(Debug, thiserror::Error)]
+pub enum HandleError {
+    /// No retry can fix it: dead-letter the record.
+    #[error("{0}")]
+    Permanent(String),
+    /// Worth retrying the same record (database or broker unavailable).
+    #[error("{0}")]
+    Transient(String),
+}
+
+impl From<sqlx::Error> for HandleError {
+    /// Data and constraint errors (SQLSTATE classes 22 and 23) come from the
+    /// record itself and would fail forever; anything else is the database
+    /// being unavailable or busy, which passes.
+    fn from(e: sqlx::Error) -> Self {
+        let permanent = e
+            .as_database_error()
+            .and_then(|d| d.code())
+            .is_some_and(|code| code.starts_with("22") || code.starts_with("23"));
+        if permanent {
+            HandleError::Permanent(e.to_string())
+        } else {
+            HandleError::Transient(e.to_string())
+        }
+    }
+}
+
+/// A service's reaction to the events of its topics.
+#[async_trait]
+pub trait EventHandler: Send + Sync + 'static {
+    /// Whether this event type and version is understood; others are dead-lettered.
+    fn accepts(&self, event_type: &str, event_version: i32) -> bool;
+
+    /// Applies the event inside `conn`'s transaction (which also holds the
+    /// inbox row). Events for the outbox go through `outbox`.
+    async fn handle(
+        &self,
+        conn: &mut PgConnection,
+        event: &IncomingEvent,
+        outbox: &Outbox,
+    ) -> Result<(), HandleError>;
+}
+
+/// One consumer group over some of the catalogue's topics.
+#[derive(Clone)]
+pub struct ConsumerDefinition {
+    /// Consumer group id, also the inbox's `consumer_group`.
+    pub group: String,
+    /// Logical topic names (the configured prefix is added).
+    pub topics: Vec<&'static str>,
+    pub handler: Arc<dyn EventHandler>,
+}
+
+/// What a running consumer needs from its service.
+pub struct ConsumerRuntime {
+    pub pool: PgPool,
+    pub producer: FutureProducer,
+    pub outbox: Outbox,
+    pub kafka: KafkaConfig,
+    pub client_id: String,
+}
+
+enum Outcome {
+    Processed,
+    Duplicate,
+    DeadLettered,
+    /// Shutdown came while retrying: leave the offset unstored.
+    Interrupted,
+}
+
+impl ConsumerRuntime {
+    /// Consumes until `shutdown` turns true, finishing the record under way
+    /// and committing stored offsets before returning.
+    pub async fn run(self, definition: ConsumerDefinition, mut shutdown: watch::Receiver<bool>) {
+        let consumer: StreamConsumer = match client_config(&self.kafka, &self.client_id)
+            .set("group.id", self.kafka.topic(&definition.group))
+            .set("enable.auto.commit", "true")
+            .set("enable.auto.offset.store", "false")
+            .set("auto.offset.reset", "earliest")
+            .create()
+        {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!(group = %definition.group, error = %e, "cannot create Kafka consumer");
+                return;
+            }
+        };
+        let topics: Vec<String> = definition
+            .topics
+            .iter()
+            .map(|t| self.kafka.topic(t))
+            .collect();
+        let topic_refs: Vec<&str> = topics.iter().map(String::as_str).collect();
+        if let Err(e) = consumer.subscribe(&topic_refs) {
+            tracing::error!(group = %definition.group, error = %e, "cannot subscribe");
+            return;
+        }
+        tracing::info!(group = %definition.group, topics = ?topics, "consumer started");
+
+        loop {
+            let message = tokio::select! {
+                m = consumer.recv() => m,
+                _ = shutdown.changed() => break,
+            };
+            let message = match message {
+                Ok(m) => m,
+                Err(e) => {
+                    tracing::warn!(group = %definition.group, error = %e, "consumer error");
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    continue;
+                }
+            };
+            match self.process(&definition, &message, &mut shutdown).await {
+                Outcome::Interrupted => break,
+                Outcome::Processed | Outcome::Duplicate | Outcome::DeadLettered => {
+                    if let Err(e) = consumer.store_offset_from_message(&message) {
+                        // Only fails when the partition was revoked meanwhile;
+                        // the new owner will redeliver and the inbox dedupes.
+                        tracing::warn!(error = %e, "could not store offset");
+                    }
+                }
+            }
+        }
+        if let Err(e) = consumer.commit_consumer_state(CommitMode::Sync) {
+            tracing::debug!(error = %e, "final commit skipped");
+        }
+        tracing::info!(group = %definition.group, "consumer stopped");
+    }
+
+    async fn process(
+        &self,
+        definition: &ConsumerDefinition,
+        message: &BorrowedMessage<'_>,
+        shutdown: &mut watch::Receiver<bool>,
+    ) -> Outcome {
+        let event = match IncomingEvent::from_message(message) {
+            Ok(e) => e,
+            Err(e) => {
+                return self
+                    .dead_letter(definition, message, &e.to_string(), shutdown)
+                    .await
+            }
+        };
+        let span = tracing::info_span!("event", order_id = event.key.as_deref().unwrap_or(""), event_id = %event.event_id, event_type = %event.event_type);
+        self.process_event(definition, message, &event, shutdown)
+            .instrument(span)
+            .await
+    }
+
+    async fn process_event(
+        &self,
+        definition: &ConsumerDefinition,
+        message: &BorrowedMessage<'_>,
+        event: &IncomingEvent,
+        shutdown: &mut watch::Receiver<bool>,
+    ) -> Outcome {
+        if !definition
+            .handler
+            .accepts(&event.event_type, event.event_version)
+        {
+            let reason = format!(
+                "unsupported event {} version {}",
+                event.event_type, event.event_version
+            );
+            return self
+                .dead_letter(definition, message, &reason, shutdown)
+                .await;
+        }
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            match self.apply(definition, event).await {
+                Ok(true) => {
+                    tracing::info!(group = %definition.group, "event processed");
+                    return Outcome::Processed;
+                }
+                Ok(false) => {
+                    tracing::info!(group = %definition.group, "duplicate event skipped");
+                    return Outcome::Duplicate;
+                }
+                Err(HandleError::Permanent(reason)) => {
+                    return self
+                        .dead_letter(definition, message, &reason, shutdown)
+                        .await;
+                }
+                Err(HandleError::Transient(reason)) => {
+                    tracing::warn!(group = %definition.group, error = %reason, retry_in_ms = backoff.as_millis() as u64, "transient failure; retrying the same record");
+                    tokio::select! {
+                        () = tokio::time::sleep(backoff) => {}
+                        _ = shutdown.changed() => return Outcome::Interrupted,
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+    }
+
+    /// One transaction: inbox row, then the handler. `Ok(false)` = duplicate.
+    async fn apply(
+        &self,
+        definition: &ConsumerDefinition,
+        event: &IncomingEvent,
+    ) -> Result<bool, HandleError> {
+        let mut tx = self.pool.begin().await?;
+        let first_time = crate::inbox::record(&mut tx, &definition.group, event).await?;
+        if !first_time {
+            return Ok(false);
+        }
+        definition
+            .handler
+            .handle(&mut tx, event, &self.outbox)
+            .await?;
+        tx.commit().await?;
+        self.outbox.committed();
+        Ok(true)
+    }
+
+    /// Copies the record to `<topic>.dlq` with provenance headers, retrying
+    /// until the broker acknowledges it (or shutdown).
+    async fn dead_letter(
+        &self,
+        definition: &ConsumerDefinition,
+        message: &BorrowedMessage<'_>,
+        reason: &str,
+        shutdown: &mut watch::Receiver<bool>,
+    ) -> Outcome {
+        let dlq_topic = format!("{}{DLQ_SUFFIX}", message.topic());
+        let partition = message.partition().to_string();
+        let offset = message.offset().to_string();
+        let failed_at = Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true);
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            let mut headers = OwnedHeaders::new();
+            if let Some(original) = message.headers() {
+                for h in original.iter() {
+                    headers = headers.insert(h);
+                }
+            }
+            for (key, value) in [
+                (dlq::ORIGINAL_TOPIC, message.topic()),
+                (dlq::ORIGINAL_PARTITION, partition.as_str()),
+                (dlq::ORIGINAL_OFFSET, offset.as_str()),
+                (dlq::CONSUMER_GROUP, definition.group.as_str()),
+                (dlq::ERROR, reason),
+                (dlq::FAILED_AT, failed_at.as_str()),
+            ] {
+                headers = headers.insert(Header {
+                    key,
+                    value: Some(value),
+                });
+            }
+            let mut record: FutureRecord<'_, [u8], [u8]> =
+                FutureRecord::to(&dlq_topic).headers(headers);
+            if let Some(key) = message.key() {
+                record = record.key(key);
+            }
+            if let Some(payload) = message.payload() {
+                record = record.payload(payload);
+            }
+            match self.producer.send(record, Duration::from_secs(5)).await {
+                Ok(_) => {
+                    tracing::warn!(group = %definition.group, topic = message.topic(), partition = message.partition(), offset = message.offset(), error = reason, dlq = %dlq_topic, "record dead-lettered");
+                    return Outcome::DeadLettered;
+                }
+                Err((e, _)) => {
+                    tracing::warn!(error = %e, dlq = %dlq_topic, "could not dead-letter yet; retrying");
+                    tokio::select! {
+                        () = tokio::time::sleep(backoff) => {}
+                        _ = shutdown.changed() => return Outcome::Interrupted,
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+    }
+}

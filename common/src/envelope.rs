@@ -1,0 +1,257 @@
+//! The event envelope: what every record on a saga topic carries.
+//!
+//! Key = order id. Headers (names defined here once, stamped by the relay in
+//! one place): `event-id` (UUID v7), `event-type`, `event-version`, `source`,
+//! `occurred-at` (RFC 3339), `content-type: application/json`, and
+//! `traceparent` when there is a trace. Value = the JSON body in camelCase.
+
+use chrono::{DateTime, Utc};
+use rdkafka::message::{Headers, Message};
+use serde::de::DeserializeOwned;
+use uuid::Uuid;
+
+pub const EVENT_ID: &str = "event-id";
+pub const EVENT_TYPE: &str = "event-type";
+pub const EVENT_VERSION: &str = "event-version";
+pub const SOURCE: &str = "source";
+pub const OCCURRED_AT: &str = "occurred-at";
+pub const CONTENT_TYPE: &str = "content-type";
+pub const TRACEPARENT: &str = "traceparent";
+pub const JSON: &str = "application/json";
+
+/// Headers a dead-lettered record gains, naming where it came from and why.
+pub mod dlq {
+    pub const ORIGINAL_TOPIC: &str = "dlq-original-topic";
+    pub const ORIGINAL_PARTITION: &str = "dlq-original-partition";
+    pub const ORIGINAL_OFFSET: &str = "dlq-original-offset";
+    pub const CONSUMER_GROUP: &str = "dlq-consumer-group";
+    pub const ERROR: &str = "dlq-error";
+    pub const FAILED_AT: &str = "dlq-failed-at";
+}
+
+/// A record from a saga topic whose envelope is valid.
+#[derive(Debug, Clone)]
+pub struct IncomingEvent {
+    pub topic: String,
+    pub partition: i32,
+    pub offset: i64,
+    pub key: Option<String>,
+    pub event_id: Uuid,
+    pub event_type: String,
+    pub event_version: i32,
+    pub source: Option<String>,
+    pub occurred_at: Option<DateTime<Utc>>,
+    pub traceparent: Option<String>,
+    pub payload: serde_json::Value,
+}
+
+/// Why a record can never be processed: it goes to the dead-letter topic.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EnvelopeError {
+    #[error("missing header {0}")]
+    MissingHeader(&'static str),
+    #[error("header {header} is invalid: {reason}")]
+    InvalidHeader {
+        header: &'static str,
+        reason: String,
+    },
+    #[error("record has no value")]
+    EmptyValue,
+    #[error("value is not JSON: {0}")]
+    NotJson(String),
+}
+
+fn header<'a, M: Message>(message: &'a M, name: &str) -> Option<&'a [u8]> {
+    let headers = message.headers()?;
+    // The last occurrence wins, as in Kafka's own clients.
+    headers
+        .iter()
+        .filter(|h| h.key == name)
+        .filter_map(|h| h.value)
+        .last()
+}
+
+fn text_header<M: Message>(
+    message: &M,
+    name: &'static str,
+) -> Result<Option<String>, EnvelopeError> {
+    header(message, name)
+        .map(|bytes| {
+            std::str::from_utf8(bytes).map(str::to_owned).map_err(|e| {
+                EnvelopeError::InvalidHeader {
+                    header: name,
+                    reason: e.to_string(),
+                }
+            })
+        })
+        .transpose()
+}
+
+fn required<M: Message>(message: &M, name: &'static str) -> Result<String, EnvelopeError> {
+    text_header(message, name)?.ok_or(EnvelopeError::MissingHeader(name))
+}
+
+impl IncomingEvent {
+    /// Reads and checks the envelope of a consumed record.
+    pub fn from_message<M: Message>(message: &M) -> Result<Self, EnvelopeError> {
+        let event_id = required(message, EVENT_ID)?;
+        let event_id = Uuid::parse_str(&event_id).map_err(|e| EnvelopeError::InvalidHeader {
+            header: EVENT_ID,
+            reason: e.to_string(),
+        })?;
+        let event_type = required(message, EVENT_TYPE)?;
+        let event_version = required(message, EVENT_VERSION)?;
+        let event_version = event_version
+            .parse()
+            .map_err(|_| EnvelopeError::InvalidHeader {
+                header: EVENT_VERSION,
+                reason: format!("{event_version:?} is not an integer"),
+            })?;
+        let occurred_at = text_header(message, OCCURRED_AT)?
+            .map(|t| DateTime::parse_from_rfc3339(&t).map(|t| t.with_timezone(&Utc)))
+            .transpose()
+            .map_err(|e| EnvelopeError::InvalidHeader {
+                header: OCCURRED_AT,
+                reason: e.to_string(),
+            })?;
+        let value = message.payload().ok_or(EnvelopeError::EmptyValue)?;
+        let payload =
+            serde_json::from_slice(value).map_err(|e| EnvelopeError::NotJson(e.to_string()))?;
+        Ok(Self {
+            topic: message.topic().to_owned(),
+            partition: message.partition(),
+            offset: message.offset(),
+            key: message
+                .key()
+                .map(|k| String::from_utf8_lossy(k).into_owned()),
+            event_id,
+            event_type,
+            event_version,
+            source: text_header(message, SOURCE)?,
+            occurred_at,
+            traceparent: text_header(message, TRACEPARENT)?,
+            payload,
+        })
+    }
+
+    /// The body as the handler's type; a mismatch (missing or mistyped field)
+    /// is permanent: no retry can fix it.
+    pub fn payload_as<T: DeserializeOwned>(&self) -> Result<T, crate::consumer::HandleError> {
+        serde_json::from_value(self.payload.clone()).map_err(|e| {
+            crate::consumer::HandleError::Permanent(format!(
+                "{} v{} body: {e}",
+                self.event_type, self.event_version
+            ))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rdkafka::message::{Header, OwnedHeaders, OwnedMessage, Timestamp};
+
+    fn message(headers: &[(&str, &str)], value: Option<&str>) -> OwnedMessage {
+        let headers = headers.iter().fold(OwnedHeaders::new(), |h, (k, v)| {
+            h.insert(Header {
+                key: k,
+                value: Some(v.as_bytes()),
+            })
+        });
+        OwnedMessage::new(
+            value.map(|v| v.as_bytes().to_vec()),
+            Some(b"order-1".to_vec()),
+            "payment-requests".into(),
+            Timestamp::NotAvailable,
+            3,
+            42,
+            Some(headers),
+        )
+    }
+
+    const ID: &str = "0193a0b2-7c1e-7000-8000-000000000001";
+
+    #[test]
+    fn a_complete_envelope_is_read() {
+        let m = message(
+            &[
+                (EVENT_ID, ID),
+                (EVENT_TYPE, "PaymentRequested"),
+                (EVENT_VERSION, "1"),
+                (SOURCE, "order-service"),
+                (OCCURRED_AT, "2026-11-22T10:00:00Z"),
+                (
+                    TRACEPARENT,
+                    "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+                ),
+            ],
+            Some(r#"{"orderId":"x"}"#),
+        );
+        let e = IncomingEvent::from_message(&m).unwrap();
+        assert_eq!(e.event_id.to_string(), ID);
+        assert_eq!(e.event_type, "PaymentRequested");
+        assert_eq!(e.event_version, 1);
+        assert_eq!((e.partition, e.offset), (3, 42));
+        assert_eq!(e.key.as_deref(), Some("order-1"));
+        assert_eq!(e.payload["orderId"], "x");
+        assert!(e.traceparent.is_some());
+    }
+
+    #[test]
+    fn missing_or_invalid_envelope_parts_are_named() {
+        let cases: Vec<(OwnedMessage, EnvelopeError)> = vec![
+            (
+                message(&[(EVENT_TYPE, "X"), (EVENT_VERSION, "1")], Some("{}")),
+                EnvelopeError::MissingHeader(EVENT_ID),
+            ),
+            (
+                message(&[(EVENT_ID, ID), (EVENT_VERSION, "1")], Some("{}")),
+                EnvelopeError::MissingHeader(EVENT_TYPE),
+            ),
+            (
+                message(&[(EVENT_ID, ID), (EVENT_TYPE, "X")], Some("{}")),
+                EnvelopeError::MissingHeader(EVENT_VERSION),
+            ),
+            (
+                message(
+                    &[(EVENT_ID, ID), (EVENT_TYPE, "X"), (EVENT_VERSION, "1")],
+                    None,
+                ),
+                EnvelopeError::EmptyValue,
+            ),
+        ];
+        for (m, expected) in cases {
+            assert_eq!(IncomingEvent::from_message(&m).unwrap_err(), expected);
+        }
+        let not_uuid = message(
+            &[(EVENT_ID, "nope"), (EVENT_TYPE, "X"), (EVENT_VERSION, "1")],
+            Some("{}"),
+        );
+        assert!(matches!(
+            IncomingEvent::from_message(&not_uuid),
+            Err(EnvelopeError::InvalidHeader {
+                header: EVENT_ID,
+                ..
+            })
+        ));
+        let bad_version = message(
+            &[(EVENT_ID, ID), (EVENT_TYPE, "X"), (EVENT_VERSION, "one")],
+            Some("{}"),
+        );
+        assert!(matches!(
+            IncomingEvent::from_message(&bad_version),
+            Err(EnvelopeError::InvalidHeader {
+                header: EVENT_VERSION,
+                ..
+            })
+        ));
+        let not_json = message(
+            &[(EVENT_ID, ID), (EVENT_TYPE, "X"), (EVENT_VERSION, "1")],
+            Some("<xml/>"),
+        );
+        assert!(matches!(
+            IncomingEvent::from_message(&not_json),
+            Err(EnvelopeError::NotJson(_))
+        ));
+    }
+}

@@ -1,0 +1,290 @@
+//! Transactional outbox: the only way a service publishes.
+//!
+//! Writers add rows inside the transaction that changes their state, so an
+//! event exists iff the change committed. The relay publishes pending rows in
+//! id order, marks them only after the broker acknowledged them, and keeps
+//! retrying (rows stay put, order kept) while Kafka is unreachable.
+//!
+//! Several replicas may run the relay against one database: a transaction-level
+//! advisory lock lets one of them relay at a time, so rows are never published
+//! twice by design and per-key order holds. A crash between the broker's
+//! acknowledgement and the commit re-publishes that batch: consumers dedupe.
+
+use crate::config::OutboxConfig;
+use crate::envelope;
+use chrono::{DateTime, SecondsFormat, Utc};
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use serde::Serialize;
+use sqlx::{PgConnection, PgPool};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{watch, Notify};
+use uuid::Uuid;
+
+/// Arbitrary constant naming "the outbox relay" among advisory locks.
+const RELAY_LOCK_KEY: i64 = 0x6f75_7462_6f78; // "outbox"
+
+/// Handle for writers: adds rows and wakes the relay after commit.
+#[derive(Clone)]
+pub struct Outbox {
+    source: &'static str,
+    wake: Arc<Notify>,
+}
+
+/// An event to publish: `topic` is the logical name (see [`crate::topics`]).
+pub struct NewEvent<'a, T: Serialize> {
+    pub topic: &'a str,
+    pub key: &'a str,
+    pub event_type: &'a str,
+    pub event_version: i32,
+    pub payload: &'a T,
+    pub traceparent: Option<&'a str>,
+}
+
+impl Outbox {
+    pub fn new(source: &'static str) -> Self {
+        Self {
+            source,
+            wake: Arc::new(Notify::new()),
+        }
+    }
+
+    /// Adds an event inside the caller's transaction; returns its event id (UUID v7).
+    pub async fn add<T: Serialize>(
+        &self,
+        conn: &mut PgConnection,
+        event: NewEvent<'_, T>,
+    ) -> Result<Uuid, sqlx::Error> {
+        let event_id = Uuid::now_v7();
+        let payload =
+            serde_json::to_string(event.payload).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+        sqlx::query(
+            "INSERT INTO outbox (event_id, topic, message_key, event_type, event_version, source, occurred_at, traceparent, payload)
+             VALUES ($1, $2, $3, $4, $5, $6, now(), $7, $8)",
+        )
+        .bind(event_id)
+        .bind(event.topic)
+        .bind(event.key)
+        .bind(event.event_type)
+        .bind(event.event_version)
+        .bind(self.source)
+        .bind(event.traceparent)
+        .bind(payload)
+        .execute(conn)
+        .await?;
+        Ok(event_id)
+    }
+
+    /// Call after the transaction that added rows committed: the relay wakes
+    /// at once instead of at its next poll.
+    pub fn committed(&self) {
+        self.wake.notify_one();
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct PendingRow {
+    id: i64,
+    event_id: Uuid,
+    topic: String,
+    message_key: String,
+    event_type: String,
+    event_version: i32,
+    source: String,
+    occurred_at: DateTime<Utc>,
+    traceparent: Option<String>,
+    payload: String,
+}
+
+/// The one place where the envelope's headers are stamped.
+fn record_headers(row: &PendingRow) -> OwnedHeaders {
+    let event_id = row.event_id.to_string();
+    let version = row.event_version.to_string();
+    let occurred_at = row.occurred_at.to_rfc3339_opts(SecondsFormat::Micros, true);
+    let mut headers = OwnedHeaders::new_with_capacity(7);
+    for (key, value) in [
+        (envelope::EVENT_ID, event_id.as_str()),
+        (envelope::EVENT_TYPE, row.event_type.as_str()),
+        (envelope::EVENT_VERSION, version.as_str()),
+        (envelope::SOURCE, row.source.as_str()),
+        (envelope::OCCURRED_AT, occurred_at.as_str()),
+        (envelope::CONTENT_TYPE, envelope::JSON),
+    ] {
+        headers = headers.insert(Header {
+            key,
+            value: Some(value),
+        });
+    }
+    if let Some(traceparent) = &row.traceparent {
+        headers = headers.insert(Header {
+            key: envelope::TRACEPARENT,
+            value: Some(traceparent.as_str()),
+        });
+    }
+    headers
+}
+
+/// The background publisher.
+pub struct Relay {
+    pub pool: PgPool,
+    pub producer: FutureProducer,
+    pub outbox: Outbox,
+    pub config: OutboxConfig,
+    pub topic_prefix: String,
+}
+
+impl Relay {
+    /// Publishes until `shutdown` turns true, finishing the batch under way.
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        let mut backoff = Duration::from_millis(100);
+        while !*shutdown.borrow() {
+            match self.publish_batch().await {
+                Ok(published) if published as i64 >= self.config.batch_size => continue,
+                Ok(_) => {
+                    backoff = Duration::from_millis(100);
+                    tokio::select! {
+                        () = self.outbox.wake.notified() => {}
+                        () = tokio::time::sleep(self.config.poll_interval) => {}
+                        _ = shutdown.changed() => {}
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "outbox relay could not publish; rows stay pending");
+                    tokio::select! {
+                        () = tokio::time::sleep(backoff) => {}
+                        _ = shutdown.changed() => {}
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+        tracing::info!("outbox relay stopped");
+    }
+
+    /// Publishes up to one batch; returns how many rows were published.
+    async fn publish_batch(&self) -> anyhow::Result<usize> {
+        let mut tx = self.pool.begin().await?;
+        let leader: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1)")
+            .bind(RELAY_LOCK_KEY)
+            .fetch_one(&mut *tx)
+            .await?;
+        if !leader {
+            return Ok(0); // another replica is relaying right now
+        }
+        let rows: Vec<PendingRow> = sqlx::query_as(
+            "SELECT id, event_id, topic, message_key, event_type, event_version, source, occurred_at, traceparent, payload
+               FROM outbox WHERE published_at IS NULL ORDER BY id LIMIT $1",
+        )
+        .bind(self.config.batch_size)
+        .fetch_all(&mut *tx)
+        .await?;
+        if rows.is_empty() {
+            return Ok(0);
+        }
+
+        // Enqueue the whole batch in id order, then collect acknowledgements.
+        // The idempotent producer keeps per-partition order across its retries.
+        let mut deliveries = Vec::with_capacity(rows.len());
+        let mut enqueue_error = None;
+        for row in &rows {
+            let topic = format!("{}{}", self.topic_prefix, row.topic);
+            let record = FutureRecord::to(&topic)
+                .key(&row.message_key)
+                .payload(&row.payload)
+                .headers(record_headers(row));
+            match self.producer.send_result(record) {
+                Ok(delivery) => deliveries.push(delivery),
+                Err((e, _)) => {
+                    enqueue_error = Some(e.to_string());
+                    break;
+                }
+            }
+        }
+        let results = futures_util::future::join_all(deliveries).await;
+
+        // Mark only the acknowledged prefix: a later row of the same key must
+        // never be marked while an earlier one still waits.
+        let acknowledged: Vec<i64> = rows
+            .iter()
+            .zip(&results)
+            .take_while(|(_, r)| matches!(r, Ok(Ok(_))))
+            .map(|(row, _)| row.id)
+            .collect();
+        if !acknowledged.is_empty() {
+            sqlx::query("UPDATE outbox SET published_at = now() WHERE id = ANY($1)")
+                .bind(&acknowledged)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        if acknowledged.len() < rows.len() {
+            let cause = results
+                .iter()
+                .find_map(|r| match r {
+                    Ok(Err((e, _))) => Some(e.to_string()),
+                    Err(_) => Some("delivery cancelled".to_owned()),
+                    Ok(Ok(_)) => None,
+                })
+                .or(enqueue_error)
+                .unwrap_or_default();
+            anyhow::bail!(
+                "published {} of {} rows, then: {cause}",
+                acknowledged.len(),
+                rows.len()
+            );
+        }
+        tracing::debug!(published = rows.len(), "outbox batch published");
+        Ok(rows.len())
+    }
+}
+
+/// Deletes published outbox rows and inbox rows older than their retention,
+/// in batches, so neither table grows without bound.
+pub async fn run_cleanup(pool: PgPool, config: OutboxConfig, mut shutdown: watch::Receiver<bool>) {
+    const BATCH: i64 = 5000;
+    let statements = [
+        (
+            "outbox",
+            "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox WHERE published_at < now() - make_interval(secs => $1) LIMIT $2)",
+            config.outbox_retention,
+        ),
+        (
+            "inbox",
+            "DELETE FROM inbox WHERE (consumer_group, event_id) IN (SELECT consumer_group, event_id FROM inbox WHERE received_at < now() - make_interval(secs => $1) LIMIT $2)",
+            config.inbox_retention,
+        ),
+    ];
+    while !*shutdown.borrow() {
+        for (table, sql, retention) in &statements {
+            loop {
+                match sqlx::query(sql)
+                    .bind(retention.as_secs_f64())
+                    .bind(BATCH)
+                    .execute(&pool)
+                    .await
+                {
+                    Ok(done) if done.rows_affected() as i64 == BATCH => continue,
+                    Ok(done) => {
+                        if done.rows_affected() > 0 {
+                            tracing::info!(
+                                table,
+                                deleted = done.rows_affected(),
+                                "expired rows removed"
+                            );
+                        }
+                        break;
+                    }
+                    Err(e) => {
+                        tracing::warn!(table, error = %e, "cleanup failed; will retry");
+                        break;
+                    }
+                }
+            }
+        }
+        tokio::select! {
+            () = tokio::time::sleep(config.cleanup_interval) => {}
+            _ = shutdown.changed() => {}
+        }
+    }
+}

@@ -1,0 +1,114 @@
+//! One notification per order event: "order received" (email) from
+//! `order-created`, and the payment result from `notification-events` (email
+//! on success, sms on failure). Redeliveries add nothing: the source event id
+//! is unique, and so is each order's "received" and "payment result" pair.
+
+use async_trait::async_trait;
+use common::consumer::{EventHandler, HandleError};
+use common::envelope::IncomingEvent;
+use common::events::{self, OrderCreated, PaymentFailed, PaymentSucceeded};
+use common::outbox::Outbox;
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+pub struct NotificationHandler;
+
+/// What to tell the customer, and how.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Notification {
+    pub order_id: Uuid,
+    pub customer_id: String,
+    pub kind: &'static str,
+    pub channel: &'static str,
+    pub message: String,
+}
+
+/// Turns an event into its notification (pure logic).
+pub fn notification_for(event: &IncomingEvent) -> Result<Notification, HandleError> {
+    Ok(match event.event_type.as_str() {
+        events::ORDER_CREATED => {
+            let e: OrderCreated = event.payload_as()?;
+            Notification {
+                order_id: e.order_id,
+                message: format!(
+                    "We received your order {} ({} item(s), {} {}).",
+                    e.order_id,
+                    e.items.len(),
+                    e.total_amount,
+                    e.currency
+                ),
+                customer_id: e.customer_id,
+                kind: "ORDER_RECEIVED",
+                channel: "email",
+            }
+        }
+        events::PAYMENT_SUCCEEDED => {
+            let e: PaymentSucceeded = event.payload_as()?;
+            Notification {
+                order_id: e.order_id,
+                message: format!(
+                    "Payment of {} {} for order {} succeeded.",
+                    e.amount, e.currency, e.order_id
+                ),
+                customer_id: e.customer_id,
+                kind: "PAYMENT_SUCCEEDED",
+                channel: "email",
+            }
+        }
+        events::PAYMENT_FAILED => {
+            let e: PaymentFailed = event.payload_as()?;
+            Notification {
+                order_id: e.order_id,
+                message: format!(
+                    "Payment for order {} failed: {}. The order is cancelled.",
+                    e.order_id, e.reason
+                ),
+                customer_id: e.customer_id,
+                kind: "PAYMENT_FAILED",
+                channel: "sms",
+            }
+        }
+        other => return Err(HandleError::Permanent(format!("unsupported event {other}"))),
+    })
+}
+
+#[async_trait]
+impl EventHandler for NotificationHandler {
+    fn accepts(&self, event_type: &str, event_version: i32) -> bool {
+        event_version == events::V1
+            && [
+                events::ORDER_CREATED,
+                events::PAYMENT_SUCCEEDED,
+                events::PAYMENT_FAILED,
+            ]
+            .contains(&event_type)
+    }
+
+    async fn handle(
+        &self,
+        conn: &mut PgConnection,
+        event: &IncomingEvent,
+        _outbox: &Outbox,
+    ) -> Result<(), HandleError> {
+        let n = notification_for(event)?;
+        let stored = sqlx::query(
+            "INSERT INTO notifications (id, source_event_id, order_id, customer_id, kind, channel, message)
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
+        )
+        .bind(Uuid::now_v7())
+        .bind(event.event_id)
+        .bind(n.order_id)
+        .bind(&n.customer_id)
+        .bind(n.kind)
+        .bind(n.channel)
+        .bind(&n.message)
+        .execute(conn)
+        .await?;
+        if stored.rows_affected() == 1 {
+            tracing::info!(order_id = %n.order_id, kind = n.kind, channel = n.channel, "notification sent");
+        } else {
+            tracing::info!(order_id = %n.order_id, kind = n.kind, "order already notified; event ignored");
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,215 @@
+//! `POST /api/orders`, `GET /api/orders/{id}`, `GET /api/orders`.
+
+use crate::domain::{parse_new_order, NewOrder};
+use crate::store::{self, OrderView};
+use actix_web::{http::header, web, HttpRequest, HttpResponse};
+use common::events::{self, OrderCreated, OrderLine, PaymentRequested};
+use common::http::{found, page_limit, parse_uuid, ApiError, FieldError};
+use common::outbox::{NewEvent, Outbox};
+use common::topics;
+use serde::Deserialize;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/api/orders", web::post().to(create_order))
+        .route("/api/orders", web::get().to(list_orders))
+        .route("/api/orders/{id}", web::get().to(get_order));
+}
+
+const IDEMPOTENCY_KEY: &str = "Idempotency-Key";
+
+fn idempotency_key(request: &HttpRequest) -> Result<Option<String>, ApiError> {
+    let Some(value) = request.headers().get(IDEMPOTENCY_KEY) else {
+        return Ok(None);
+    };
+    match value.to_str().map(str::trim) {
+        Ok(key) if !key.is_empty() && key.len() <= 200 => Ok(Some(key.to_owned())),
+        _ => Err(ApiError::bad_field(
+            IDEMPOTENCY_KEY,
+            "must be 1 to 200 visible ASCII characters",
+        )),
+    }
+}
+
+/// Validates, then in ONE transaction stores the order, its items and the
+/// `OrderCreated` and `PaymentRequested` outbox rows. Never talks to Kafka.
+async fn create_order(
+    request: HttpRequest,
+    body: web::Json<serde_json::Value>,
+    pool: web::Data<PgPool>,
+    outbox: web::Data<Outbox>,
+) -> Result<HttpResponse, ApiError> {
+    let key = idempotency_key(&request)?;
+    let order = parse_new_order(&body).map_err(|fields| ApiError::Unprocessable {
+        message: "the order is invalid".into(),
+        fields,
+    })?;
+    // serde_json's map is ordered by key, so this text is canonical.
+    let canonical_body = body.to_string();
+
+    let mut tx = pool.begin().await?;
+    let order_id = Uuid::now_v7();
+    // Claiming the key first makes a concurrent request with the same key
+    // wait for this transaction, then see its order.
+    if let Some(key) = &key {
+        if let Some(existing) =
+            store::claim_idempotency_key(&mut tx, key, &canonical_body, order_id).await?
+        {
+            tx.rollback().await?;
+            if existing.request_body != canonical_body {
+                return Err(ApiError::Unprocessable {
+                    message: "this Idempotency-Key was already used with a different body".into(),
+                    fields: vec![FieldError::new(
+                        IDEMPOTENCY_KEY,
+                        "already used with a different body",
+                    )],
+                });
+            }
+            let view = found(store::find(&pool, existing.order_id).await?, "order")?;
+            return Ok(accepted(view, true));
+        }
+    }
+    let view = store::insert(&mut tx, order_id, &order).await?;
+    add_events(
+        &mut tx,
+        &outbox,
+        &view,
+        &order,
+        traceparent(&request).as_deref(),
+    )
+    .await?;
+    tx.commit().await?;
+    outbox.committed();
+    tracing::info!(order_id = %order_id, customer_id = %order.customer_id, total = %order.total_amount, "order accepted");
+    Ok(accepted(view, false))
+}
+
+fn traceparent(request: &HttpRequest) -> Option<String> {
+    request
+        .headers()
+        .get("traceparent")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
+async fn add_events(
+    conn: &mut sqlx::PgConnection,
+    outbox: &Outbox,
+    view: &OrderView,
+    order: &NewOrder,
+    traceparent: Option<&str>,
+) -> Result<(), sqlx::Error> {
+    let key = view.order_id.to_string();
+    let created = OrderCreated {
+        order_id: view.order_id,
+        customer_id: order.customer_id.clone(),
+        items: order
+            .items
+            .iter()
+            .map(|i| OrderLine {
+                product_id: i.product_id.clone(),
+                name: i.name.clone(),
+                price: i.unit_price,
+                quantity: i.quantity,
+                subtotal: i.subtotal,
+            })
+            .collect(),
+        total_amount: order.total_amount,
+        currency: order.currency.clone(),
+        created_at: view.created_at,
+    };
+    outbox
+        .add(
+            conn,
+            NewEvent {
+                topic: topics::ORDER_CREATED,
+                key: &key,
+                event_type: events::ORDER_CREATED,
+                event_version: events::V1,
+                payload: &created,
+                traceparent,
+            },
+        )
+        .await?;
+    let payment = PaymentRequested {
+        order_id: view.order_id,
+        customer_id: order.customer_id.clone(),
+        amount: order.total_amount,
+        currency: order.currency.clone(),
+    };
+    outbox
+        .add(
+            conn,
+            NewEvent {
+                topic: topics::PAYMENT_REQUESTS,
+                key: &key,
+                event_type: events::PAYMENT_REQUESTED,
+                event_version: events::V1,
+                payload: &payment,
+                traceparent,
+            },
+        )
+        .await?;
+    Ok(())
+}
+
+fn accepted(view: OrderView, replayed: bool) -> HttpResponse {
+    let mut response = HttpResponse::Accepted();
+    response.insert_header((header::LOCATION, format!("/api/orders/{}", view.order_id)));
+    if replayed {
+        response.insert_header(("Idempotent-Replayed", "true"));
+    }
+    response.json(view)
+}
+
+async fn get_order(
+    path: web::Path<String>,
+    pool: web::Data<PgPool>,
+) -> Result<HttpResponse, ApiError> {
+    let id = parse_uuid("id", &path)?;
+    let view = found(store::find(&pool, id).await?, "order")?;
+    Ok(HttpResponse::Ok().json(view))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ListQuery {
+    customer_id: Option<String>,
+    status: Option<String>,
+    limit: Option<i64>,
+    after: Option<String>,
+}
+
+/// Newest first; `after` is the last `orderId` of the previous page.
+async fn list_orders(
+    query: web::Query<ListQuery>,
+    pool: web::Data<PgPool>,
+) -> Result<HttpResponse, ApiError> {
+    let limit = page_limit(query.limit)?;
+    if let Some(status) = &query.status {
+        if !store::STATUSES.contains(&status.as_str()) {
+            return Err(ApiError::bad_field(
+                "status",
+                format!("must be one of {}", store::STATUSES.join(", ")),
+            ));
+        }
+    }
+    let after = query
+        .after
+        .as_deref()
+        .map(|a| parse_uuid("after", a))
+        .transpose()?;
+    let orders = store::list(
+        &pool,
+        query.customer_id.as_deref(),
+        query.status.as_deref(),
+        after,
+        limit,
+    )
+    .await?;
+    let next_after = (orders.len() as i64 == limit)
+        .then(|| orders.last().map(|o| o.order_id))
+        .flatten();
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "orders": orders, "nextAfter": next_after })))
+}

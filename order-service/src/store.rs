@@ -1,0 +1,205 @@
+//! The orders database: orders, items and idempotency keys.
+
+use crate::domain::NewOrder;
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use serde::Serialize;
+use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
+
+pub const PENDING: &str = "PENDING";
+pub const PAID: &str = "PAID";
+pub const PAYMENT_FAILED: &str = "PAYMENT_FAILED";
+pub const STATUSES: [&str; 3] = [PENDING, PAID, PAYMENT_FAILED];
+
+#[derive(Debug, Serialize, sqlx::FromRow)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderView {
+    #[sqlx(rename = "id")]
+    pub order_id: Uuid,
+    pub customer_id: String,
+    pub status: String,
+    pub total_amount: Decimal,
+    pub currency: String,
+    pub failure_reason: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    #[sqlx(skip)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub items: Option<Vec<ItemView>>,
+}
+
+#[derive(Debug, Serialize, sqlx::FromRow)]
+#[serde(rename_all = "camelCase")]
+pub struct ItemView {
+    pub product_id: String,
+    pub name: String,
+    pub price: Decimal,
+    pub quantity: i32,
+    pub subtotal: Decimal,
+}
+
+const ORDER_COLUMNS: &str =
+    "id, customer_id, status, total_amount, currency::text AS currency, failure_reason, created_at, updated_at";
+
+pub async fn insert(
+    conn: &mut PgConnection,
+    id: Uuid,
+    order: &NewOrder,
+) -> Result<OrderView, sqlx::Error> {
+    let mut view: OrderView = sqlx::query_as(&format!(
+        "INSERT INTO orders (id, customer_id, total_amount, currency) VALUES ($1, $2, $3, $4) RETURNING {ORDER_COLUMNS}"
+    ))
+    .bind(id)
+    .bind(&order.customer_id)
+    .bind(order.total_amount)
+    .bind(&order.currency)
+    .fetch_one(&mut *conn)
+    .await?;
+    let lines: Vec<i32> = (1..=order.items.len() as i32).collect();
+    let products: Vec<&str> = order.items.iter().map(|i| i.product_id.as_str()).collect();
+    let names: Vec<&str> = order.items.iter().map(|i| i.name.as_str()).collect();
+    let quantities: Vec<i32> = order.items.iter().map(|i| i.quantity).collect();
+    let prices: Vec<Decimal> = order.items.iter().map(|i| i.unit_price).collect();
+    // One round trip for all items.
+    sqlx::query(
+        "INSERT INTO order_items (order_id, line, product_id, name, quantity, unit_price)
+         SELECT $1, * FROM UNNEST($2::int[], $3::text[], $4::text[], $5::int[], $6::numeric[])",
+    )
+    .bind(id)
+    .bind(&lines)
+    .bind(&products)
+    .bind(&names)
+    .bind(&quantities)
+    .bind(&prices)
+    .execute(&mut *conn)
+    .await?;
+    view.items = Some(
+        order
+            .items
+            .iter()
+            .map(|i| ItemView {
+                product_id: i.product_id.clone(),
+                name: i.name.clone(),
+                price: i.unit_price,
+                quantity: i.quantity,
+                subtotal: i.subtotal,
+            })
+            .collect(),
+    );
+    Ok(view)
+}
+
+pub async fn find(pool: &PgPool, id: Uuid) -> Result<Option<OrderView>, sqlx::Error> {
+    let Some(mut view) = sqlx::query_as::<_, OrderView>(&format!(
+        "SELECT {ORDER_COLUMNS} FROM orders WHERE id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(pool)
+    .await?
+    else {
+        return Ok(None);
+    };
+    let items = sqlx::query_as(
+        "SELECT product_id, name, unit_price AS price, quantity, unit_price * quantity AS subtotal
+           FROM order_items WHERE order_id = $1 ORDER BY line",
+    )
+    .bind(id)
+    .fetch_all(pool)
+    .await?;
+    view.items = Some(items);
+    Ok(Some(view))
+}
+
+/// Keyset pagination, newest first (ids are UUID v7, ordered by creation).
+pub async fn list(
+    pool: &PgPool,
+    customer_id: Option<&str>,
+    status: Option<&str>,
+    after: Option<Uuid>,
+    limit: i64,
+) -> Result<Vec<OrderView>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {ORDER_COLUMNS} FROM orders
+          WHERE ($1::text IS NULL OR customer_id = $1)
+            AND ($2::text IS NULL OR status = $2)
+            AND ($3::uuid IS NULL OR id < $3)
+          ORDER BY id DESC LIMIT $4"
+    ))
+    .bind(customer_id)
+    .bind(status)
+    .bind(after)
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+}
+
+pub struct ExistingKey {
+    pub request_body: String,
+    pub order_id: Uuid,
+}
+
+/// Claims `key` for `order_id`; if it was taken, returns who has it.
+pub async fn claim_idempotency_key(
+    conn: &mut PgConnection,
+    key: &str,
+    request_body: &str,
+    order_id: Uuid,
+) -> Result<Option<ExistingKey>, sqlx::Error> {
+    let claimed = sqlx::query(
+        "INSERT INTO idempotency_keys (key, request_body, order_id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+    )
+    .bind(key)
+    .bind(request_body)
+    .bind(order_id)
+    .execute(&mut *conn)
+    .await?;
+    if claimed.rows_affected() == 1 {
+        return Ok(None);
+    }
+    let (request_body, order_id) =
+        sqlx::query_as("SELECT request_body, order_id FROM idempotency_keys WHERE key = $1")
+            .bind(key)
+            .fetch_one(&mut *conn)
+            .await?;
+    Ok(Some(ExistingKey {
+        request_body,
+        order_id,
+    }))
+}
+
+/// Moves a PENDING order to its final status. Returns false when the order
+/// was already final (a late or repeated event): final orders never move.
+pub async fn finish(
+    conn: &mut PgConnection,
+    id: Uuid,
+    status: &str,
+    failure_reason: Option<&str>,
+) -> Result<FinishOutcome, sqlx::Error> {
+    let moved = sqlx::query(
+        "UPDATE orders SET status = $2, failure_reason = $3, updated_at = now() WHERE id = $1 AND status = 'PENDING'",
+    )
+    .bind(id)
+    .bind(status)
+    .bind(failure_reason)
+    .execute(&mut *conn)
+    .await?;
+    if moved.rows_affected() == 1 {
+        return Ok(FinishOutcome::Finished);
+    }
+    let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM orders WHERE id = $1)")
+        .bind(id)
+        .fetch_one(&mut *conn)
+        .await?;
+    Ok(if exists {
+        FinishOutcome::AlreadyFinal
+    } else {
+        FinishOutcome::UnknownOrder
+    })
+}
+
+pub enum FinishOutcome {
+    Finished,
+    AlreadyFinal,
+    UnknownOrder,
+}

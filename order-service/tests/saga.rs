@@ -1,0 +1,438 @@
+//! The whole saga, three real services on the real broker and three real
+//! databases, each test with its own topics and databases.
+
+use common::envelope;
+use common::testing::{produce_raw, read_topic, spawn_app, TestApp, TestTopics};
+use common::topics;
+use rdkafka::message::{Headers, Message, OwnedMessage};
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+
+struct Saga {
+    topics: TestTopics,
+    orders: TestApp,
+    billing: TestApp,
+    notifications: TestApp,
+}
+
+fn billing_definition() -> common::app::ServiceDefinition {
+    billing_service::definition(
+        billing_service::config::BillingConfig::from_lookup(|_| None).unwrap(),
+    )
+}
+
+impl Saga {
+    async fn start() -> Self {
+        let topics = TestTopics::create().await;
+        let orders = spawn_app(order_service::definition(), &topics).await;
+        let billing = spawn_app(billing_definition(), &topics).await;
+        let notifications = spawn_app(notification_service::definition(), &topics).await;
+        for app in [&orders, &billing, &notifications] {
+            let (status, body) = app.readiness_until(200, Duration::from_secs(30)).await;
+            assert_eq!(status, 200, "{body}");
+        }
+        Saga {
+            topics,
+            orders,
+            billing,
+            notifications,
+        }
+    }
+
+    async fn place(&self, body: &Value) -> Value {
+        let response = self.orders.post_json("/api/orders", body).await;
+        assert_eq!(response.status().as_u16(), 202);
+        response.json().await.unwrap()
+    }
+
+    /// Waits until the order leaves PENDING; returns it and how long it took.
+    async fn final_order(&self, order_id: &str) -> (Value, Duration) {
+        let started = Instant::now();
+        let order = self
+            .orders
+            .get_until(
+                &format!("/api/orders/{order_id}"),
+                Duration::from_secs(30),
+                |o| o["status"] != "PENDING" && !o["status"].is_null(),
+            )
+            .await;
+        (order, started.elapsed())
+    }
+
+    async fn notifications_of(&self, order_id: &str, at_least: usize) -> Vec<Value> {
+        let body = self
+            .notifications
+            .get_until(
+                &format!("/api/notifications?orderId={order_id}"),
+                Duration::from_secs(30),
+                |b| {
+                    b["notifications"]
+                        .as_array()
+                        .is_some_and(|n| n.len() >= at_least)
+                },
+            )
+            .await;
+        body["notifications"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    async fn payment_count(&self, order_id: &str) -> i64 {
+        sqlx::query_scalar("SELECT count(*) FROM payments WHERE order_id = $1::uuid")
+            .bind(order_id)
+            .fetch_one(&self.billing.pool)
+            .await
+            .unwrap()
+    }
+}
+
+fn order_body(customer: &str) -> Value {
+    // Float noise as a JavaScript client sends it: 45.67 * 3 = 137.01000000000002.
+    serde_json::from_str(&format!(
+        r#"{{"customerId": "{customer}", "items": [
+            {{"productId": "p-1", "name": "Kettle", "price": 45.67, "quantity": 3, "subtotal": 137.01000000000002}},
+            {{"productId": "p-2", "name": "Mug", "price": 4.99, "quantity": 2, "subtotal": 9.98}}],
+          "totalAmount": 146.99000000000001}}"#
+    ))
+    .unwrap()
+}
+
+fn header<'a>(m: &'a OwnedMessage, name: &str) -> Option<&'a str> {
+    m.headers()?
+        .iter()
+        .find(|h| h.key == name)
+        .and_then(|h| h.value)
+        .and_then(|v| std::str::from_utf8(v).ok())
+}
+
+fn kinds(notifications: &[Value]) -> Vec<(String, String)> {
+    let mut kinds: Vec<(String, String)> = notifications
+        .iter()
+        .map(|n| {
+            (
+                n["kind"].as_str().unwrap().to_owned(),
+                n["channel"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    kinds.sort();
+    kinds
+}
+
+#[tokio::test]
+async fn an_order_is_paid_charged_once_and_notified_twice() {
+    let saga = Saga::start().await;
+
+    let response = saga
+        .orders
+        .post_json("/api/orders", &order_body("alice"))
+        .await;
+    assert_eq!(response.status().as_u16(), 202);
+    let location = response.headers()["location"].to_str().unwrap().to_owned();
+    let order: Value = response.json().await.unwrap();
+    let id = order["orderId"].as_str().unwrap().to_owned();
+    assert_eq!(order["status"], "PENDING");
+    assert_eq!(order["totalAmount"], "146.99");
+    assert_eq!(location, format!("/api/orders/{id}"));
+
+    let (order, took) = saga.final_order(&id).await;
+    println!("saga completed in {took:?}");
+    assert_eq!(order["status"], "PAID", "{order}");
+    assert_eq!(order["items"].as_array().unwrap().len(), 2);
+    assert_eq!(order["items"][0]["subtotal"], "137.01");
+
+    let payment: Value = saga
+        .billing
+        .get(&format!("/api/payments/{id}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(payment["status"], "SUCCEEDED");
+    assert_eq!(payment["amount"], "146.99");
+    assert_eq!(saga.payment_count(&id).await, 1);
+    let account: Value = saga
+        .billing
+        .get("/api/accounts/alice")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(account["availableCredit"], "853.01");
+
+    let notifications = saga.notifications_of(&id, 2).await;
+    assert_eq!(
+        kinds(&notifications),
+        [
+            ("ORDER_RECEIVED".into(), "email".into()),
+            ("PAYMENT_SUCCEEDED".into(), "email".into())
+        ]
+    );
+
+    // Every record of the order carries the envelope, keyed by the order id.
+    for topic in [
+        topics::ORDER_CREATED,
+        topics::PAYMENT_REQUESTS,
+        topics::NOTIFICATION_EVENTS,
+    ] {
+        let records = read_topic(&saga.topics.topic(topic), 1, Duration::from_secs(10)).await;
+        let record = records
+            .first()
+            .unwrap_or_else(|| panic!("no record on {topic}"));
+        assert_eq!(record.key(), Some(id.as_bytes()), "{topic}");
+        for name in [
+            envelope::EVENT_ID,
+            envelope::EVENT_TYPE,
+            envelope::EVENT_VERSION,
+            envelope::SOURCE,
+            envelope::OCCURRED_AT,
+        ] {
+            assert!(header(record, name).is_some(), "{topic} lacks {name}");
+        }
+        assert_eq!(
+            header(record, envelope::CONTENT_TYPE),
+            Some("application/json")
+        );
+    }
+}
+
+#[tokio::test]
+async fn insufficient_credit_fails_the_payment_cancels_the_order_and_sends_an_sms() {
+    let saga = Saga::start().await;
+    let limit = saga
+        .billing
+        .http
+        .put(format!("{}/api/accounts/bob", saga.billing.address))
+        .json(&json!({"creditLimit": 100.00}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(limit.status().as_u16(), 200);
+
+    let order = saga.place(&order_body("bob")).await;
+    let id = order["orderId"].as_str().unwrap();
+
+    let (order, _) = saga.final_order(id).await;
+    assert_eq!(order["status"], "PAYMENT_FAILED", "{order}");
+    let reason = order["failureReason"].as_str().unwrap();
+    assert!(reason.contains("insufficient credit"), "{reason}");
+    assert_eq!(saga.payment_count(id).await, 1);
+    let account: Value = saga
+        .billing
+        .get("/api/accounts/bob")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        account["availableCredit"], "100.00",
+        "a declined payment charges nothing"
+    );
+    let notifications = saga.notifications_of(id, 2).await;
+    assert_eq!(
+        kinds(&notifications),
+        [
+            ("ORDER_RECEIVED".into(), "email".into()),
+            ("PAYMENT_FAILED".into(), "sms".into())
+        ]
+    );
+}
+
+#[tokio::test]
+async fn an_idempotency_key_replay_returns_the_same_order_and_starts_no_second_saga() {
+    let saga = Saga::start().await;
+    let post = |body: Value, key: &'static str| {
+        let http = saga.orders.http.clone();
+        let url = format!("{}/api/orders", saga.orders.address);
+        async move {
+            http.post(url)
+                .header("Idempotency-Key", key)
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+
+    let first = post(order_body("carol"), "key-1").await;
+    assert_eq!(first.status().as_u16(), 202);
+    let first: Value = first.json().await.unwrap();
+    let replay = post(order_body("carol"), "key-1").await;
+    assert_eq!(replay.status().as_u16(), 202);
+    let replay: Value = replay.json().await.unwrap();
+    assert_eq!(replay["orderId"], first["orderId"]);
+
+    let other_body = post(order_body("someone-else"), "key-1").await;
+    assert_eq!(other_body.status().as_u16(), 422);
+    let error: Value = other_body.json().await.unwrap();
+    assert_eq!(error["fields"][0]["field"], "Idempotency-Key");
+
+    let id = first["orderId"].as_str().unwrap();
+    let (order, _) = saga.final_order(id).await;
+    assert_eq!(order["status"], "PAID");
+    let orders: i64 = sqlx::query_scalar("SELECT count(*) FROM orders")
+        .fetch_one(&saga.orders.pool)
+        .await
+        .unwrap();
+    let outbox: i64 = sqlx::query_scalar("SELECT count(*) FROM outbox")
+        .fetch_one(&saga.orders.pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        (orders, outbox),
+        (1, 2),
+        "one order, one OrderCreated + one PaymentRequested"
+    );
+    assert_eq!(saga.payment_count(id).await, 1);
+}
+
+#[tokio::test]
+async fn redelivered_and_repeated_events_change_nothing() {
+    let saga = Saga::start().await;
+    let order = saga.place(&order_body("dave")).await;
+    let id = order["orderId"].as_str().unwrap().to_owned();
+    let (order, _) = saga.final_order(&id).await;
+    assert_eq!(order["status"], "PAID");
+    saga.notifications_of(&id, 2).await;
+
+    // The very same PaymentRequested again (same event id), then a second one
+    // for the same order with a new event id.
+    let original = &read_topic(
+        &saga.topics.topic(topics::PAYMENT_REQUESTS),
+        1,
+        Duration::from_secs(10),
+    )
+    .await[0];
+    let payload = original.payload().unwrap().to_vec();
+    let same_id = header(original, envelope::EVENT_ID).unwrap().to_owned();
+    let new_id = uuid::Uuid::now_v7().to_string();
+    for event_id in [same_id.as_str(), new_id.as_str()] {
+        produce_raw(
+            &saga.topics.topic(topics::PAYMENT_REQUESTS),
+            &id,
+            &[
+                (envelope::EVENT_ID, event_id),
+                (envelope::EVENT_TYPE, "PaymentRequested"),
+                (envelope::EVENT_VERSION, "1"),
+            ],
+            &payload,
+        )
+        .await;
+    }
+    // A repeated result with a new event id, and a contradicting late one.
+    let result = json!({"orderId": id, "customerId": "dave", "amount": "146.99", "currency": "USD",
+                        "decidedAt": "2026-11-22T10:00:00Z", "reason": "late"});
+    for event_type in ["PaymentSucceeded", "PaymentFailed"] {
+        let event_id = uuid::Uuid::now_v7().to_string();
+        produce_raw(
+            &saga.topics.topic(topics::NOTIFICATION_EVENTS),
+            &id,
+            &[
+                (envelope::EVENT_ID, &event_id),
+                (envelope::EVENT_TYPE, event_type),
+                (envelope::EVENT_VERSION, "1"),
+            ],
+            result.to_string().as_bytes(),
+        )
+        .await;
+    }
+
+    // Wait until each consumer has seen the extra records (its inbox grows).
+    for (app, expected) in [
+        (&saga.billing, 2i64),
+        (&saga.orders, 3),
+        (&saga.notifications, 4),
+    ] {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let seen: i64 = sqlx::query_scalar("SELECT count(*) FROM inbox")
+                .fetch_one(&app.pool)
+                .await
+                .unwrap();
+            if seen >= expected || Instant::now() > deadline {
+                assert_eq!(seen, expected, "inbox rows in {}", app.db.name);
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    assert_eq!(saga.payment_count(&id).await, 1);
+    let decisions: i64 = sqlx::query_scalar("SELECT count(*) FROM outbox")
+        .fetch_one(&saga.billing.pool)
+        .await
+        .unwrap();
+    assert_eq!(decisions, 1, "one PaymentSucceeded ever published");
+    let order: Value = saga
+        .orders
+        .get(&format!("/api/orders/{id}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        order["status"], "PAID",
+        "a late PaymentFailed never moves a final order"
+    );
+    assert_eq!(saga.notifications_of(&id, 2).await.len(), 2);
+}
+
+#[tokio::test]
+async fn poison_records_go_to_the_dead_letter_topics_and_the_saga_goes_on() {
+    let saga = Saga::start().await;
+    // Not JSON, an unknown event type, a body missing required fields.
+    let poison: [(Option<&str>, &[u8]); 3] = [
+        (None, b"<not json>"),
+        (Some("Mystery"), b"{}"),
+        (
+            None,
+            br#"{"orderId": "0193a0b2-7c1e-7000-8000-000000000001"}"#,
+        ),
+    ];
+    let consumed = [
+        (topics::ORDER_CREATED, "OrderCreated", 1usize),
+        (topics::PAYMENT_REQUESTS, "PaymentRequested", 1),
+        // Two consumer groups read notification-events: each dead-letters its copy.
+        (topics::NOTIFICATION_EVENTS, "PaymentSucceeded", 2),
+    ];
+    for (topic, event_type, _) in consumed {
+        for (type_override, payload) in &poison {
+            let event_id = uuid::Uuid::now_v7().to_string();
+            let headers = [
+                (envelope::EVENT_ID, event_id.as_str()),
+                (envelope::EVENT_TYPE, type_override.unwrap_or(event_type)),
+                (envelope::EVENT_VERSION, "1"),
+            ];
+            produce_raw(&saga.topics.topic(topic), "poison-key", &headers, payload).await;
+        }
+    }
+
+    // A valid order right after still completes.
+    let order = saga.place(&order_body("erin")).await;
+    let (order, _) = saga.final_order(order["orderId"].as_str().unwrap()).await;
+    assert_eq!(order["status"], "PAID");
+
+    for (topic, _, groups) in consumed {
+        let original = saga.topics.topic(topic);
+        let dlq = topics::dlq(&original);
+        let records = read_topic(&dlq, poison.len() * groups, Duration::from_secs(20)).await;
+        assert_eq!(records.len(), poison.len() * groups, "records on {dlq}");
+        for record in &records {
+            assert_eq!(record.key(), Some(&b"poison-key"[..]));
+            assert_eq!(
+                header(record, envelope::dlq::ORIGINAL_TOPIC),
+                Some(original.as_str())
+            );
+            for name in [
+                envelope::dlq::ORIGINAL_PARTITION,
+                envelope::dlq::ORIGINAL_OFFSET,
+                envelope::dlq::CONSUMER_GROUP,
+                envelope::dlq::ERROR,
+                envelope::dlq::FAILED_AT,
+                envelope::EVENT_ID,
+            ] {
+                assert!(header(record, name).is_some(), "{dlq} record lacks {name}");
+            }
+        }
+    }
+}
