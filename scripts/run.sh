@@ -8,6 +8,23 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 "$ROOT_DIR/scripts/provision.sh"
 "$ROOT_DIR/scripts/stack.sh" up all
 
+# One demo order through the whole saga, then its trail.
+orders=http://127.0.0.1:${ORDER_SERVICE_PORT:-8080}
+say "placing a demo order: POST $orders/api/orders"
+response=$(curl -sS -X POST "$orders/api/orders" -H 'content-type: application/json' -d '{
+  "customerId": "demo-customer",
+  "items": [{"productId": "p-100", "name": "Espresso machine", "price": 249.99, "quantity": 1, "subtotal": 249.99},
+            {"productId": "p-200", "name": "Coffee beans 1 kg", "price": 18.5, "quantity": 2, "subtotal": 37}],
+  "totalAmount": 286.99}')
+order_id=$(sed -n 's/.*"orderId":"\([^"]*\)".*/\1/p' <<<"$response")
+[ -n "$order_id" ] || die "the demo order was not accepted: $response"
+for _ in $(seq 1 60); do
+  curl -sS "$orders/api/orders/$order_id" | grep -q '"status":"PENDING"' || break
+  sleep 0.5
+done
+say "demo order $order_id:"
+"$ROOT_DIR/scripts/trail.sh" "$order_id"
+
 cat <<EOF
 
 The saga stack is up (state and data in $STATE_DIR, kept across restarts).
@@ -24,6 +41,9 @@ Topics:           kafka-setup/bin/kafka-topics --bootstrap-server $KAFKA_BOOTSTR
 Read a topic:     kafka-setup/bin/kafka-console-consumer --bootstrap-server $KAFKA_BOOTSTRAP_SERVERS \\
                     --topic order-created --from-beginning --property print.headers=true
 Consumer groups:  kafka-setup/bin/kafka-consumer-groups --bootstrap-server $KAFKA_BOOTSTRAP_SERVERS --list
+Place an order:   curl -si -X POST http://127.0.0.1:${ORDER_SERVICE_PORT:-8080}/api/orders -H 'content-type: application/json' \\
+                    -d '{"customerId":"c-1","items":[{"productId":"p-1","name":"Mug","price":4.99,"quantity":2,"subtotal":9.98}],"totalAmount":9.98}'
+Follow an order:  scripts/trail.sh <orderId>
 Database:         PGPASSWORD=orders psql -h 127.0.0.1 -p $PG_PORT -U orders orders
 Status / stop:    make status / make down
 EOF

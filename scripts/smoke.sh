@@ -112,6 +112,49 @@ sigterm_exits_cleanly() {
     { echo "  exit code $rc; log: $LOG_DIR/smoke-sigterm.log" >&2; return 1; }
 }
 
+ORDERS=http://127.0.0.1:${ORDER_SERVICE_PORT:-8080}
+
+# Places a small order; prints its id, fails unless the answer is 202.
+place_order() {
+  local out
+  out=$(curl -sS -w '\n%{http_code}' -X POST "$ORDERS/api/orders" -H 'content-type: application/json' \
+    -d '{"customerId":"smoke","items":[{"productId":"p-1","name":"Mug","price":4.99,"quantity":2,"subtotal":9.98}],"totalAmount":9.98}')
+  [ "${out##*$'\n'}" = 202 ] || { echo "  POST answered: $out" >&2; return 1; }
+  sed -n 's/.*"orderId":"\([^"]*\)".*/\1/p' <<<"${out%$'\n'*}"
+}
+
+order_status() { curl -sS "$ORDERS/api/orders/$1" | sed -n 's/.*"status":"\([A-Z_]*\)".*/\1/p'; }
+
+# Waits until every order given is PAID, $1 seconds at most.
+all_paid() {
+  local timeout=$1 id status deadline
+  shift
+  deadline=$((SECONDS + timeout))
+  for id in "$@"; do
+    until [ "$(order_status "$id")" = PAID ]; do
+      if ((SECONDS > deadline)); then
+        echo "  order $id is $(order_status "$id")" >&2
+        return 1
+      fi
+      sleep 0.5
+    done
+  done
+}
+
+orders_are_accepted_while_kafka_is_down_and_complete_after() {
+  local ids=() id i
+  "$ROOT_DIR/kafka-setup/kafka.sh" stop >/dev/null
+  for i in 1 2 3; do
+    id=$(place_order) || { "$ROOT_DIR/kafka-setup/kafka.sh" start >/dev/null; return 1; }
+    ids+=("$id")
+  done
+  for id in "${ids[@]}"; do
+    [ "$(order_status "$id")" = PENDING ] || { echo "  $id not PENDING while Kafka is down" >&2; return 1; }
+  done
+  "$ROOT_DIR/kafka-setup/kafka.sh" start >/dev/null
+  all_paid 120 "${ids[@]}"
+}
+
 echo "# smoke: end-to-end checks against the running stack"
 check "all three services answer 200 on /health/ready" all_ready_status 200 "" 60
 check "kafka-topics --describe lists every catalogue topic with its partitions" catalogue_matches_broker
@@ -124,6 +167,9 @@ check "a service exits 0 after SIGTERM" sigterm_exits_cleanly
 check "with Postgres stopped, every /health/ready answers 503 naming the database" all_ready_status 503 database 15
 "$ROOT_DIR/scripts/postgres.sh" start >/dev/null
 check "with Postgres back, every /health/ready answers 200 without a restart" all_ready_status 200 "" 30
+check "an order placed after Postgres came back completes" all_paid 60 "$(place_order)"
+check "with Kafka stopped, orders get 202 and stay PENDING; once it is back they are PAID" \
+  orders_are_accepted_while_kafka_is_down_and_complete_after
 
 echo "smoke: $passed passed, $failed failed"
 [ "$failed" = 0 ]

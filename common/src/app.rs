@@ -7,11 +7,11 @@
 use crate::config::{ServiceConfig, ServiceDefaults};
 use crate::consumer::{ConsumerDefinition, ConsumerRuntime};
 use crate::health::{self, Readiness};
+use crate::kafka::SagaProducer;
 use crate::outbox::{Outbox, Relay};
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::{web, App, HttpServer};
 use anyhow::Context;
-use rdkafka::producer::FutureProducer;
 use sqlx::migrate::Migrator;
 use sqlx::PgPool;
 use std::future::Future;
@@ -60,7 +60,7 @@ impl Application {
 
         let pool = crate::db::connect_lazy(&config.database)
             .context("Failed to configure the database pool")?;
-        let producer: FutureProducer =
+        let producer: SagaProducer =
             crate::kafka::create_producer(&config.kafka, config.service_name)
                 .context("Failed to create the Kafka producer")?;
         let readiness = Readiness::new(
@@ -96,6 +96,7 @@ impl Application {
                 .app_data(outbox_data.clone())
                 .app_data(crate::http::json_config())
                 .app_data(crate::http::query_config())
+                .wrap(actix_web::middleware::from_fn(refuse_until_schema_ready))
                 .configure(health::configure)
                 .configure(|cfg| routes(cfg))
                 .default_service(web::to(|| async {
@@ -186,7 +187,7 @@ struct BackgroundStarter {
     config: ServiceConfig,
     definition: ServiceDefinition,
     pool: PgPool,
-    producer: FutureProducer,
+    producer: SagaProducer,
     outbox: Outbox,
     readiness: Arc<Readiness>,
     stop: watch::Receiver<bool>,
@@ -237,4 +238,22 @@ impl BackgroundStarter {
         }
         futures_util::future::join_all(tasks).await;
     }
+}
+
+/// Until migrations are applied, the service's own routes answer 503 rather
+/// than failing on tables that do not exist yet; health endpoints always run.
+async fn refuse_until_schema_ready(
+    request: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
+) -> Result<actix_web::dev::ServiceResponse<actix_web::body::BoxBody>, actix_web::Error> {
+    let ready = request
+        .app_data::<web::Data<Readiness>>()
+        .is_some_and(|r| r.schema_ready());
+    if ready || request.path().starts_with("/health/") {
+        return next.call(request).await.map(|r| r.map_into_boxed_body());
+    }
+    Err(crate::http::ApiError::Unavailable(
+        "the service is starting: database migrations are not applied yet".into(),
+    )
+    .into())
 }

@@ -16,14 +16,15 @@
 
 use crate::config::KafkaConfig;
 use crate::envelope::{dlq, IncomingEvent};
-use crate::kafka::client_config;
+use crate::kafka::SagaProducer;
+use crate::kafka::{client_config, KafkaContext};
 use crate::outbox::Outbox;
 use crate::topics::DLQ_SUFFIX;
 use async_trait::async_trait;
 use chrono::{SecondsFormat, Utc};
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::message::{BorrowedMessage, Header, Headers, Message, OwnedHeaders};
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::producer::FutureRecord;
 use sqlx::{PgConnection, PgPool};
 use std::sync::Arc;
 use std::time::Duration;
@@ -87,7 +88,7 @@ pub struct ConsumerDefinition {
 /// What a running consumer needs from its service.
 pub struct ConsumerRuntime {
     pub pool: PgPool,
-    pub producer: FutureProducer,
+    pub producer: SagaProducer,
     pub outbox: Outbox,
     pub kafka: KafkaConfig,
     pub client_id: String,
@@ -105,12 +106,15 @@ impl ConsumerRuntime {
     /// Consumes until `shutdown` turns true, finishing the record under way
     /// and committing stored offsets before returning.
     pub async fn run(self, definition: ConsumerDefinition, mut shutdown: watch::Receiver<bool>) {
-        let consumer: StreamConsumer = match client_config(&self.kafka, &self.client_id)
-            .set("group.id", self.kafka.topic(&definition.group))
-            .set("enable.auto.commit", "true")
-            .set("enable.auto.offset.store", "false")
-            .set("auto.offset.reset", "earliest")
-            .create()
+        let consumer: StreamConsumer<KafkaContext> = match client_config(
+            &self.kafka,
+            &self.client_id,
+        )
+        .set("group.id", self.kafka.topic(&definition.group))
+        .set("enable.auto.commit", "true")
+        .set("enable.auto.offset.store", "false")
+        .set("auto.offset.reset", "earliest")
+        .create_with_context(KafkaContext::default())
         {
             Ok(c) => c,
             Err(e) => {

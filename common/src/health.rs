@@ -5,8 +5,8 @@
 //! and that a Kafka broker answers a metadata request, each within
 //! `READINESS_TIMEOUT_MS`; the 503 body names what is down and why.
 
+use crate::kafka::SagaProducer;
 use actix_web::{web, HttpResponse};
-use rdkafka::producer::FutureProducer;
 use serde::Serialize;
 use sqlx::PgPool;
 use std::collections::BTreeMap;
@@ -18,7 +18,7 @@ use std::time::Duration;
 pub struct Readiness {
     service: &'static str,
     pool: PgPool,
-    producer: FutureProducer,
+    producer: SagaProducer,
     timeout: Duration,
     migrations: Mutex<MigrationState>,
     shutting_down: AtomicBool,
@@ -66,7 +66,7 @@ impl Readiness {
     pub fn new(
         service: &'static str,
         pool: PgPool,
-        producer: FutureProducer,
+        producer: SagaProducer,
         timeout: Duration,
     ) -> Arc<Self> {
         Arc::new(Self {
@@ -81,6 +81,11 @@ impl Readiness {
 
     pub fn migrations_done(&self) {
         *self.migrations.lock().unwrap() = MigrationState::Done;
+    }
+
+    /// Whether the schema is in place, so the service's own routes can run.
+    pub fn schema_ready(&self) -> bool {
+        matches!(*self.migrations.lock().unwrap(), MigrationState::Done)
     }
 
     pub fn migrations_failed(&self, error: String) {
@@ -148,7 +153,7 @@ pub async fn ready(readiness: web::Data<Readiness>) -> HttpResponse {
     if report.down.is_empty() {
         HttpResponse::Ok().json(report)
     } else {
-        tracing::warn!(down = ?report.down, "not ready");
+        tracing::warn!(down = ?report.down, checks = ?report.checks, "not ready");
         HttpResponse::ServiceUnavailable().json(report)
     }
 }

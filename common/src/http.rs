@@ -48,6 +48,9 @@ pub enum ApiError {
         message: String,
         fields: Vec<FieldError>,
     },
+    /// 503: a dependency (the database) is unavailable; worth retrying later.
+    #[error("{0}")]
+    Unavailable(String),
     /// 500, for failures that are ours, never the client's (logged with their cause).
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
@@ -69,14 +72,22 @@ impl ApiError {
             ApiError::TooLarge => "payload_too_large",
             ApiError::UnsupportedMediaType => "unsupported_media_type",
             ApiError::Unprocessable { .. } => "validation_failed",
+            ApiError::Unavailable(_) => "unavailable",
             ApiError::Internal(_) => "internal",
         }
     }
 }
 
 impl From<sqlx::Error> for ApiError {
+    /// An unreachable database is 503 (retry later), anything else 500.
     fn from(e: sqlx::Error) -> Self {
-        ApiError::Internal(e.into())
+        match e {
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
+                tracing::warn!(error = %e, "database unavailable");
+                ApiError::Unavailable("the database is unavailable; try again shortly".into())
+            }
+            other => ApiError::Internal(other.into()),
+        }
     }
 }
 
@@ -96,6 +107,7 @@ impl ResponseError for ApiError {
             ApiError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

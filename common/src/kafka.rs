@@ -1,9 +1,95 @@
 //! Kafka client construction and the cluster probe used by readiness.
 
 use crate::config::KafkaConfig;
-use rdkafka::config::ClientConfig;
+use rdkafka::client::ClientContext;
+use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
+use rdkafka::consumer::{BaseConsumer, ConsumerContext, Rebalance};
+use rdkafka::error::{KafkaError, KafkaResult};
 use rdkafka::producer::{FutureProducer, Producer};
-use std::time::Duration;
+use rdkafka::TopicPartitionList;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// The producer every service uses (outbox relay, dead letters, readiness).
+pub type SagaProducer = FutureProducer<KafkaContext>;
+
+/// Routes librdkafka's logs and errors into `tracing`. While a broker is
+/// down librdkafka reports the same failure many times a second; we log it
+/// as a warning at most once per [`KafkaContext::QUIET_FOR`], saying how many
+/// were suppressed, so an outage is visible without drowning the log.
+#[derive(Default)]
+pub struct KafkaContext {
+    last_report: Mutex<Option<(Instant, u64)>>,
+}
+
+impl KafkaContext {
+    const QUIET_FOR: Duration = Duration::from_secs(10);
+
+    fn report(&self, message: &str) {
+        let mut last = self.last_report.lock().unwrap();
+        match &mut *last {
+            Some((at, suppressed)) if at.elapsed() < Self::QUIET_FOR => *suppressed += 1,
+            _ => {
+                let suppressed = last.map_or(0, |(_, n)| n);
+                tracing::warn!(target: "librdkafka", suppressed, "{message}");
+                *last = Some((Instant::now(), 0));
+            }
+        }
+    }
+}
+
+impl ClientContext for KafkaContext {
+    fn log(&self, level: RDKafkaLogLevel, facility: &str, message: &str) {
+        match level {
+            RDKafkaLogLevel::Emerg
+            | RDKafkaLogLevel::Alert
+            | RDKafkaLogLevel::Critical
+            | RDKafkaLogLevel::Error => self.report(&format!("{facility}: {message}")),
+            RDKafkaLogLevel::Warning => {
+                tracing::warn!(target: "librdkafka", "{facility}: {message}")
+            }
+            RDKafkaLogLevel::Notice | RDKafkaLogLevel::Info => {
+                tracing::info!(target: "librdkafka", "{facility}: {message}")
+            }
+            RDKafkaLogLevel::Debug => {
+                tracing::debug!(target: "librdkafka", "{facility}: {message}")
+            }
+        }
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        self.report(&format!("{error}: {reason}"));
+    }
+}
+
+impl ConsumerContext for KafkaContext {
+    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        match rebalance {
+            Rebalance::Assign(partitions) => {
+                tracing::info!(partitions = %describe(partitions), "partitions assigned")
+            }
+            Rebalance::Revoke(partitions) => {
+                tracing::info!(partitions = %describe(partitions), "partitions revoked")
+            }
+            Rebalance::Error(e) => tracing::warn!(error = %e, "rebalance failed"),
+        }
+    }
+
+    fn commit_callback(&self, result: KafkaResult<()>, _offsets: &TopicPartitionList) {
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "offset commit failed; records since the last commit may be redelivered");
+        }
+    }
+}
+
+fn describe(partitions: &TopicPartitionList) -> String {
+    partitions
+        .elements()
+        .iter()
+        .map(|p| format!("{}[{}]", p.topic(), p.partition()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
 
 /// Base client configuration shared by every producer and consumer.
 pub fn client_config(kafka: &KafkaConfig, client_id: &str) -> ClientConfig {
@@ -16,22 +102,19 @@ pub fn client_config(kafka: &KafkaConfig, client_id: &str) -> ClientConfig {
 
 /// A producer with the durability the outbox relies on: `acks=all` and
 /// idempotence, so a retried send never duplicates or reorders a record.
-pub fn create_producer(
-    kafka: &KafkaConfig,
-    client_id: &str,
-) -> Result<FutureProducer, rdkafka::error::KafkaError> {
+pub fn create_producer(kafka: &KafkaConfig, client_id: &str) -> Result<SagaProducer, KafkaError> {
     client_config(kafka, client_id)
         .set("acks", "all")
         .set("enable.idempotence", "true")
         // Fail a send after 15 s instead of librdkafka's 5 minutes, so the
         // outbox row is retried (and the failure is visible) promptly.
         .set("message.timeout.ms", "15000")
-        .create()
+        .create_with_context(KafkaContext::default())
 }
 
 /// Asks the cluster for its metadata: succeeds only when a broker answers
 /// within `timeout`. librdkafka's call blocks, so it runs off the async threads.
-pub async fn probe_cluster(producer: &FutureProducer, timeout: Duration) -> Result<(), String> {
+pub async fn probe_cluster(producer: &SagaProducer, timeout: Duration) -> Result<(), String> {
     let producer = producer.clone();
     tokio::task::spawn_blocking(move || {
         producer

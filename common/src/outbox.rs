@@ -12,9 +12,10 @@
 
 use crate::config::OutboxConfig;
 use crate::envelope;
+use crate::kafka::SagaProducer;
 use chrono::{DateTime, SecondsFormat, Utc};
 use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::producer::FutureRecord;
 use serde::Serialize;
 use sqlx::{PgConnection, PgPool};
 use std::sync::Arc;
@@ -128,7 +129,7 @@ fn record_headers(row: &PendingRow) -> OwnedHeaders {
 /// The background publisher.
 pub struct Relay {
     pub pool: PgPool,
-    pub producer: FutureProducer,
+    pub producer: SagaProducer,
     pub outbox: Outbox,
     pub config: OutboxConfig,
     pub topic_prefix: String,

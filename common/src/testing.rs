@@ -138,9 +138,13 @@ pub struct TestApp {
     task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
 
-/// Spawns the service on a fresh database, with the local Kafka and `topics`.
+/// Spawns the service on a fresh database, with the local Kafka and `topics`,
+/// and waits until it is ready.
 pub async fn spawn_app(definition: ServiceDefinition, topics: &TestTopics) -> TestApp {
-    spawn_app_with(definition, topics, |_| {}).await
+    let app = spawn_app_with(definition, topics, |_| {}).await;
+    let (status, body) = app.readiness_until(200, Duration::from_secs(30)).await;
+    assert_eq!(status, 200, "service not ready: {body}");
+    app
 }
 
 /// Like [`spawn_app`], letting the test change the configuration first

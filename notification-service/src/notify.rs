@@ -112,3 +112,56 @@ impl EventHandler for NotificationHandler {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(event_type: &str, payload: serde_json::Value) -> IncomingEvent {
+        IncomingEvent {
+            topic: "notification-events".into(),
+            partition: 0,
+            offset: 0,
+            key: None,
+            event_id: Uuid::now_v7(),
+            event_type: event_type.into(),
+            event_version: 1,
+            source: None,
+            occurred_at: None,
+            traceparent: None,
+            payload,
+        }
+    }
+
+    fn payment(reason: Option<&str>) -> serde_json::Value {
+        let mut body = serde_json::json!({"orderId": Uuid::nil(), "customerId": "c-1", "amount": "9.98",
+                                          "currency": "USD", "decidedAt": "2026-11-22T10:00:00Z"});
+        if let Some(reason) = reason {
+            body["reason"] = reason.into();
+        }
+        body
+    }
+
+    #[test]
+    fn a_successful_payment_is_an_email_and_a_failed_one_an_sms_with_its_reason() {
+        let ok = notification_for(&event(events::PAYMENT_SUCCEEDED, payment(None))).unwrap();
+        assert_eq!((ok.kind, ok.channel), ("PAYMENT_SUCCEEDED", "email"));
+        let failed = notification_for(&event(
+            events::PAYMENT_FAILED,
+            payment(Some("insufficient credit")),
+        ))
+        .unwrap();
+        assert_eq!((failed.kind, failed.channel), ("PAYMENT_FAILED", "sms"));
+        assert!(
+            failed.message.contains("insufficient credit"),
+            "{}",
+            failed.message
+        );
+    }
+
+    #[test]
+    fn a_body_missing_fields_is_permanent() {
+        let err = notification_for(&event(events::PAYMENT_FAILED, payment(None))).unwrap_err();
+        assert!(matches!(err, HandleError::Permanent(_)), "{err}");
+    }
+}

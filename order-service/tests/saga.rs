@@ -436,3 +436,59 @@ async fn poison_records_go_to_the_dead_letter_topics_and_the_saga_goes_on() {
         }
     }
 }
+
+#[tokio::test]
+async fn orders_wait_while_billing_is_down_and_all_complete_once_it_is_back() {
+    let Saga {
+        topics,
+        orders,
+        mut billing,
+        notifications,
+    } = Saga::start().await;
+    billing.stop().await;
+
+    let mut ids = Vec::new();
+    for _ in 0..5 {
+        let response = orders.post_json("/api/orders", &order_body("frank")).await;
+        assert_eq!(response.status().as_u16(), 202);
+        let order: Value = response.json().await.unwrap();
+        ids.push(order["orderId"].as_str().unwrap().to_owned());
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    for id in &ids {
+        let order: Value = orders
+            .get(&format!("/api/orders/{id}"))
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(
+            order["status"], "PENDING",
+            "no decision while billing is down"
+        );
+    }
+
+    let billing = billing.restart(billing_definition(), &topics).await;
+    let saga = Saga {
+        topics,
+        orders,
+        billing,
+        notifications,
+    };
+    for id in &ids {
+        let (order, _) = saga.final_order(id).await;
+        assert_eq!(order["status"], "PAID", "{order}");
+        assert_eq!(saga.payment_count(id).await, 1);
+    }
+    let account: Value = saga
+        .billing
+        .get("/api/accounts/frank")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        account["availableCredit"], "265.05",
+        "5 x 146.99 charged exactly once each"
+    );
+}

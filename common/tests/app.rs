@@ -1,0 +1,205 @@
+//! The shared application skeleton against the real Postgres and Kafka:
+//! readiness (and what it says when either is down), the outbox relay and
+//! the cleanup of expired outbox and inbox rows.
+
+use common::app::ServiceDefinition;
+use common::config::ServiceDefaults;
+use common::testing::{spawn_app, spawn_app_with, table_names, TestTopics};
+use sqlx::migrate::Migrator;
+use std::time::Duration;
+
+const PROBE: ServiceDefaults = ServiceDefaults {
+    name: "probe-service",
+    http_port: 0,
+    database: "probe",
+};
+static MIGRATOR: Migrator = sqlx::migrate!("tests/migrations");
+
+fn probe() -> ServiceDefinition {
+    ServiceDefinition {
+        defaults: PROBE,
+        migrator: &MIGRATOR,
+        routes: std::sync::Arc::new(|_| {}),
+        consumers: vec![],
+    }
+}
+
+/// A TCP port on loopback where nothing listens.
+const DEAD_ADDRESS: &str = "127.0.0.1:9";
+
+#[tokio::test]
+async fn ready_answers_200_and_migrations_ran_when_both_dependencies_answer() {
+    let topics = TestTopics::create().await;
+    let app = spawn_app(probe(), &topics).await;
+
+    let (status, body) = app.readiness_until(200, Duration::from_secs(20)).await;
+
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["down"], serde_json::json!([]));
+    assert_eq!(
+        table_names(&app.pool).await,
+        vec!["_sqlx_migrations", "inbox", "outbox", "probe"]
+    );
+}
+
+#[tokio::test]
+async fn ready_answers_503_naming_kafka_when_no_broker_answers() {
+    let topics = TestTopics::create().await;
+    let app = spawn_app_with(probe(), &topics, |c| {
+        c.kafka.bootstrap_servers = DEAD_ADDRESS.into();
+    })
+    .await;
+
+    // Wait for migrations, so that only Kafka is down.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let (status, body) = loop {
+        let (status, body) = app.readiness_until(200, Duration::ZERO).await;
+        if body["checks"]["database"]["up"] == true || std::time::Instant::now() > deadline {
+            break (status, body);
+        }
+    };
+
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["status"], "unavailable");
+    assert_eq!(body["down"], serde_json::json!(["kafka"]), "{body}");
+    assert!(body["checks"]["kafka"]["error"].is_string(), "{body}");
+    assert_eq!(app.get("/health/live").await.status().as_u16(), 200);
+}
+
+#[tokio::test]
+async fn ready_answers_503_naming_the_database_when_postgres_is_unreachable() {
+    let topics = TestTopics::create().await;
+    let app = spawn_app_with(probe(), &topics, |c| {
+        c.database.url = format!("postgres://probe:probe@{DEAD_ADDRESS}/probe");
+    })
+    .await;
+
+    let (status, body) = app.readiness_until(503, Duration::from_secs(10)).await;
+
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["down"], serde_json::json!(["database"]), "{body}");
+    assert_eq!(body["checks"]["kafka"]["up"], true, "{body}");
+}
+
+async fn count(app: &common::testing::TestApp, sql: &str) -> i64 {
+    sqlx::query_scalar(sql).fetch_one(&app.pool).await.unwrap()
+}
+
+#[tokio::test]
+async fn the_relay_publishes_rows_in_order_with_the_envelope_and_cleanup_bounds_both_tables() {
+    use common::outbox::{NewEvent, Outbox};
+    use rdkafka::message::{Headers, Message};
+    let topics = TestTopics::create().await;
+    let app = spawn_app_with(probe(), &topics, |c| {
+        c.outbox.outbox_retention = Duration::ZERO;
+        c.outbox.inbox_retention = Duration::from_secs(3600);
+        c.outbox.cleanup_interval = Duration::from_millis(300);
+    })
+    .await;
+    app.readiness_until(200, Duration::from_secs(30)).await;
+
+    let outbox = Outbox::new("probe-service");
+    let mut tx = app.pool.begin().await.unwrap();
+    let mut event_ids = Vec::new();
+    for n in 0..20 {
+        let payload = serde_json::json!({ "n": n });
+        let event = NewEvent {
+            topic: common::topics::ORDER_CREATED,
+            key: "order-1",
+            event_type: "Probe",
+            event_version: 1,
+            payload: &payload,
+            traceparent: None,
+        };
+        event_ids.push(outbox.add(&mut tx, event).await.unwrap().to_string());
+    }
+    sqlx::query("INSERT INTO inbox (consumer_group, event_id, event_type, received_at) VALUES ('g', gen_random_uuid(), 'X', now() - interval '2 hours'), ('g', gen_random_uuid(), 'X', now())")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+
+    let records = common::testing::read_topic(
+        &topics.topic(common::topics::ORDER_CREATED),
+        20,
+        Duration::from_secs(20),
+    )
+    .await;
+    let published: Vec<(String, String)> = records
+        .iter()
+        .map(|r| {
+            let body: serde_json::Value = serde_json::from_slice(r.payload().unwrap()).unwrap();
+            let event_id = r
+                .headers()
+                .unwrap()
+                .iter()
+                .find(|h| h.key == "event-id")
+                .unwrap()
+                .value
+                .unwrap();
+            (
+                body["n"].to_string(),
+                String::from_utf8(event_id.to_vec()).unwrap(),
+            )
+        })
+        .collect();
+    let expected: Vec<(String, String)> =
+        (0..20).map(|n: i32| n.to_string()).zip(event_ids).collect();
+    assert_eq!(
+        published, expected,
+        "same key: published once each, in insertion order"
+    );
+
+    // Published outbox rows (retention 0) and the 2-hour-old inbox row go; the fresh inbox row stays.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while std::time::Instant::now() < deadline
+        && (count(&app, "SELECT count(*) FROM outbox").await > 0
+            || count(&app, "SELECT count(*) FROM inbox").await > 1)
+    {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(count(&app, "SELECT count(*) FROM outbox").await, 0);
+    assert_eq!(count(&app, "SELECT count(*) FROM inbox").await, 1);
+}
+
+#[tokio::test]
+async fn outbox_rows_stay_pending_while_kafka_is_unreachable() {
+    use common::outbox::{NewEvent, Outbox};
+    let topics = TestTopics::create().await;
+    let app = spawn_app_with(probe(), &topics, |c| {
+        c.kafka.bootstrap_servers = DEAD_ADDRESS.into();
+    })
+    .await;
+    // Wait for migrations (only Kafka is down).
+    app.get_until("/health/ready", Duration::from_secs(20), |b| {
+        b["checks"]["database"]["up"] == true
+    })
+    .await;
+    let mut conn = app.pool.acquire().await.unwrap();
+    let payload = serde_json::json!({});
+    Outbox::new("probe-service")
+        .add(
+            &mut conn,
+            NewEvent {
+                topic: common::topics::ORDER_CREATED,
+                key: "k",
+                event_type: "Probe",
+                event_version: 1,
+                payload: &payload,
+                traceparent: None,
+            },
+        )
+        .await
+        .unwrap();
+
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    assert_eq!(
+        count(
+            &app,
+            "SELECT count(*) FROM outbox WHERE published_at IS NULL"
+        )
+        .await,
+        1
+    );
+}

@@ -1,0 +1,269 @@
+//! order-service's HTTP API on the real database: what a client sees for good
+//! and bad requests. No input may produce a 5xx.
+
+use common::testing::{spawn_app, TestApp, TestTopics};
+use serde_json::Value;
+
+const ITEM: &str =
+    r#"{"productId": "p-1", "name": "Widget", "price": 19.99, "quantity": 3, "subtotal": 59.97}"#;
+
+fn body_with(item: &str, total: &str, extra: &str) -> String {
+    format!(r#"{{"customerId": "c-1", "items": [{item}], "totalAmount": {total}{extra}}}"#)
+}
+
+async fn post_raw(app: &TestApp, content_type: &str, body: String) -> (u16, Value) {
+    let response = app
+        .http
+        .post(format!("{}/api/orders", app.address))
+        .header("content-type", content_type)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn each_bad_order_gets_its_4xx_and_names_the_field() {
+    let topics = TestTopics::create().await;
+    let app = spawn_app(order_service::definition(), &topics).await;
+    let items_101 = vec![ITEM; 101].join(",");
+    let cases: Vec<(String, u16, &str)> = vec![
+        (
+            format!(r#"{{"items": [{ITEM}], "totalAmount": 59.97}}"#),
+            422,
+            "customerId",
+        ),
+        (
+            r#"{"customerId": "  ", "items": [], "totalAmount": 1}"#.into(),
+            422,
+            "customerId",
+        ),
+        (
+            r#"{"customerId": 7, "items": [], "totalAmount": 1}"#.into(),
+            422,
+            "customerId",
+        ),
+        (
+            r#"{"customerId": "c-1", "totalAmount": 59.97}"#.into(),
+            422,
+            "items",
+        ),
+        (
+            r#"{"customerId": "c-1", "items": [], "totalAmount": 0}"#.into(),
+            422,
+            "items",
+        ),
+        (
+            format!(r#"{{"customerId": "c-1", "items": [{items_101}], "totalAmount": 1}}"#),
+            422,
+            "items",
+        ),
+        (body_with("5", "59.97", ""), 422, "items[0]"),
+        (
+            body_with(&ITEM.replace(r#""productId": "p-1", "#, ""), "59.97", ""),
+            422,
+            "items[0].productId",
+        ),
+        (
+            body_with(&ITEM.replace(r#""name": "Widget", "#, ""), "59.97", ""),
+            422,
+            "items[0].name",
+        ),
+        (
+            body_with(&ITEM.replace("19.99", "\"19.99\""), "59.97", ""),
+            422,
+            "items[0].price",
+        ),
+        (
+            body_with(&ITEM.replace("19.99", "0"), "59.97", ""),
+            422,
+            "items[0].price",
+        ),
+        (
+            body_with(&ITEM.replace("19.99", "-19.99"), "59.97", ""),
+            422,
+            "items[0].price",
+        ),
+        (
+            body_with(&ITEM.replace("19.99", "19.999"), "59.97", ""),
+            422,
+            "items[0].price",
+        ),
+        (
+            body_with(
+                &ITEM.replace("\"quantity\": 3", "\"quantity\": 0"),
+                "59.97",
+                "",
+            ),
+            422,
+            "items[0].quantity",
+        ),
+        (
+            body_with(
+                &ITEM.replace("\"quantity\": 3", "\"quantity\": 1001"),
+                "59.97",
+                "",
+            ),
+            422,
+            "items[0].quantity",
+        ),
+        (
+            body_with(
+                &ITEM.replace("\"quantity\": 3", "\"quantity\": 2.5"),
+                "59.97",
+                "",
+            ),
+            422,
+            "items[0].quantity",
+        ),
+        (
+            body_with(&ITEM.replace("59.97", "59.98"), "59.98", ""),
+            422,
+            "items[0].subtotal",
+        ),
+        (body_with(ITEM, "60.00", ""), 422, "totalAmount"),
+        (
+            r#"{"customerId": "c-1", "items": [ITEM]}"#.replace("ITEM", ITEM),
+            422,
+            "totalAmount",
+        ),
+        (
+            body_with(ITEM, "59.97", r#", "currency": "usd""#),
+            422,
+            "currency",
+        ),
+        (
+            body_with(ITEM, "59.97", r#", "currency": "XYZ""#),
+            422,
+            "currency",
+        ),
+        (
+            body_with(&ITEM.replace("19.99", "1e400"), "59.97", ""),
+            422,
+            "items[0].price",
+        ),
+        ("[1, 2]".into(), 422, "body"),
+        (r#"{"customerId": "c-1", "items": ["#.into(), 400, "body"),
+    ];
+    assert!(cases.len() >= 15);
+
+    for (body, expected_status, field) in cases {
+        let (status, error) = post_raw(&app, "application/json", body.clone()).await;
+        assert_eq!(status, expected_status, "body {body} -> {error}");
+        let named: Vec<&str> = error["fields"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no fields for {body}: {error}"))
+            .iter()
+            .map(|f| f["field"].as_str().unwrap())
+            .collect();
+        assert!(
+            named.contains(&field),
+            "body {body}: expected {field} named, got {error}"
+        );
+    }
+    let orders: i64 = sqlx::query_scalar("SELECT count(*) FROM orders")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(orders, 0, "no invalid order stored");
+}
+
+#[tokio::test]
+async fn wrong_content_type_oversized_body_and_bad_ids_get_their_status() {
+    let topics = TestTopics::create().await;
+    let app = spawn_app(order_service::definition(), &topics).await;
+
+    let (status, error) = post_raw(&app, "text/plain", body_with(ITEM, "59.97", "")).await;
+    assert_eq!(
+        (status, error["error"].as_str()),
+        (415, Some("unsupported_media_type"))
+    );
+
+    let huge = body_with(
+        ITEM,
+        "59.97",
+        &format!(r#", "padding": "{}""#, "x".repeat(70 * 1024)),
+    );
+    let (status, error) = post_raw(&app, "application/json", huge).await;
+    assert_eq!(
+        (status, error["error"].as_str()),
+        (413, Some("payload_too_large"))
+    );
+
+    let response = app.get("/api/orders/not-a-uuid").await;
+    assert_eq!(response.status().as_u16(), 400);
+    let error: Value = response.json().await.unwrap();
+    assert_eq!(error["fields"][0]["field"], "id");
+
+    let response = app
+        .get(&format!("/api/orders/{}", uuid::Uuid::now_v7()))
+        .await;
+    assert_eq!(response.status().as_u16(), 404);
+    assert_eq!(
+        response.json::<Value>().await.unwrap()["error"],
+        "not_found"
+    );
+
+    for query in [
+        "limit=0",
+        "limit=101",
+        "status=SHIPPED",
+        "after=xyz",
+        "limit=ten",
+    ] {
+        let response = app.get(&format!("/api/orders?{query}")).await;
+        assert_eq!(response.status().as_u16(), 400, "{query}");
+    }
+}
+
+#[tokio::test]
+async fn orders_are_listed_newest_first_a_page_at_a_time() {
+    let topics = TestTopics::create().await;
+    let app = spawn_app(order_service::definition(), &topics).await;
+    let mut placed = Vec::new();
+    for customer in ["a", "b", "a", "a", "b"] {
+        let body: Value =
+            serde_json::from_str(&body_with(ITEM, "59.97", "").replace("c-1", customer)).unwrap();
+        let response = app.post_json("/api/orders", &body).await;
+        assert_eq!(response.status().as_u16(), 202);
+        let order: Value = response.json().await.unwrap();
+        placed.push((customer, order["orderId"].as_str().unwrap().to_owned()));
+    }
+    let expected: Vec<String> = placed
+        .iter()
+        .rev()
+        .filter(|(c, _)| *c == "a")
+        .map(|(_, id)| id.clone())
+        .collect();
+
+    let first: Value = app
+        .get("/api/orders?customerId=a&limit=2")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let after = first["nextAfter"].as_str().unwrap();
+    let second: Value = app
+        .get(&format!("/api/orders?customerId=a&limit=2&after={after}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+
+    let ids: Vec<String> = [&first, &second]
+        .iter()
+        .flat_map(|page| page["orders"].as_array().unwrap().iter())
+        .map(|o| o["orderId"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(ids, expected);
+    assert!(second["nextAfter"].is_null(), "{second}");
+    let pending: Value = app
+        .get("/api/orders?status=PENDING&limit=100")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(pending["orders"].as_array().unwrap().len(), 5);
+}
