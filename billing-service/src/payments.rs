@@ -77,54 +77,44 @@ impl EventHandler for PaymentRequestHandler {
 
         let key = request.order_id.to_string();
         let decided_at = payment.decided_at.with_timezone(&Utc);
-        let traceparent = event.traceparent.as_deref();
-        match decision {
-            Decision::Approved => {
-                let body = PaymentSucceeded {
+        let (event_type, body) = match decision {
+            Decision::Approved => (
+                events::PAYMENT_SUCCEEDED,
+                serde_json::to_value(PaymentSucceeded {
                     order_id: request.order_id,
                     customer_id: request.customer_id.clone(),
                     amount: request.amount,
                     currency: request.currency.clone(),
                     decided_at,
-                };
-                outbox
-                    .add(
-                        conn,
-                        NewEvent {
-                            topic: topics::NOTIFICATION_EVENTS,
-                            key: &key,
-                            event_type: events::PAYMENT_SUCCEEDED,
-                            event_version: events::V1,
-                            payload: &body,
-                            traceparent,
-                        },
-                    )
-                    .await?;
-            }
-            Decision::Declined(reason) => {
-                let body = PaymentFailed {
+                }),
+            ),
+            Decision::Declined(reason) => (
+                events::PAYMENT_FAILED,
+                serde_json::to_value(PaymentFailed {
                     order_id: request.order_id,
                     customer_id: request.customer_id.clone(),
                     amount: request.amount,
                     currency: request.currency.clone(),
                     reason,
                     decided_at,
-                };
-                outbox
-                    .add(
-                        conn,
-                        NewEvent {
-                            topic: topics::NOTIFICATION_EVENTS,
-                            key: &key,
-                            event_type: events::PAYMENT_FAILED,
-                            event_version: events::V1,
-                            payload: &body,
-                            traceparent,
-                        },
-                    )
-                    .await?;
-            }
-        }
+                }),
+            ),
+        };
+        let body =
+            body.map_err(|e| HandleError::Permanent(format!("cannot encode {event_type}: {e}")))?;
+        outbox
+            .add(
+                conn,
+                NewEvent {
+                    topic: topics::NOTIFICATION_EVENTS,
+                    key: &key,
+                    event_type,
+                    event_version: events::V1,
+                    payload: &body,
+                    traceparent: event.traceparent.as_deref(),
+                },
+            )
+            .await?;
         tracing::info!(order_id = %request.order_id, status, "payment decided");
         Ok(())
     }

@@ -48,22 +48,27 @@ impl TestDatabase {
     }
 }
 
+/// Runs async clean-up from `Drop`, which may be called inside a runtime that
+/// must not block: a private runtime on its own thread.
+fn block_on_own_thread(work: impl std::future::Future<Output = ()> + Send + 'static) {
+    let _ = std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("clean-up runtime")
+            .block_on(work)
+    })
+    .join();
+}
+
 impl Drop for TestDatabase {
     fn drop(&mut self) {
         let sql = format!(r#"DROP DATABASE IF EXISTS "{}" WITH (FORCE)"#, self.name);
-        // Drop runs outside async context: use a private runtime on its own thread.
-        let _ = std::thread::spawn(move || {
-            tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap()
-                .block_on(async move {
-                    if let Ok(mut conn) = PgConnection::connect(&admin_url()).await {
-                        let _ = conn.execute(sql.as_str()).await;
-                    }
-                })
-        })
-        .join();
+        block_on_own_thread(async move {
+            if let Ok(mut conn) = PgConnection::connect(&admin_url()).await {
+                let _ = conn.execute(sql.as_str()).await;
+            }
+        });
     }
 }
 
@@ -107,19 +112,12 @@ impl Drop for TestTopics {
             .iter()
             .map(|t| self.topic(&t.name))
             .collect();
-        let _ = std::thread::spawn(move || {
-            tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap()
-                .block_on(async move {
-                    let refs: Vec<&str> = topics.iter().map(String::as_str).collect();
-                    let _ = admin_client()
-                        .delete_topics(&refs, &AdminOptions::new())
-                        .await;
-                })
-        })
-        .join();
+        block_on_own_thread(async move {
+            let refs: Vec<&str> = topics.iter().map(String::as_str).collect();
+            let _ = admin_client()
+                .delete_topics(&refs, &AdminOptions::new())
+                .await;
+        });
     }
 }
 

@@ -45,8 +45,7 @@ async fn create_order(
         message: "the order is invalid".into(),
         fields,
     })?;
-    // serde_json's map is ordered by key, so this text is canonical.
-    let canonical_body = body.to_string();
+    let body_text = body.to_string();
 
     let mut tx = pool.begin().await?;
     let order_id = Uuid::now_v7();
@@ -54,10 +53,13 @@ async fn create_order(
     // wait for this transaction, then see its order.
     if let Some(key) = &key {
         if let Some(existing) =
-            store::claim_idempotency_key(&mut tx, key, &canonical_body, order_id).await?
+            store::claim_idempotency_key(&mut tx, key, &body_text, order_id).await?
         {
             tx.rollback().await?;
-            if existing.request_body != canonical_body {
+            // Compared as JSON values: key order and whitespace do not matter.
+            let same_body = serde_json::from_str::<serde_json::Value>(&existing.request_body)
+                .is_ok_and(|stored| stored == *body);
+            if !same_body {
                 return Err(ApiError::Unprocessable {
                     message: "this Idempotency-Key was already used with a different body".into(),
                     fields: vec![FieldError::new(
