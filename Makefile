@@ -1,5 +1,5 @@
 # Thin entry points; the logic lives in scripts/ and kafka-setup/.
-.PHONY: run up down status test fmt
+.PHONY: run up down status test load fmt
 
 run: ## provision, build, start everything, wait until ready, print where things are
 	@scripts/run.sh
@@ -15,6 +15,9 @@ status:
 
 test: ## fmt, clippy, unit + integration tests on the real stack, smoke checks
 	@scripts/test.sh
+
+load: ## k6 against the local stack: make load [K6_SCRIPT=saga.js] [K6_QUICK=1]
+	@scripts/load.sh
 
 fmt:
 	@cargo fmt --all
