@@ -10,6 +10,7 @@ pub mod store;
 use common::app::ServiceDefinition;
 use common::config::ServiceDefaults;
 use common::consumer::ConsumerDefinition;
+use common::metrics::Metrics;
 use common::topics;
 use sqlx::migrate::Migrator;
 use std::sync::Arc;
@@ -27,6 +28,8 @@ pub static MIGRATOR: Migrator = sqlx::migrate!();
 pub const GROUP: &str = "billing-service";
 
 pub fn definition(config: config::BillingConfig) -> ServiceDefinition {
+    let metrics = Metrics::new(SERVICE.name);
+    let handler = payments::PaymentRequestHandler::new(config, &metrics);
     ServiceDefinition {
         defaults: SERVICE,
         migrator: &MIGRATOR,
@@ -34,7 +37,8 @@ pub fn definition(config: config::BillingConfig) -> ServiceDefinition {
         consumers: vec![ConsumerDefinition {
             group: GROUP.into(),
             topics: vec![topics::PAYMENT_REQUESTS],
-            handler: Arc::new(payments::PaymentRequestHandler { config }),
+            handler: Arc::new(handler),
         }],
+        metrics,
     }
 }

@@ -10,13 +10,29 @@ use chrono::Utc;
 use common::consumer::{EventHandler, HandleError};
 use common::envelope::IncomingEvent;
 use common::events::{self, PaymentFailed, PaymentRequested, PaymentSucceeded};
+use common::metrics::Metrics;
 use common::outbox::{NewEvent, Outbox};
 use common::topics;
+use prometheus::{IntCounterVec, Opts};
 use rust_decimal::Decimal;
 use sqlx::PgConnection;
 
 pub struct PaymentRequestHandler {
     pub config: BillingConfig,
+    /// `payment_decisions_total{outcome}`: `succeeded` or `failed`.
+    pub decisions: IntCounterVec,
+}
+
+impl PaymentRequestHandler {
+    pub fn new(config: BillingConfig, metrics: &Metrics) -> Self {
+        let decisions = IntCounterVec::new(
+            Opts::new("payment_decisions_total", "Payment decisions, by outcome."),
+            &["outcome"],
+        )
+        .unwrap();
+        metrics.register(&decisions);
+        Self { config, decisions }
+    }
 }
 
 #[async_trait]
@@ -115,6 +131,12 @@ impl EventHandler for PaymentRequestHandler {
                 },
             )
             .await?;
+        let outcome = if status == store::SUCCEEDED {
+            "succeeded"
+        } else {
+            "failed"
+        };
+        self.decisions.with_label_values(&[outcome]).inc();
         tracing::info!(order_id = %request.order_id, status, "payment decided");
         Ok(())
     }

@@ -8,6 +8,7 @@ use crate::config::{ServiceConfig, ServiceDefaults};
 use crate::consumer::{ConsumerDefinition, ConsumerRuntime};
 use crate::health::{self, Readiness};
 use crate::kafka::SagaProducer;
+use crate::metrics::Metrics;
 use crate::outbox::{Outbox, Relay};
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::{web, App, HttpServer};
@@ -32,6 +33,8 @@ pub struct ServiceDefinition {
     pub migrator: &'static Migrator,
     pub routes: Routes,
     pub consumers: Vec<ConsumerDefinition>,
+    /// The service's registry, with its own metrics already registered.
+    pub metrics: Arc<Metrics>,
 }
 
 pub struct Application {
@@ -87,6 +90,7 @@ impl Application {
         let pool_data = web::Data::new(pool.clone());
         let producer_data = web::Data::new(producer);
         let outbox_data = web::Data::new(outbox);
+        let metrics_data = web::Data::from(definition.metrics.clone());
         let routes = definition.routes.clone();
         let server = HttpServer::new(move || {
             App::new()
@@ -94,10 +98,13 @@ impl Application {
                 .app_data(pool_data.clone())
                 .app_data(producer_data.clone())
                 .app_data(outbox_data.clone())
+                .app_data(metrics_data.clone())
                 .app_data(crate::http::json_config())
                 .app_data(crate::http::query_config())
                 .wrap(actix_web::middleware::from_fn(refuse_until_schema_ready))
+                .wrap(actix_web::middleware::from_fn(record_http_metrics))
                 .configure(health::configure)
+                .route("/metrics", web::get().to(crate::metrics::serve))
                 .configure(|cfg| routes(cfg))
                 .default_service(web::to(|| async {
                     Err::<actix_web::HttpResponse, _>(crate::http::ApiError::NotFound(
@@ -219,6 +226,7 @@ impl BackgroundStarter {
             outbox: self.outbox.clone(),
             config: self.config.outbox.clone(),
             topic_prefix: self.config.kafka.topic_prefix.clone(),
+            metrics: self.definition.metrics.clone(),
         };
         tasks.push(tokio::spawn(relay.run(self.stop.clone())));
         tasks.push(tokio::spawn(crate::outbox::run_cleanup(
@@ -226,13 +234,14 @@ impl BackgroundStarter {
             self.config.outbox.clone(),
             self.stop.clone(),
         )));
-        for definition in self.definition.consumers {
+        for definition in self.definition.consumers.clone() {
             let runtime = ConsumerRuntime {
                 pool: self.pool.clone(),
                 producer: self.producer.clone(),
                 outbox: self.outbox.clone(),
                 kafka: self.config.kafka.clone(),
                 client_id: format!("{}-{}", self.config.service_name, definition.group),
+                metrics: self.definition.metrics.clone(),
             };
             tasks.push(tokio::spawn(runtime.run(definition, self.stop.clone())));
         }
@@ -256,4 +265,33 @@ async fn refuse_until_schema_ready(
         "the service is starting: database migrations are not applied yet".into(),
     )
     .into())
+}
+
+/// Counts and times every request by method, route template and status.
+async fn record_http_metrics(
+    request: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
+) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
+    let started = std::time::Instant::now();
+    let method = request.method().to_string();
+    let route = request
+        .match_pattern()
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let metrics = request.app_data::<web::Data<Metrics>>().cloned();
+    let response = next.call(request).await;
+    if let Some(metrics) = metrics {
+        let status = match &response {
+            Ok(r) => r.status().as_u16(),
+            Err(e) => e.as_response_error().status_code().as_u16(),
+        };
+        metrics
+            .http_requests
+            .with_label_values(&[method.as_str(), route.as_str(), &status.to_string()])
+            .inc();
+        metrics
+            .http_duration
+            .with_label_values(&[method.as_str(), route.as_str()])
+            .observe(started.elapsed().as_secs_f64());
+    }
+    response
 }

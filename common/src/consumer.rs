@@ -92,6 +92,7 @@ pub struct ConsumerRuntime {
     pub outbox: Outbox,
     pub kafka: KafkaConfig,
     pub client_id: String,
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 enum Outcome {
@@ -147,7 +148,26 @@ impl ConsumerRuntime {
                     continue;
                 }
             };
-            match self.process(&definition, &message, &mut shutdown).await {
+            let started = std::time::Instant::now();
+            let outcome = self.process(&definition, &message, &mut shutdown).await;
+            let result = match outcome {
+                Outcome::Processed => "processed",
+                Outcome::Duplicate => "duplicate",
+                Outcome::DeadLettered => "dead_lettered",
+                Outcome::Interrupted => "interrupted",
+            };
+            let labels = [message.topic(), definition.group.as_str()];
+            self.metrics
+                .consumer_duration
+                .with_label_values(&labels)
+                .observe(started.elapsed().as_secs_f64());
+            if !matches!(outcome, Outcome::Interrupted) {
+                self.metrics
+                    .consumer_records
+                    .with_label_values(&[labels[0], labels[1], result])
+                    .inc();
+            }
+            match outcome {
                 Outcome::Interrupted => break,
                 Outcome::Processed | Outcome::Duplicate | Outcome::DeadLettered => {
                     if let Err(e) = consumer.store_offset_from_message(&message) {
@@ -220,6 +240,10 @@ impl ConsumerRuntime {
                         .await;
                 }
                 Err(HandleError::Transient(reason)) => {
+                    self.metrics
+                        .consumer_records
+                        .with_label_values(&[message.topic(), definition.group.as_str(), "retried"])
+                        .inc();
                     tracing::warn!(group = %definition.group, error = %reason, retry_in_ms = backoff.as_millis() as u64, "transient failure; retrying the same record");
                     tokio::select! {
                         () = tokio::time::sleep(backoff) => {}

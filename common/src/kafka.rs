@@ -1,11 +1,13 @@
 //! Kafka client construction and the cluster probe used by readiness.
 
 use crate::config::KafkaConfig;
+use prometheus::IntGaugeVec;
 use rdkafka::client::ClientContext;
 use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
 use rdkafka::consumer::{BaseConsumer, ConsumerContext, Rebalance};
 use rdkafka::error::{KafkaError, KafkaResult};
 use rdkafka::producer::{FutureProducer, Producer};
+use rdkafka::statistics::Statistics;
 use rdkafka::TopicPartitionList;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -20,9 +22,18 @@ pub type SagaProducer = FutureProducer<KafkaContext>;
 #[derive(Default)]
 pub struct KafkaContext {
     last_report: Mutex<Option<(Instant, u64)>>,
+    /// For consumers: the `consumer_lag` gauge and the group it reports for.
+    lag: Option<(IntGaugeVec, String)>,
 }
 
 impl KafkaContext {
+    pub fn with_lag_metric(gauge: IntGaugeVec, group: String) -> Self {
+        Self {
+            lag: Some((gauge, group)),
+            ..Self::default()
+        }
+    }
+
     const QUIET_FOR: Duration = Duration::from_secs(10);
 
     fn report(&self, message: &str) {
@@ -59,6 +70,26 @@ impl ClientContext for KafkaContext {
 
     fn error(&self, error: KafkaError, reason: &str) {
         self.report(&format!("{error}: {reason}"));
+    }
+
+    /// Consumer lag per assigned partition (librdkafka reports -1 when unknown).
+    fn stats(&self, statistics: Statistics) {
+        let Some((gauge, group)) = &self.lag else {
+            return;
+        };
+        for (topic, stats) in &statistics.topics {
+            for (partition, p) in &stats.partitions {
+                if *partition >= 0 && p.consumer_lag >= 0 {
+                    gauge
+                        .with_label_values(&[
+                            topic.as_str(),
+                            &partition.to_string(),
+                            group.as_str(),
+                        ])
+                        .set(p.consumer_lag);
+                }
+            }
+        }
     }
 }
 

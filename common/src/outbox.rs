@@ -96,6 +96,7 @@ struct PendingRow {
     occurred_at: DateTime<Utc>,
     traceparent: Option<String>,
     payload: String,
+    created_at: DateTime<Utc>,
 }
 
 /// The one place where the envelope's headers are stamped.
@@ -133,6 +134,7 @@ pub struct Relay {
     pub outbox: Outbox,
     pub config: OutboxConfig,
     pub topic_prefix: String,
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl Relay {
@@ -174,7 +176,7 @@ impl Relay {
             return Ok(0); // another replica is relaying right now
         }
         let rows: Vec<PendingRow> = sqlx::query_as(
-            "SELECT id, event_id, topic, message_key, event_type, event_version, source, occurred_at, traceparent, payload
+            "SELECT id, event_id, topic, message_key, event_type, event_version, source, occurred_at, traceparent, payload, created_at
                FROM outbox WHERE published_at IS NULL ORDER BY id LIMIT $1",
         )
         .bind(self.config.batch_size)
@@ -219,7 +221,18 @@ impl Relay {
                 .await?;
         }
         tx.commit().await?;
+        let now = Utc::now();
+        for row in &rows[..acknowledged.len()] {
+            let latency = (now - row.created_at).to_std().unwrap_or_default();
+            self.metrics
+                .outbox_publish_latency
+                .observe(latency.as_secs_f64());
+        }
+        self.metrics
+            .outbox_published
+            .inc_by(acknowledged.len() as u64);
         if acknowledged.len() < rows.len() {
+            self.metrics.outbox_publish_errors.inc();
             let cause = results
                 .iter()
                 .find_map(|r| match r {

@@ -332,3 +332,27 @@ fn admin_config() -> ClientConfig {
     config.set("bootstrap.servers", kafka_bootstrap_servers());
     config
 }
+
+impl TestApp {
+    /// The value of one series from `GET /metrics` (0 when absent), matched
+    /// by name and by every label given.
+    pub async fn metric(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
+        let text = self
+            .get("/metrics")
+            .await
+            .text()
+            .await
+            .expect("metrics text");
+        text.lines()
+            .filter(|line| !line.starts_with('#'))
+            .filter_map(|line| line.rsplit_once(' '))
+            .filter(|(series, _)| series.split('{').next() == Some(name))
+            .filter(|(series, _)| {
+                labels
+                    .iter()
+                    .all(|(k, v)| series.contains(&format!("{k}=\"{v}\"")))
+            })
+            .map(|(_, value)| value.parse::<f64>().expect("metric value"))
+            .sum()
+    }
+}

@@ -21,6 +21,7 @@ fn probe() -> ServiceDefinition {
         migrator: &MIGRATOR,
         routes: std::sync::Arc::new(|_| {}),
         consumers: vec![],
+        metrics: common::metrics::Metrics::new("probe-service"),
     }
 }
 

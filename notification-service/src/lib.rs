@@ -7,6 +7,7 @@ pub mod routes;
 use common::app::ServiceDefinition;
 use common::config::ServiceDefaults;
 use common::consumer::ConsumerDefinition;
+use common::metrics::Metrics;
 use common::topics;
 use sqlx::migrate::Migrator;
 use std::sync::Arc;
@@ -24,6 +25,8 @@ pub static MIGRATOR: Migrator = sqlx::migrate!();
 pub const GROUP: &str = "notification-service";
 
 pub fn definition() -> ServiceDefinition {
+    let metrics = Metrics::new(SERVICE.name);
+    let handler = notify::NotificationHandler::new(&metrics);
     ServiceDefinition {
         defaults: SERVICE,
         migrator: &MIGRATOR,
@@ -31,7 +34,8 @@ pub fn definition() -> ServiceDefinition {
         consumers: vec![ConsumerDefinition {
             group: GROUP.into(),
             topics: vec![topics::ORDER_CREATED, topics::NOTIFICATION_EVENTS],
-            handler: Arc::new(notify::NotificationHandler),
+            handler: Arc::new(handler),
         }],
+        metrics,
     }
 }

@@ -7,11 +7,28 @@ use async_trait::async_trait;
 use common::consumer::{EventHandler, HandleError};
 use common::envelope::IncomingEvent;
 use common::events::{self, OrderCreated, PaymentFailed, PaymentSucceeded};
+use common::metrics::Metrics;
 use common::outbox::Outbox;
+use prometheus::{IntCounterVec, Opts};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-pub struct NotificationHandler;
+pub struct NotificationHandler {
+    /// `notifications_total{channel}`
+    pub sent: IntCounterVec,
+}
+
+impl NotificationHandler {
+    pub fn new(metrics: &Metrics) -> Self {
+        let sent = IntCounterVec::new(
+            Opts::new("notifications_total", "Notifications stored, by channel."),
+            &["channel"],
+        )
+        .unwrap();
+        metrics.register(&sent);
+        Self { sent }
+    }
+}
 
 /// What to tell the customer, and how.
 #[derive(Debug, PartialEq, Eq)]
@@ -105,6 +122,7 @@ impl EventHandler for NotificationHandler {
         .execute(conn)
         .await?;
         if stored.rows_affected() == 1 {
+            self.sent.with_label_values(&[n.channel]).inc();
             tracing::info!(order_id = %n.order_id, kind = n.kind, channel = n.channel, "notification sent");
         } else {
             tracing::info!(order_id = %n.order_id, kind = n.kind, "order already notified; event ignored");

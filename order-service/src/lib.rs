@@ -9,6 +9,7 @@ pub mod store;
 use common::app::ServiceDefinition;
 use common::config::ServiceDefaults;
 use common::consumer::ConsumerDefinition;
+use common::metrics::Metrics;
 use common::topics;
 use sqlx::migrate::Migrator;
 use std::sync::Arc;
@@ -26,6 +27,8 @@ pub static MIGRATOR: Migrator = sqlx::migrate!();
 pub const GROUP: &str = "order-service";
 
 pub fn definition() -> ServiceDefinition {
+    let metrics = Metrics::new(SERVICE.name);
+    let handler = saga::PaymentOutcomeHandler::new(&metrics);
     ServiceDefinition {
         defaults: SERVICE,
         migrator: &MIGRATOR,
@@ -33,7 +36,8 @@ pub fn definition() -> ServiceDefinition {
         consumers: vec![ConsumerDefinition {
             group: GROUP.into(),
             topics: vec![topics::NOTIFICATION_EVENTS],
-            handler: Arc::new(saga::PaymentOutcomeHandler),
+            handler: Arc::new(handler),
         }],
+        metrics,
     }
 }

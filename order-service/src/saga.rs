@@ -8,11 +8,37 @@ use async_trait::async_trait;
 use common::consumer::{EventHandler, HandleError};
 use common::envelope::IncomingEvent;
 use common::events::{self, PaymentFailed, PaymentSucceeded};
+use common::metrics::Metrics;
 use common::outbox::Outbox;
+use prometheus::{Histogram, IntCounterVec, Opts};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-pub struct PaymentOutcomeHandler;
+pub struct PaymentOutcomeHandler {
+    /// `saga_finished_total{outcome}`: `paid` or `payment_failed`.
+    pub finished: IntCounterVec,
+    /// `saga_duration_seconds`: order created → final status.
+    pub duration: Histogram,
+}
+
+impl PaymentOutcomeHandler {
+    pub fn new(metrics: &Metrics) -> Self {
+        let handler = Self {
+            finished: IntCounterVec::new(
+                Opts::new("saga_finished_total", "Sagas finished, by outcome."),
+                &["outcome"],
+            )
+            .unwrap(),
+            duration: Metrics::latency_histogram(
+                "saga_duration_seconds",
+                "From order creation to its final status.",
+            ),
+        };
+        metrics.register(&handler.finished);
+        metrics.register(&handler.duration);
+        handler
+    }
+}
 
 #[async_trait]
 impl EventHandler for PaymentOutcomeHandler {
@@ -39,8 +65,15 @@ impl EventHandler for PaymentOutcomeHandler {
                 }
             };
         match store::finish(conn, order_id, status, reason.as_deref()).await? {
-            FinishOutcome::Finished => {
-                tracing::info!(%order_id, status, "saga finished");
+            FinishOutcome::Finished { duration } => {
+                let outcome = if status == store::PAID {
+                    "paid"
+                } else {
+                    "payment_failed"
+                };
+                self.finished.with_label_values(&[outcome]).inc();
+                self.duration.observe(duration.as_secs_f64());
+                tracing::info!(%order_id, status, duration_ms = duration.as_millis() as u64, "saga finished");
                 Ok(())
             }
             FinishOutcome::AlreadyFinal => {

@@ -176,16 +176,19 @@ pub async fn finish(
     status: &str,
     failure_reason: Option<&str>,
 ) -> Result<FinishOutcome, sqlx::Error> {
-    let moved = sqlx::query(
-        "UPDATE orders SET status = $2, failure_reason = $3, updated_at = now() WHERE id = $1 AND status = 'PENDING'",
+    let finished: Option<(DateTime<Utc>, DateTime<Utc>)> = sqlx::query_as(
+        "UPDATE orders SET status = $2, failure_reason = $3, updated_at = now()
+          WHERE id = $1 AND status = 'PENDING' RETURNING created_at, updated_at",
     )
     .bind(id)
     .bind(status)
     .bind(failure_reason)
-    .execute(&mut *conn)
+    .fetch_optional(&mut *conn)
     .await?;
-    if moved.rows_affected() == 1 {
-        return Ok(FinishOutcome::Finished);
+    if let Some((created_at, finished_at)) = finished {
+        return Ok(FinishOutcome::Finished {
+            duration: (finished_at - created_at).to_std().unwrap_or_default(),
+        });
     }
     let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM orders WHERE id = $1)")
         .bind(id)
@@ -199,7 +202,10 @@ pub async fn finish(
 }
 
 pub enum FinishOutcome {
-    Finished,
+    /// `duration`: from the order's creation to now, by the database's clock.
+    Finished {
+        duration: std::time::Duration,
+    },
     AlreadyFinal,
     UnknownOrder,
 }

@@ -492,3 +492,137 @@ async fn orders_wait_while_billing_is_down_and_all_complete_once_it_is_back() {
         "5 x 146.99 charged exactly once each"
     );
 }
+
+#[tokio::test]
+async fn metrics_count_what_happened() {
+    let saga = Saga::start().await;
+    let limit = saga
+        .billing
+        .http
+        .put(format!("{}/api/accounts/poor", saga.billing.address))
+        .json(&json!({"creditLimit": 1}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(limit.status().as_u16(), 200);
+    let mut ids = Vec::new();
+    for customer in ["rich-1", "rich-2", "rich-3", "poor"] {
+        ids.push(
+            saga.place(&order_body(customer)).await["orderId"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    for id in &ids {
+        saga.final_order(id).await;
+        saga.notifications_of(id, 2).await;
+    }
+    produce_raw(
+        &saga.topics.topic(topics::PAYMENT_REQUESTS),
+        "poison",
+        &[(envelope::EVENT_ID, "not-a-uuid")],
+        b"{}",
+    )
+    .await;
+
+    let (orders, billing, notifications) = (&saga.orders, &saga.billing, &saga.notifications);
+    assert_metric(orders, "saga_finished_total", &[("outcome", "paid")], 3.0).await;
+    assert_metric(
+        orders,
+        "saga_finished_total",
+        &[("outcome", "payment_failed")],
+        1.0,
+    )
+    .await;
+    assert_metric(orders, "saga_duration_seconds_count", &[], 4.0).await;
+    assert_metric(
+        orders,
+        "http_requests_total",
+        &[
+            ("method", "POST"),
+            ("route", "/api/orders"),
+            ("status", "202"),
+        ],
+        4.0,
+    )
+    .await;
+    assert_metric(orders, "outbox_published_total", &[], 8.0).await;
+    assert_metric(orders, "outbox_pending_rows", &[], 0.0).await;
+    assert_metric(
+        billing,
+        "payment_decisions_total",
+        &[("outcome", "succeeded")],
+        3.0,
+    )
+    .await;
+    assert_metric(
+        billing,
+        "payment_decisions_total",
+        &[("outcome", "failed")],
+        1.0,
+    )
+    .await;
+    assert_metric(billing, "outbox_published_total", &[], 4.0).await;
+    assert_metric(
+        notifications,
+        "notifications_total",
+        &[("channel", "email")],
+        7.0,
+    )
+    .await;
+    assert_metric(
+        notifications,
+        "notifications_total",
+        &[("channel", "sms")],
+        1.0,
+    )
+    .await;
+    assert_metric(
+        notifications,
+        "consumer_records_total",
+        &[("result", "processed")],
+        8.0,
+    )
+    .await;
+    assert_metric(
+        orders,
+        "consumer_records_total",
+        &[("result", "processed")],
+        4.0,
+    )
+    .await;
+    // The poison record is counted once it has been dead-lettered.
+    assert_metric(
+        billing,
+        "consumer_records_total",
+        &[("result", "dead_lettered")],
+        1.0,
+    )
+    .await;
+    assert_metric(
+        billing,
+        "consumer_records_total",
+        &[("result", "processed")],
+        4.0,
+    )
+    .await;
+    assert_metric(
+        billing,
+        "build_info",
+        &[("service", "billing-service")],
+        1.0,
+    )
+    .await;
+}
+
+/// Counters move just after the commit a test can observe: poll briefly.
+async fn assert_metric(app: &TestApp, name: &str, labels: &[(&str, &str)], expected: f64) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut value = app.metric(name, labels).await;
+    while value != expected && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        value = app.metric(name, labels).await;
+    }
+    assert_eq!(value, expected, "{name} {labels:?}");
+}

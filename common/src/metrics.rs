@@ -1,0 +1,196 @@
+//! Prometheus metrics, served at `GET /metrics` in the text format.
+//!
+//! Each application owns its registry (so tests can run several services in
+//! one process); every series carries a constant `service` label. The shared
+//! metrics live here; a service registers its own domain metrics on the same
+//! registry through [`Metrics::registry`].
+//!
+//! Names are a contract: the alert rules and the dashboard in `k8s/` use
+//! them, and a test checks that every name they use is exported.
+
+use actix_web::{web, HttpResponse};
+use prometheus::{
+    Encoder, Gauge, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
+};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// Latency buckets in seconds, from 1 ms to 30 s.
+const LATENCY_BUCKETS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+
+pub struct Metrics {
+    registry: Registry,
+    /// `http_requests_total{method, route, status}`
+    pub http_requests: IntCounterVec,
+    /// `http_request_duration_seconds{method, route}`
+    pub http_duration: HistogramVec,
+    /// `outbox_pending_rows`: unpublished rows, read at scrape time.
+    pub outbox_pending: IntGauge,
+    /// `outbox_oldest_pending_age_seconds`, read at scrape time (0 when none).
+    pub outbox_oldest_age: Gauge,
+    /// `outbox_published_total`
+    pub outbox_published: IntCounter,
+    /// `outbox_publish_latency_seconds`: from the row's commit to the broker's acknowledgement.
+    pub outbox_publish_latency: Histogram,
+    /// `outbox_publish_errors_total`
+    pub outbox_publish_errors: IntCounter,
+    /// `consumer_records_total{topic, group, result}`, result one of
+    /// `processed`, `duplicate`, `dead_lettered`, `retried`.
+    pub consumer_records: IntCounterVec,
+    /// `consumer_handle_duration_seconds{topic, group}`
+    pub consumer_duration: HistogramVec,
+    /// `consumer_lag{topic, partition, group}`, from librdkafka's statistics.
+    pub consumer_lag: IntGaugeVec,
+    /// `build_info{version, revision}` = 1
+    pub build_info: IntGaugeVec,
+}
+
+impl Metrics {
+    pub fn new(service: &str) -> Arc<Self> {
+        let labels = HashMap::from([("service".to_owned(), service.to_owned())]);
+        let registry = Registry::new_custom(None, Some(labels)).expect("valid registry labels");
+        let histogram = |name: &str, help: &str| {
+            HistogramOpts::new(name, help).buckets(LATENCY_BUCKETS.to_vec())
+        };
+        let metrics = Self {
+            http_requests: IntCounterVec::new(
+                Opts::new(
+                    "http_requests_total",
+                    "HTTP requests by method, route template and status.",
+                ),
+                &["method", "route", "status"],
+            )
+            .unwrap(),
+            http_duration: HistogramVec::new(
+                histogram("http_request_duration_seconds", "HTTP request latency."),
+                &["method", "route"],
+            )
+            .unwrap(),
+            outbox_pending: IntGauge::new("outbox_pending_rows", "Outbox rows not yet published.")
+                .unwrap(),
+            outbox_oldest_age: Gauge::new(
+                "outbox_oldest_pending_age_seconds",
+                "Age of the oldest unpublished outbox row (0 when none).",
+            )
+            .unwrap(),
+            outbox_published: IntCounter::new(
+                "outbox_published_total",
+                "Outbox rows published to Kafka.",
+            )
+            .unwrap(),
+            outbox_publish_latency: Histogram::with_opts(histogram(
+                "outbox_publish_latency_seconds",
+                "From an outbox row's commit to the broker's acknowledgement.",
+            ))
+            .unwrap(),
+            outbox_publish_errors: IntCounter::new(
+                "outbox_publish_errors_total",
+                "Outbox batches that could not be fully published.",
+            )
+            .unwrap(),
+            consumer_records: IntCounterVec::new(
+                Opts::new(
+                    "consumer_records_total",
+                    "Consumed records by topic, group and result.",
+                ),
+                &["topic", "group", "result"],
+            )
+            .unwrap(),
+            consumer_duration: HistogramVec::new(
+                histogram(
+                    "consumer_handle_duration_seconds",
+                    "Time to handle one record, retries included.",
+                ),
+                &["topic", "group"],
+            )
+            .unwrap(),
+            consumer_lag: IntGaugeVec::new(
+                Opts::new(
+                    "consumer_lag",
+                    "Records behind the partition's high watermark.",
+                ),
+                &["topic", "partition", "group"],
+            )
+            .unwrap(),
+            build_info: IntGaugeVec::new(
+                Opts::new("build_info", "Always 1; labels name the build."),
+                &["version", "revision"],
+            )
+            .unwrap(),
+            registry,
+        };
+        metrics.register_all();
+        metrics
+            .build_info
+            .with_label_values(&[
+                env!("CARGO_PKG_VERSION"),
+                option_env!("GIT_REVISION").unwrap_or("unknown"),
+            ])
+            .set(1);
+        Arc::new(metrics)
+    }
+
+    fn register_all(&self) {
+        let collectors: Vec<Box<dyn prometheus::core::Collector>> = vec![
+            Box::new(self.http_requests.clone()),
+            Box::new(self.http_duration.clone()),
+            Box::new(self.outbox_pending.clone()),
+            Box::new(self.outbox_oldest_age.clone()),
+            Box::new(self.outbox_published.clone()),
+            Box::new(self.outbox_publish_latency.clone()),
+            Box::new(self.outbox_publish_errors.clone()),
+            Box::new(self.consumer_records.clone()),
+            Box::new(self.consumer_duration.clone()),
+            Box::new(self.consumer_lag.clone()),
+            Box::new(self.build_info.clone()),
+        ];
+        for collector in collectors {
+            self.registry
+                .register(collector)
+                .expect("metric registered once");
+        }
+    }
+
+    /// Registers a service's own metric.
+    pub fn register<C: prometheus::core::Collector + Clone + 'static>(&self, collector: &C) {
+        self.registry
+            .register(Box::new(collector.clone()))
+            .expect("metric registered once");
+    }
+
+    pub fn render(&self) -> String {
+        let mut buffer = Vec::new();
+        TextEncoder::new()
+            .encode(&self.registry.gather(), &mut buffer)
+            .expect("text encoding");
+        String::from_utf8(buffer).expect("metrics are UTF-8")
+    }
+
+    /// A histogram with the shared latency buckets, for services' own metrics.
+    pub fn latency_histogram(name: &str, help: &str) -> Histogram {
+        Histogram::with_opts(HistogramOpts::new(name, help).buckets(LATENCY_BUCKETS.to_vec()))
+            .unwrap()
+    }
+}
+
+/// `GET /metrics`: refreshes the outbox gauges from the database, then renders.
+pub async fn serve(metrics: web::Data<Metrics>, pool: web::Data<sqlx::PgPool>) -> HttpResponse {
+    let query = sqlx::query_as::<_, (i64, f64)>(
+        "SELECT count(*), COALESCE(EXTRACT(EPOCH FROM now() - min(created_at))::float8, 0)
+           FROM outbox WHERE published_at IS NULL",
+    )
+    .fetch_one(pool.get_ref());
+    // A dead database must not stall the scrape: keep the last values.
+    if let Ok(Ok((pending, age))) =
+        tokio::time::timeout(std::time::Duration::from_secs(1), query).await
+    {
+        metrics.outbox_pending.set(pending);
+        metrics.outbox_oldest_age.set(age);
+    }
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(metrics.render())
+}
