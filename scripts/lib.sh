@@ -50,14 +50,22 @@ wait_for_port() {
 
 # pidfile helpers: a component is "ours and running" only when its pidfile
 # names a live process whose command line still matches what we started.
-pid_of() { # name -> prints pid if running
-  local f=$RUN_DIR/$1.pid pid
+pid_of() { # name pattern -> prints pid if running
+  local f=$RUN_DIR/$1.pid pid cmd i
   [ -f "$f" ] || return 1
   pid=$(cat "$f")
-  if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && grep -qa -- "${2:-}" "/proc/$pid/cmdline" 2>/dev/null; then
-    echo "$pid"
-    return 0
-  fi
+  for i in 1 2 3 4 5; do
+    [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || break
+    cmd=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null || true)
+    if [ -n "$cmd" ]; then
+      if [[ "$cmd" == *"${2:-}"* ]]; then
+        echo "$pid"
+        return 0
+      fi
+      break # a different program reuses the pid
+    fi
+    sleep 0.1 # the command line reads empty while the process is in exec
+  done
   rm -f "$f"
   return 1
 }
