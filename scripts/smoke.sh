@@ -141,6 +141,22 @@ all_paid() {
   done
 }
 
+# The trace id that POST answers with shows up in all three services' logs.
+one_trace_in_all_three_logs() {
+  local headers id trace name missing=""
+  headers=$(curl -sS -D - -o /dev/null -X POST "$ORDERS/api/orders" -H 'content-type: application/json' \
+    -d '{"customerId":"smoke","items":[{"productId":"p-1","name":"Mug","price":4.99,"quantity":2,"subtotal":9.98}],"totalAmount":9.98}')
+  trace=$(sed -n 's/^traceparent: 00-\([0-9a-f]\{32\}\)-.*/\1/p' <<<"$headers" | tr -d '\r')
+  id=$(sed -n 's|^location: /api/orders/\([0-9a-f-]*\).*|\1|p' <<<"$headers" | tr -d '\r')
+  [ -n "$trace" ] && [ -n "$id" ] || { echo "  no traceparent/location in: $headers" >&2; return 1; }
+  all_paid 30 "$id" || return 1
+  sleep 1 # the notification may be stored just after the order is PAID
+  for name in order-service billing-service notification-service; do
+    grep -q "$trace" "$LOG_DIR/$name.log" || missing+=" $name"
+  done
+  [ -z "$missing" ] || { echo "  trace $trace missing from:$missing" >&2; return 1; }
+}
+
 orders_are_accepted_while_kafka_is_down_and_complete_after() {
   local ids=() id i
   "$ROOT_DIR/kafka-setup/kafka.sh" stop >/dev/null
@@ -162,6 +178,7 @@ check "a record from kafka-console-producer comes back through kafka-console-con
 check "make up again keeps the same processes" up_again_is_harmless
 check "a port taken by another process is named in the error" taken_port_is_named
 check "a service exits 0 after SIGTERM" sigterm_exits_cleanly
+check "an order's trace id is in the log lines of all three services" one_trace_in_all_three_logs
 
 "$ROOT_DIR/scripts/postgres.sh" stop fast >/dev/null
 check "with Postgres stopped, every /health/ready answers 503 naming the database" all_ready_status 503 database 15

@@ -127,7 +127,7 @@ impl EventHandler for PaymentRequestHandler {
                     event_type,
                     event_version: events::V1,
                     payload: &body,
-                    traceparent: event.traceparent.as_deref(),
+                    traceparent: Some(&event.trace.child().to_string()),
                 },
             )
             .await?;

@@ -103,6 +103,7 @@ impl Application {
                 .app_data(crate::http::query_config())
                 .wrap(actix_web::middleware::from_fn(refuse_until_schema_ready))
                 .wrap(actix_web::middleware::from_fn(record_http_metrics))
+                .wrap(actix_web::middleware::from_fn(trace_request))
                 .configure(health::configure)
                 .route("/metrics", web::get().to(crate::metrics::serve))
                 .configure(|cfg| routes(cfg))
@@ -294,4 +295,36 @@ async fn record_http_metrics(
             .observe(started.elapsed().as_secs_f64());
     }
     response
+}
+
+/// Continues the caller's `traceparent` or starts a trace: handlers get it as
+/// `web::ReqData<TraceContext>`, the request's log lines carry `trace_id`, and
+/// the response says `traceparent` so a client can find its order's trace.
+async fn trace_request(
+    request: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
+) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
+    use actix_web::HttpMessage;
+    use tracing::Instrument;
+    let incoming = request
+        .headers()
+        .get(crate::envelope::TRACEPARENT)
+        .and_then(|v| v.to_str().ok());
+    let trace = crate::trace::TraceContext::continue_or_start(incoming);
+    let span = tracing::info_span!(
+        "http",
+        method = %request.method(),
+        path = %request.path(),
+        trace_id = %trace.trace_id,
+    );
+    let header = actix_web::http::header::HeaderValue::from_str(&trace.to_string()).ok();
+    request.extensions_mut().insert(trace);
+    let mut response = next.call(request).instrument(span).await?;
+    if let Some(value) = header {
+        response.headers_mut().insert(
+            actix_web::http::header::HeaderName::from_static(crate::envelope::TRACEPARENT),
+            value,
+        );
+    }
+    Ok(response)
 }

@@ -198,7 +198,13 @@ impl ConsumerRuntime {
                     .await
             }
         };
-        let span = tracing::info_span!("event", order_id = event.key.as_deref().unwrap_or(""), event_id = %event.event_id, event_type = %event.event_type);
+        let span = tracing::info_span!(
+            "event",
+            order_id = event.key.as_deref().unwrap_or(""),
+            event_id = %event.event_id,
+            event_type = %event.event_type,
+            trace_id = %event.trace.trace_id,
+        );
         self.process_event(definition, message, &event, shutdown)
             .instrument(span)
             .await

@@ -5,6 +5,7 @@
 //! `occurred-at` (RFC 3339), `content-type: application/json`, and
 //! `traceparent` when there is a trace. Value = the JSON body in camelCase.
 
+use crate::trace::TraceContext;
 use chrono::{DateTime, Utc};
 use rdkafka::message::{Headers, Message};
 use serde::de::DeserializeOwned;
@@ -42,6 +43,10 @@ pub struct IncomingEvent {
     pub source: Option<String>,
     pub occurred_at: Option<DateTime<Utc>>,
     pub traceparent: Option<String>,
+    /// This consumer's span in the record's trace (a new trace when the
+    /// record carried none): log lines use its trace id, and events it
+    /// causes carry `trace.child()`.
+    pub trace: TraceContext,
     pub payload: serde_json::Value,
 }
 
@@ -117,6 +122,7 @@ impl IncomingEvent {
         let value = message.payload().ok_or(EnvelopeError::EmptyValue)?;
         let payload =
             serde_json::from_slice(value).map_err(|e| EnvelopeError::NotJson(e.to_string()))?;
+        let traceparent = text_header(message, TRACEPARENT)?;
         Ok(Self {
             topic: message.topic().to_owned(),
             partition: message.partition(),
@@ -129,7 +135,8 @@ impl IncomingEvent {
             event_version,
             source: text_header(message, SOURCE)?,
             occurred_at,
-            traceparent: text_header(message, TRACEPARENT)?,
+            trace: TraceContext::continue_or_start(traceparent.as_deref()),
+            traceparent,
             payload,
         })
     }
@@ -194,7 +201,10 @@ mod tests {
         assert_eq!((e.partition, e.offset), (3, 42));
         assert_eq!(e.key.as_deref(), Some("order-1"));
         assert_eq!(e.payload["orderId"], "x");
-        assert!(e.traceparent.is_some());
+        assert_eq!(
+            e.trace.trace_id, "0af7651916cd43dd8448eb211c80319c",
+            "the trace continues"
+        );
     }
 
     #[test]

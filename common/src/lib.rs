@@ -20,3 +20,4 @@ pub mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod topics;
+pub mod trace;

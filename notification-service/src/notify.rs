@@ -147,6 +147,7 @@ mod tests {
             source: None,
             occurred_at: None,
             traceparent: None,
+            trace: common::trace::TraceContext::new_root(),
             payload,
         }
     }

@@ -7,6 +7,7 @@ use common::events::{self, OrderCreated, OrderLine, PaymentRequested};
 use common::http::{found, page_limit, parse_uuid, ApiError, FieldError};
 use common::outbox::{NewEvent, Outbox};
 use common::topics;
+use common::trace::TraceContext;
 use serde::Deserialize;
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -36,6 +37,7 @@ fn idempotency_key(request: &HttpRequest) -> Result<Option<String>, ApiError> {
 /// `OrderCreated` and `PaymentRequested` outbox rows. Never talks to Kafka.
 async fn create_order(
     request: HttpRequest,
+    trace: web::ReqData<TraceContext>,
     body: web::Json<serde_json::Value>,
     pool: web::Data<PgPool>,
     outbox: web::Data<Outbox>,
@@ -73,26 +75,11 @@ async fn create_order(
         }
     }
     let view = store::insert(&mut tx, order_id, &order).await?;
-    add_events(
-        &mut tx,
-        &outbox,
-        &view,
-        &order,
-        traceparent(&request).as_deref(),
-    )
-    .await?;
+    add_events(&mut tx, &outbox, &view, &order, &trace).await?;
     tx.commit().await?;
     outbox.committed();
     tracing::info!(order_id = %order_id, customer_id = %order.customer_id, total = %order.total_amount, "order accepted");
     Ok(accepted(view, false))
-}
-
-fn traceparent(request: &HttpRequest) -> Option<String> {
-    request
-        .headers()
-        .get("traceparent")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned)
 }
 
 async fn add_events(
@@ -100,7 +87,7 @@ async fn add_events(
     outbox: &Outbox,
     view: &OrderView,
     order: &NewOrder,
-    traceparent: Option<&str>,
+    trace: &TraceContext,
 ) -> Result<(), sqlx::Error> {
     let key = view.order_id.to_string();
     let created = OrderCreated {
@@ -130,7 +117,7 @@ async fn add_events(
                 event_type: events::ORDER_CREATED,
                 event_version: events::V1,
                 payload: &created,
-                traceparent,
+                traceparent: Some(&trace.child().to_string()),
             },
         )
         .await?;
@@ -149,7 +136,7 @@ async fn add_events(
                 event_type: events::PAYMENT_REQUESTED,
                 event_version: events::V1,
                 payload: &payment,
-                traceparent,
+                traceparent: Some(&trace.child().to_string()),
             },
         )
         .await?;

@@ -626,3 +626,49 @@ async fn assert_metric(app: &TestApp, name: &str, labels: &[(&str, &str)], expec
     }
     assert_eq!(value, expected, "{name} {labels:?}");
 }
+
+#[tokio::test]
+async fn one_trace_id_follows_an_order_across_all_three_topics() {
+    let saga = Saga::start().await;
+    let client_trace = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    let response = saga
+        .orders
+        .http
+        .post(format!("{}/api/orders", saga.orders.address))
+        .header("traceparent", client_trace)
+        .json(&order_body("grace"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 202);
+    let answered = response.headers()["traceparent"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        answered.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-"),
+        "{answered}"
+    );
+    let order: Value = response.json().await.unwrap();
+    let (order, _) = saga.final_order(order["orderId"].as_str().unwrap()).await;
+    assert_eq!(order["status"], "PAID");
+
+    for topic in [
+        topics::ORDER_CREATED,
+        topics::PAYMENT_REQUESTS,
+        topics::NOTIFICATION_EVENTS,
+    ] {
+        let records = read_topic(&saga.topics.topic(topic), 1, Duration::from_secs(10)).await;
+        let traceparent = header(&records[0], envelope::TRACEPARENT)
+            .unwrap_or_else(|| panic!("{topic}: no traceparent"));
+        let parts: Vec<&str> = traceparent.split('-').collect();
+        assert_eq!(
+            parts[1], "4bf92f3577b34da6a3ce929d0e0e4736",
+            "{topic}: {traceparent}"
+        );
+        assert_ne!(
+            parts[2], "00f067aa0ba902b7",
+            "{topic}: each hop is a new span"
+        );
+    }
+}
