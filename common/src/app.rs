@@ -251,7 +251,7 @@ impl BackgroundStarter {
 }
 
 /// Until migrations are applied, the service's own routes answer 503 rather
-/// than failing on tables that do not exist yet; health endpoints always run.
+/// than failing on tables that do not exist yet; health and metrics always run.
 async fn refuse_until_schema_ready(
     request: actix_web::dev::ServiceRequest,
     next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
@@ -259,7 +259,7 @@ async fn refuse_until_schema_ready(
     let ready = request
         .app_data::<web::Data<Readiness>>()
         .is_some_and(|r| r.schema_ready());
-    if ready || request.path().starts_with("/health/") {
+    if ready || request.path().starts_with("/health/") || request.path() == "/metrics" {
         return next.call(request).await.map(|r| r.map_into_boxed_body());
     }
     Err(crate::http::ApiError::Unavailable(

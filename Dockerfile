@@ -1,0 +1,65 @@
+# One image recipe for all three services; pick one with build arguments:
+#
+#   docker build --build-arg SERVICE=order-service        --build-arg PORT=8080 -t saga/order-service:dev .
+#   docker build --build-arg SERVICE=billing-service      --build-arg PORT=8081 -t saga/billing-service:dev .
+#   docker build --build-arg SERVICE=notification-service --build-arg PORT=8082 -t saga/notification-service:dev .
+#
+# In minikube, build straight into the cluster's runtime with `minikube image build`
+# (same arguments: `minikube image build --build-opt=build-arg=SERVICE=... -t ... .`) or
+# after `eval $(minikube docker-env)`. k8s/README.md has the walkthrough.
+ARG SERVICE=order-service
+
+FROM rust:1-bookworm AS builder
+ARG SERVICE
+WORKDIR /build
+
+# Dependency layer: only the manifests and the lock file, with stub sources, so
+# editing a .rs file does not rebuild the ~300 crates (rdkafka's bundled
+# librdkafka is the slow one; rust:1-bookworm already has make, gcc and zlib1g-dev).
+COPY Cargo.toml Cargo.lock ./
+COPY common/Cargo.toml common/
+COPY order-service/Cargo.toml order-service/
+COPY billing-service/Cargo.toml billing-service/
+COPY notification-service/Cargo.toml notification-service/
+RUN set -eux; \
+    for crate in common order-service billing-service notification-service; do \
+        mkdir -p "$crate/src"; : >"$crate/src/lib.rs"; \
+    done; \
+    for svc in order-service billing-service notification-service; do \
+        echo 'fn main() {}' >"$svc/src/main.rs"; \
+    done; \
+    cargo build --release --locked --bin "$SERVICE"; \
+    # Drop the stubs' own artefacts: the real sources copied below can be older
+    # than the stubs, and cargo's mtime check would then keep the empty build.
+    cargo clean --release --locked -p common -p order-service -p billing-service -p notification-service; \
+    rm -rf common/src order-service/src billing-service/src notification-service/src
+
+# Sources. Migrations are embedded at compile time (sqlx::migrate!) from
+# <service>/migrations and common/migrations, and common includes the topic
+# catalogue (include_str!), so all of these must be in the build context.
+COPY common common
+COPY order-service order-service
+COPY billing-service billing-service
+COPY notification-service notification-service
+COPY kafka-setup/topics.conf kafka-setup/topics.conf
+RUN cargo build --release --locked --bin "$SERVICE" \
+    && cp "target/release/$SERVICE" /build/service
+
+FROM debian:bookworm-slim
+ARG SERVICE
+ARG PORT=8080
+# ca-certificates only; the binary's other libraries (libc, libgcc_s, libz)
+# are already part of bookworm-slim.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends ca-certificates \
+    && rm -rf /var/lib/apt/lists/*
+# A fixed path lets the exec-form ENTRYPOINT (no shell, so SIGTERM reaches the
+# service itself and its graceful shutdown runs) serve every SERVICE.
+COPY --from=builder /build/service /usr/local/bin/service
+LABEL org.opencontainers.image.title="$SERVICE"
+# Numeric, so Kubernetes' runAsNonRoot can verify it without an /etc/passwd entry.
+USER 10001:10001
+# The services bind 127.0.0.1 by default; a container must listen on all interfaces.
+ENV HTTP_HOST=0.0.0.0
+EXPOSE $PORT
+ENTRYPOINT ["/usr/local/bin/service"]

@@ -1,0 +1,288 @@
+#!/usr/bin/env python3
+"""Offline checks of the rendered Kubernetes manifests (run by scripts/k8s-validate.sh).
+
+    check_manifests.py --root REPO [--kubernetes-version 1.37.0] OVERLAY=RENDERED.yaml ...
+
+Validates every object against the Kubernetes schemas (kubernetes-validate,
+strict) and then checks the properties a schema cannot see: probes on the paths
+the services really serve, resources, the restricted security profile, the
+topic catalogue and k6 scripts byte for byte, PDBs, HPAs and broker counts.
+Prints one "ok - ..." or "FAIL - ..." line per check; exits 1 if any failed.
+Needs only the standard library and PyYAML (plus kubernetes-validate).
+"""
+
+import argparse
+import re
+import sys
+from pathlib import Path
+
+import yaml
+
+SERVICES = ("order-service", "billing-service", "notification-service")
+AUTOSCALED = ("order-service", "billing-service")
+# What each overlay promises about Kafka: brokers and topic replication factor.
+EXPECTED_BROKERS = {"minikube": 1, "gke": 3}
+K6_ENTRY = "load-test.js"
+
+results = []
+
+
+def check(ok, message):
+    results.append(bool(ok))
+    print(f"{'ok' if ok else 'FAIL'} - {message}")
+    return ok
+
+
+def served_health_paths(root):
+    """Liveness and readiness paths as routed in common/src/health.rs."""
+    source = (root / "common/src/health.rs").read_text()
+    routes = re.findall(r'\.route\(\s*"(/[^"]+)"', source)
+    live = [r for r in routes if "live" in r]
+    ready = [r for r in routes if "ready" in r]
+    if len(live) != 1 or len(ready) != 1:
+        sys.exit(f"cannot tell the health routes apart in common/src/health.rs: {routes}")
+    return live[0], ready[0]
+
+
+def served_routes(root):
+    """Every literal path routed in the shared crate (health, metrics, ...)."""
+    return {route for path in sorted((root / "common/src").glob("*.rs"))
+            for route in re.findall(r'\.route\(\s*"(/[^"]+)"', path.read_text())}
+
+
+def pod_spec(obj):
+    kind = obj.get("kind")
+    if kind in ("Deployment", "StatefulSet", "Job", "DaemonSet", "ReplicaSet"):
+        return obj["spec"]["template"]["spec"]
+    if kind == "CronJob":
+        return obj["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    if kind == "Pod":
+        return obj["spec"]
+    return None
+
+
+def containers(spec):
+    return list(spec.get("initContainers") or []) + list(spec.get("containers") or [])
+
+
+def env_value(container, name):
+    for entry in container.get("env") or []:
+        if entry["name"] == name:
+            return entry.get("value")
+    return None
+
+
+def find(objects, kind, name=None, prefix=None):
+    for obj in objects:
+        if obj.get("kind") != kind:
+            continue
+        obj_name = obj["metadata"]["name"]
+        if name is not None and obj_name == name:
+            return obj
+        if prefix is not None and obj_name.startswith(prefix):
+            return obj
+    return None
+
+
+def config_map_mounted_at(objects, spec, container, mount_path):
+    """The ConfigMap behind the volume that `container` mounts at mount_path."""
+    for mount in container.get("volumeMounts") or []:
+        if mount["mountPath"] != mount_path:
+            continue
+        for volume in spec.get("volumes") or []:
+            if volume["name"] == mount["name"] and "configMap" in volume:
+                return find(objects, "ConfigMap", name=volume["configMap"]["name"])
+    return None
+
+
+def check_schemas(overlay, objects, version):
+    import kubernetes_validate
+
+    for obj in objects:
+        ident = f"{obj.get('kind')}/{obj.get('metadata', {}).get('name')}"
+        try:
+            kubernetes_validate.validate(obj, version, strict=True)
+            check(True, f"{overlay}: {ident} matches the Kubernetes {version} schema (strict)")
+        except Exception as error:  # ValidationError, SchemaNotFoundError, ...
+            first_line = str(error).splitlines()[0] if str(error) else type(error).__name__
+            check(False, f"{overlay}: {ident} fails the Kubernetes {version} schema: {first_line}")
+
+
+def check_workloads(overlay, objects, live, ready, routes):
+    for obj in objects:
+        spec = pod_spec(obj)
+        if spec is None:
+            continue
+        ident = f"{obj['kind']}/{obj['metadata']['name']}"
+        pod_security = spec.get("securityContext") or {}
+        for c in containers(spec):
+            where = f"{overlay}: {ident} container {c['name']}"
+            res = c.get("resources") or {}
+            missing = [
+                f"{part}.{resource}"
+                for part in ("requests", "limits")
+                for resource in ("cpu", "memory")
+                if resource not in (res.get(part) or {})
+            ]
+            check(not missing, f"{where} has cpu+memory requests and limits"
+                  + (f" (missing {', '.join(missing)})" if missing else ""))
+
+            # Container settings win over the pod's, as in Kubernetes.
+            sec = c.get("securityContext") or {}
+            non_root = sec.get("runAsNonRoot", pod_security.get("runAsNonRoot")) is True
+            uid = sec.get("runAsUser", pod_security.get("runAsUser"))
+            seccomp = (sec.get("seccompProfile") or pod_security.get("seccompProfile") or {}).get("type")
+            problems = []
+            if not non_root or uid == 0:
+                problems.append("not runAsNonRoot")
+            if sec.get("readOnlyRootFilesystem") is not True:
+                problems.append("root filesystem writable")
+            if sec.get("allowPrivilegeEscalation") is not False:
+                problems.append("privilege escalation allowed")
+            if "ALL" not in ((sec.get("capabilities") or {}).get("drop") or []):
+                problems.append("capabilities not dropped")
+            if seccomp not in ("RuntimeDefault", "Localhost"):
+                problems.append("no seccomp profile")
+            check(not problems, f"{where} runs non-root, read-only root fs, restricted profile"
+                  + (f" ({'; '.join(problems)})" if problems else ""))
+
+            # $(VAR) only expands when VAR is defined earlier in the same env list.
+            defined, late = set(), []
+            for entry in c.get("env") or []:
+                for ref in re.findall(r"(?<!\$)\$\(([A-Za-z_][A-Za-z0-9_]*)\)", entry.get("value") or ""):
+                    if ref not in defined and f"{entry['name']} uses $({ref})" not in late:
+                        late.append(f"{entry['name']} uses $({ref})")
+                defined.add(entry["name"])
+            if c.get("env"):
+                check(not late, f"{where}: every $(VAR) in env is defined before use"
+                      + (f" ({'; '.join(late)})" if late else ""))
+
+            for probe_kind in ("startupProbe", "livenessProbe", "readinessProbe"):
+                probe = c.get(probe_kind) or {}
+                if "httpGet" in probe:
+                    want = ready if probe_kind == "readinessProbe" else live
+                    got = probe["httpGet"].get("path")
+                    check(got == want, f"{where} {probe_kind} GET {got} (served: {want})")
+
+    for name in SERVICES:
+        deployment = find(objects, "Deployment", name=name)
+        if not check(deployment, f"{overlay}: Deployment {name} exists"):
+            continue
+        c = deployment["spec"]["template"]["spec"]["containers"][0]
+        paths = {k: (c.get(k) or {}).get("httpGet", {}).get("path")
+                 for k in ("startupProbe", "livenessProbe", "readinessProbe")}
+        check(paths == {"startupProbe": live, "livenessProbe": live, "readinessProbe": ready},
+              f"{overlay}: {name} has startup+liveness on {live} and readiness on {ready}")
+        check((env_value(c, "DATABASE_URL") or "").find("$(DB_PASSWORD)") > 0,
+              f"{overlay}: {name} DATABASE_URL takes the password from the Secret via $(DB_PASSWORD)")
+
+        grace = deployment["spec"]["template"]["spec"].get("terminationGracePeriodSeconds", 30)
+        config = find(objects, "ConfigMap", prefix="saga-config")
+        shutdown = int((config or {}).get("data", {}).get("SHUTDOWN_TIMEOUT_SECS", 25))
+        check(grace > shutdown + 5,
+              f"{overlay}: {name} grace period {grace}s > SHUTDOWN_TIMEOUT_SECS {shutdown}s + preStop 5s")
+
+        annotations = deployment["spec"]["template"]["metadata"].get("annotations") or {}
+        port = str(next((p["containerPort"] for p in c.get("ports", []) if p.get("name") == "http"), ""))
+        scrape_path = annotations.get("prometheus.io/path")
+        check(annotations.get("prometheus.io/scrape") == "true"
+              and annotations.get("prometheus.io/port") == port and scrape_path in routes,
+              f"{overlay}: {name} is scraped on port {port} at {scrape_path}, a path the service serves")
+
+        labels = deployment["spec"]["template"]["metadata"]["labels"]
+        pdbs = [o for o in objects if o["kind"] == "PodDisruptionBudget" and all(
+            labels.get(k) == v for k, v in o["spec"]["selector"].get("matchLabels", {}).items())]
+        check(pdbs, f"{overlay}: {name} has a PodDisruptionBudget")
+
+        hpas = [o for o in objects if o["kind"] == "HorizontalPodAutoscaler"
+                and o["spec"]["scaleTargetRef"]["kind"] == "Deployment"
+                and o["spec"]["scaleTargetRef"]["name"] == name]
+        if name in AUTOSCALED:
+            cpu = [m for h in hpas for m in h["spec"].get("metrics", [])
+                   if m.get("type") == "Resource" and m["resource"]["name"] == "cpu"]
+            check(hpas and hpas[0]["apiVersion"] == "autoscaling/v2" and cpu,
+                  f"{overlay}: {name} has an autoscaling/v2 CPU HorizontalPodAutoscaler")
+        else:
+            check(not hpas, f"{overlay}: {name} has no HorizontalPodAutoscaler")
+
+
+def check_topics(overlay, objects, root):
+    catalogue = (root / "kafka-setup/topics.conf").read_bytes()
+    job = find(objects, "Job", name="kafka-topics")
+    if not check(job, f"{overlay}: Job kafka-topics exists"):
+        return
+    spec = job["spec"]["template"]["spec"]
+    main = spec["containers"][0]
+    path = env_value(main, "TOPIC_CATALOGUE") or ""
+    mount_dir, _, key = path.rpartition("/")
+    config_map = config_map_mounted_at(objects, spec, main, mount_dir)
+    data = (config_map or {}).get("data", {})
+    check(key == "topics.conf" and data.get(key, "").encode() == catalogue,
+          f"{overlay}: the topics Job's catalogue ({path}) equals kafka-setup/topics.conf byte for byte")
+    script = (root / "kafka-setup/ensure-topics.sh").read_bytes()
+    check(data.get("ensure-topics.sh", "").encode() == script,
+          f"{overlay}: the topics Job runs kafka-setup/ensure-topics.sh unchanged")
+
+    brokers = EXPECTED_BROKERS.get(overlay)
+    kafka = find(objects, "StatefulSet", name="kafka")
+    if brokers is None or not check(kafka, f"{overlay}: StatefulSet kafka exists"):
+        return
+    replicas = kafka["spec"].get("replicas", 1)
+    check(replicas == brokers, f"{overlay}: Kafka runs {replicas} broker(s), expected {brokers}")
+    broker = kafka["spec"]["template"]["spec"]["containers"][0]
+    voters = (env_value(broker, "KAFKA_CONTROLLER_QUORUM_VOTERS") or "").split(",")
+    ids = sorted(int(v.split("@")[0]) for v in voters if "@" in v)
+    check(ids == list(range(replicas)),
+          f"{overlay}: KAFKA_CONTROLLER_QUORUM_VOTERS lists node ids {ids} = the pod ordinals 0..{replicas - 1}")
+    factors = {c["name"]: env_value(c, "TOPIC_REPLICATION_FACTOR") for c in containers(spec)}
+    check(set(factors.values()) == {str(brokers)},
+          f"{overlay}: TOPIC_REPLICATION_FACTOR={brokers} in the topics Job ({factors})")
+    # ensure-topics.sh caps the catalogue's min.insync.replicas at the replication factor.
+    effective = sorted({min(int(line.split()[3]), brokers)
+                        for line in catalogue.decode().splitlines()
+                        if line.strip() and not line.lstrip().startswith("#")})
+    check(effective == [min(2, brokers)],
+          f"{overlay}: topics get min.insync.replicas {effective} with {brokers} broker(s)")
+
+
+def check_k6(overlay, objects, root):
+    cron = find(objects, "CronJob", prefix="k6")
+    if not check(cron, f"{overlay}: the k6 CronJob exists"):
+        return
+    check(cron["spec"].get("concurrencyPolicy") == "Forbid", f"{overlay}: k6 CronJob has concurrencyPolicy Forbid")
+    spec = pod_spec(cron)
+    k6 = spec["containers"][0]
+    script = next((a for a in k6.get("args") or [] if a.endswith(".js")), "")
+    mount_dir, _, entry = script.rpartition("/")
+    config_map = config_map_mounted_at(objects, spec, k6, mount_dir)
+    data = (config_map or {}).get("data", {})
+    files = {p.name: p.read_bytes() for p in sorted((root / "k6").glob("*.js"))}
+    check(entry == K6_ENTRY and entry in data, f"{overlay}: k6 runs {script}, which the scripts ConfigMap holds")
+    check(sorted(data) == sorted(files),
+          f"{overlay}: the k6 ConfigMap holds exactly the scripts in k6/ ({', '.join(sorted(files))})")
+    for name, content in files.items():
+        check(data.get(name, "").encode() == content, f"{overlay}: k6 ConfigMap {name} equals k6/{name} byte for byte")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--root", type=Path, required=True)
+    parser.add_argument("--kubernetes-version", default="1.37.0")
+    parser.add_argument("rendered", nargs="+", metavar="OVERLAY=FILE")
+    args = parser.parse_args()
+
+    live, ready = served_health_paths(args.root)
+    routes = served_routes(args.root)
+    for item in args.rendered:
+        overlay, _, path = item.partition("=")
+        objects = [o for o in yaml.safe_load_all(Path(path).read_text()) if o]
+        check(objects, f"{overlay}: rendered {len(objects)} objects")
+        check_schemas(overlay, objects, args.kubernetes_version)
+        check_workloads(overlay, objects, live, ready, routes)
+        check_topics(overlay, objects, args.root)
+        check_k6(overlay, objects, args.root)
+    return 0 if all(results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# Offline validation of the Kubernetes manifests (no cluster, no Docker):
+#   1. renders k8s/overlays/minikube and k8s/overlays/gke with kustomize;
+#   2. validates every rendered object against the Kubernetes OpenAPI schemas
+#      shipped by kubernetes-validate, strictly (unknown fields are errors);
+#   3. runs k8s/tests/check_manifests.py: probes, resources, security context,
+#      topic catalogue and k6 scripts byte for byte, PDBs, HPAs, broker counts.
+# Every check prints "ok - ..." or "FAIL - ..."; the last line is
+# "k8s: N passed, M failed", and the exit status is non-zero when M > 0.
+#
+# Tools are installed on first use into <repo>/.local (git-ignored): kustomize
+# with `go install`, kubernetes-validate into a venv with pip.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+LOCAL=$ROOT/.local
+BIN=$LOCAL/bin
+VENV=$LOCAL/venv
+KUSTOMIZE_VERSION=v5.8.1
+KUBERNETES_VALIDATE_VERSION=1.37.0
+# Schemas of this Kubernetes release (the newest kubernetes-validate ships).
+KUBERNETES_VERSION=1.37.0
+OVERLAYS=(minikube gke)
+
+say() { echo "k8s-validate: $*" >&2; }
+die() {
+  say "error: $*"
+  exit 2
+}
+
+ensure_kustomize() {
+  local have=""
+  [ -x "$BIN/kustomize" ] && have=$("$BIN/kustomize" version 2>/dev/null || true)
+  [ "$have" = "$KUSTOMIZE_VERSION" ] && return
+  command -v go >/dev/null ||
+    die "kustomize $KUSTOMIZE_VERSION needs Go >= 1.24 to install (https://go.dev/doc/install), or put kustomize $KUSTOMIZE_VERSION at $BIN/kustomize"
+  say "installing kustomize $KUSTOMIZE_VERSION into $BIN (go install; first run only, a few minutes)..."
+  mkdir -p "$BIN"
+  GOBIN=$BIN go install "sigs.k8s.io/kustomize/kustomize/v5@$KUSTOMIZE_VERSION" ||
+    die "go install of kustomize failed"
+}
+
+ensure_venv() {
+  if [ -x "$VENV/bin/python" ] &&
+    [ "$("$VENV/bin/python" -c 'import importlib.metadata as m; print(m.version("kubernetes-validate"))' 2>/dev/null)" = "$KUBERNETES_VALIDATE_VERSION" ]; then
+    return
+  fi
+  command -v python3 >/dev/null || die "python3 is required"
+  # Debian/Ubuntu ship venv (ensurepip) separately, as python3-venv.
+  if ! python3 -c 'import ensurepip, venv' 2>/dev/null; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+      say "installing python3-venv with apt-get..."
+      { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv; } >/dev/null ||
+        die "apt-get install python3-venv failed"
+    else
+      die "python3 -m venv is not available: install python3-venv (as root: apt-get install python3-venv)"
+    fi
+  fi
+  say "installing kubernetes-validate $KUBERNETES_VALIDATE_VERSION into $VENV (pip; first run only)..."
+  rm -rf "$VENV"
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check \
+    "kubernetes-validate==$KUBERNETES_VALIDATE_VERSION" ||
+    die "pip install kubernetes-validate failed"
+}
+
+ensure_kustomize
+ensure_venv
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+results=$work/results
+
+{
+  # 1. Rendering. The topics Job's and k6's ConfigMaps are generated from files
+  # outside k8s/ (kafka-setup/, k6/), hence the load restrictor.
+  rendered=()
+  for overlay in "${OVERLAYS[@]}"; do
+    out=$work/$overlay.yaml
+    if "$BIN/kustomize" build --load-restrictor LoadRestrictionsNone \
+      "$ROOT/k8s/overlays/$overlay" >"$out" 2>"$work/$overlay.err"; then
+      echo "ok - $overlay: kustomize build renders"
+      rendered+=("$overlay=$out")
+    else
+      echo "FAIL - $overlay: kustomize build failed: $(tr '\n' ' ' <"$work/$overlay.err")"
+    fi
+  done
+
+  # 2 + 3. Schema validation and property checks, one line per check.
+  if [ "${#rendered[@]}" -gt 0 ]; then
+    status=0
+    "$VENV/bin/python" "$ROOT/k8s/tests/check_manifests.py" \
+      --root "$ROOT" --kubernetes-version "$KUBERNETES_VERSION" "${rendered[@]}" \
+      >"$work/checks" 2>&1 || status=$?
+    cat "$work/checks"
+    # A failed check has printed its FAIL line; a crash has not: count it once.
+    if [ "$status" -ne 0 ] && ! grep -q '^FAIL - ' "$work/checks"; then
+      echo "FAIL - check_manifests.py stopped with status $status"
+    fi
+  fi
+} 2>&1 | tee "$results"
+
+passed=$(grep -c '^ok - ' "$results" || true)
+failed=$(grep -c '^FAIL - ' "$results" || true)
+echo "k8s: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
