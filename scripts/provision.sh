@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the local stack needs and a bare Debian machine may lack:
 # a JDK (Kafka), Maven (Kafka's jars), PostgreSQL, curl, and a C toolchain
-# (librdkafka is compiled by the rdkafka crate). Rust itself must be present.
+# (librdkafka is compiled by the rdkafka crate), python3, and promtool (from
+# Debian's prometheus package). Rust itself must be present.
 # Installs with apt-get when run as root; otherwise says what to install.
 set -euo pipefail
 # shellcheck source=lib.sh
@@ -17,12 +18,13 @@ command -v cc >/dev/null || missing+=(build-essential)
 command -v make >/dev/null || missing+=(make)
 command -v perl >/dev/null || missing+=(perl)
 [ -f /usr/include/zlib.h ] || missing+=(zlib1g-dev)
+command -v promtool >/dev/null || missing+=(prometheus) # promtool checks the alert rules
 
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     say "installing ${missing[*]} with apt-get"
     apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   else
     die "missing packages: ${missing[*]} (Debian/Ubuntu: sudo apt-get install ${missing[*]})"
   fi

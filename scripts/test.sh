@@ -15,6 +15,8 @@ say "cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 say "Kubernetes manifests: render both overlays, validate offline, check their promises"
 "$ROOT_DIR/scripts/k8s-validate.sh"
+say "alert rules (promtool), dashboard, ServiceMonitor"
+"$ROOT_DIR/scripts/check-monitoring.sh"
 
 started_infra=0 started_services=0
 "$ROOT_DIR/scripts/postgres.sh" status >/dev/null 2>&1 && "$ROOT_DIR/kafka-setup/kafka.sh" status >/dev/null 2>&1 || started_infra=1

@@ -115,8 +115,12 @@ impl ConsumerRuntime {
         .set("enable.auto.commit", "true")
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest")
-        .create_with_context(KafkaContext::default())
-        {
+        // Statistics feed the consumer_lag gauge.
+        .set("statistics.interval.ms", "5000")
+        .create_with_context(KafkaContext::with_lag_metric(
+            self.metrics.consumer_lag.clone(),
+            definition.group.clone(),
+        )) {
             Ok(c) => c,
             Err(e) => {
                 tracing::error!(group = %definition.group, error = %e, "cannot create Kafka consumer");

@@ -10,11 +10,11 @@
 
 use actix_web::{web, HttpResponse};
 use prometheus::{
-    Encoder, Gauge, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
-    IntGaugeVec, Opts, Registry, TextEncoder,
+    Encoder, Gauge, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec,
+    Opts, Registry, TextEncoder,
 };
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 /// Latency buckets in seconds, from 1 ms to 30 s.
 const LATENCY_BUCKETS: &[f64] = &[
@@ -27,10 +27,10 @@ pub struct Metrics {
     pub http_requests: IntCounterVec,
     /// `http_request_duration_seconds{method, route}`
     pub http_duration: HistogramVec,
-    /// `outbox_pending_rows`: unpublished rows, read at scrape time.
-    pub outbox_pending: IntGauge,
-    /// `outbox_oldest_pending_age_seconds`, read at scrape time (0 when none).
-    pub outbox_oldest_age: Gauge,
+    /// Gauges read from the database at scrape time, each by one query
+    /// returning a float8: `outbox_pending_rows`,
+    /// `outbox_oldest_pending_age_seconds`, and those a service adds.
+    sql_gauges: Mutex<Vec<(Gauge, &'static str)>>,
     /// `outbox_published_total`
     pub outbox_published: IntCounter,
     /// `outbox_publish_latency_seconds`: from the row's commit to the broker's acknowledgement.
@@ -69,13 +69,7 @@ impl Metrics {
                 &["method", "route"],
             )
             .unwrap(),
-            outbox_pending: IntGauge::new("outbox_pending_rows", "Outbox rows not yet published.")
-                .unwrap(),
-            outbox_oldest_age: Gauge::new(
-                "outbox_oldest_pending_age_seconds",
-                "Age of the oldest unpublished outbox row (0 when none).",
-            )
-            .unwrap(),
+            sql_gauges: Mutex::new(Vec::new()),
             outbox_published: IntCounter::new(
                 "outbox_published_total",
                 "Outbox rows published to Kafka.",
@@ -123,6 +117,17 @@ impl Metrics {
             registry,
         };
         metrics.register_all();
+        metrics.gauge_from_sql(
+            "outbox_pending_rows",
+            "Outbox rows not yet published.",
+            "SELECT count(*)::float8 FROM outbox WHERE published_at IS NULL",
+        );
+        metrics.gauge_from_sql(
+            "outbox_oldest_pending_age_seconds",
+            "Age of the oldest unpublished outbox row (0 when none).",
+            "SELECT COALESCE(EXTRACT(EPOCH FROM now() - min(created_at))::float8, 0)
+               FROM outbox WHERE published_at IS NULL",
+        );
         metrics
             .build_info
             .with_label_values(&[
@@ -137,8 +142,6 @@ impl Metrics {
         let collectors: Vec<Box<dyn prometheus::core::Collector>> = vec![
             Box::new(self.http_requests.clone()),
             Box::new(self.http_duration.clone()),
-            Box::new(self.outbox_pending.clone()),
-            Box::new(self.outbox_oldest_age.clone()),
             Box::new(self.outbox_published.clone()),
             Box::new(self.outbox_publish_latency.clone()),
             Box::new(self.outbox_publish_errors.clone()),
@@ -152,6 +155,27 @@ impl Metrics {
                 .register(collector)
                 .expect("metric registered once");
         }
+    }
+
+    /// Registers a gauge whose value `sql` (one float8) reads at each scrape.
+    pub fn gauge_from_sql(&self, name: &str, help: &str, sql: &'static str) {
+        let gauge = Gauge::new(name, help).unwrap();
+        self.register(&gauge);
+        self.sql_gauges.lock().unwrap().push((gauge, sql));
+    }
+
+    /// Refreshes the database-backed gauges; a dead database keeps the last values.
+    async fn refresh_sql_gauges(&self, pool: &sqlx::PgPool) {
+        let gauges = self.sql_gauges.lock().unwrap().clone();
+        let refresh = async {
+            for (gauge, sql) in gauges {
+                match sqlx::query_scalar::<_, f64>(sql).fetch_one(pool).await {
+                    Ok(value) => gauge.set(value),
+                    Err(_) => return,
+                }
+            }
+        };
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(1), refresh).await;
     }
 
     /// Registers a service's own metric.
@@ -176,20 +200,9 @@ impl Metrics {
     }
 }
 
-/// `GET /metrics`: refreshes the outbox gauges from the database, then renders.
+/// `GET /metrics`: refreshes the database-backed gauges, then renders.
 pub async fn serve(metrics: web::Data<Metrics>, pool: web::Data<sqlx::PgPool>) -> HttpResponse {
-    let query = sqlx::query_as::<_, (i64, f64)>(
-        "SELECT count(*), COALESCE(EXTRACT(EPOCH FROM now() - min(created_at))::float8, 0)
-           FROM outbox WHERE published_at IS NULL",
-    )
-    .fetch_one(pool.get_ref());
-    // A dead database must not stall the scrape: keep the last values.
-    if let Ok(Ok((pending, age))) =
-        tokio::time::timeout(std::time::Duration::from_secs(1), query).await
-    {
-        metrics.outbox_pending.set(pending);
-        metrics.outbox_oldest_age.set(age);
-    }
+    metrics.refresh_sql_gauges(&pool).await;
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
         .body(metrics.render())

@@ -29,6 +29,17 @@ pub const GROUP: &str = "order-service";
 pub fn definition() -> ServiceDefinition {
     let metrics = Metrics::new(SERVICE.name);
     let handler = saga::PaymentOutcomeHandler::new(&metrics);
+    metrics.gauge_from_sql(
+        "saga_pending_orders",
+        "Orders still PENDING.",
+        "SELECT count(*)::float8 FROM orders WHERE status = 'PENDING'",
+    );
+    metrics.gauge_from_sql(
+        "saga_oldest_pending_age_seconds",
+        "Age of the oldest PENDING order (0 when none): a saga stuck in the middle.",
+        "SELECT COALESCE(EXTRACT(EPOCH FROM now() - min(created_at))::float8, 0)
+           FROM orders WHERE status = 'PENDING'",
+    );
     ServiceDefinition {
         defaults: SERVICE,
         migrator: &MIGRATOR,

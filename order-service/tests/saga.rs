@@ -672,3 +672,178 @@ async fn one_trace_id_follows_an_order_across_all_three_topics() {
         );
     }
 }
+
+/// Metric names in PromQL expressions: identifiers that are neither
+/// functions, keywords, label names, durations nor string contents.
+fn metric_names_in(expr: &str) -> Vec<String> {
+    const KEYWORDS: &[&str] = &[
+        "by",
+        "without",
+        "on",
+        "ignoring",
+        "group_left",
+        "group_right",
+        "and",
+        "or",
+        "unless",
+        "bool",
+        "offset",
+    ];
+    // Drop strings, label matchers, range selectors and grouping clauses.
+    let mut cleaned = String::new();
+    let mut depth_braces = 0;
+    let mut in_string = false;
+    let mut in_range = false;
+    for c in expr.chars() {
+        match c {
+            '"' if depth_braces == 0 => in_string = !in_string,
+            _ if in_string => {}
+            '{' => depth_braces += 1,
+            '}' => depth_braces -= 1,
+            '[' => in_range = true,
+            ']' => in_range = false,
+            _ if depth_braces > 0 || in_range => {}
+            _ => cleaned.push(c),
+        }
+    }
+    let mut names = Vec::new();
+    let chars: Vec<char> = cleaned.chars().collect();
+    let mut i = 0;
+    let mut skip_group = false;
+    while i < chars.len() {
+        if chars[i].is_ascii_alphabetic() || chars[i] == '_' {
+            let start = i;
+            while i < chars.len()
+                && (chars[i].is_ascii_alphanumeric() || chars[i] == '_' || chars[i] == ':')
+            {
+                i += 1;
+            }
+            let word: String = chars[start..i].iter().collect();
+            let next = chars[i..].iter().find(|c| !c.is_whitespace());
+            // Aggregations may put `by (...)` between their name and `(`.
+            const AGGREGATIONS: &[&str] = &[
+                "sum",
+                "min",
+                "max",
+                "avg",
+                "count",
+                "group",
+                "stddev",
+                "stdvar",
+                "topk",
+                "bottomk",
+                "quantile",
+                "count_values",
+            ];
+            if AGGREGATIONS.contains(&word.as_str()) {
+                // Not a metric.
+            } else if KEYWORDS.contains(&word.as_str()) {
+                // `by (a, b)`: the parenthesised labels are not metrics.
+                skip_group = matches!(
+                    word.as_str(),
+                    "by" | "without" | "on" | "ignoring" | "group_left" | "group_right"
+                );
+            } else if next == Some(&'(') {
+                // A function call.
+            } else if !skip_group {
+                names.push(word);
+            }
+        } else {
+            if chars[i] == ')' {
+                skip_group = false;
+            }
+            i += 1;
+        }
+    }
+    names
+}
+
+#[test]
+fn metric_names_are_found_in_promql() {
+    assert_eq!(
+        metric_names_in(
+            r#"sum by (service, le) (rate(http_requests_total{status=~"5.."}[5m])) / ignoring (x) up > 0.01"#
+        ),
+        ["http_requests_total", "up"]
+    );
+}
+
+#[tokio::test]
+async fn dashboards_and_alerts_only_use_metrics_the_services_export() {
+    let monitoring = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../k8s/monitoring");
+    let rules = std::fs::read_to_string(monitoring.join("alert-rules.yaml")).unwrap();
+    let mut used: Vec<String> = Vec::new();
+    // Rule expressions: single-line `expr: ...` or a `|` block below it.
+    let mut lines = rules.lines().peekable();
+    while let Some(line) = lines.next() {
+        if let Some(expr) = line.trim().strip_prefix("expr:") {
+            let mut text = expr.trim().trim_start_matches('|').to_owned();
+            while let Some(next) = lines.peek() {
+                if next.trim_start().starts_with("for:") || next.trim_start().starts_with("labels:")
+                {
+                    break;
+                }
+                text.push(' ');
+                text.push_str(lines.next().unwrap().trim());
+            }
+            used.extend(metric_names_in(&text));
+        }
+    }
+    let dashboard: Value =
+        serde_json::from_str(&std::fs::read_to_string(monitoring.join("dashboard.json")).unwrap())
+            .unwrap();
+    for panel in dashboard["panels"].as_array().unwrap() {
+        for target in panel["targets"].as_array().unwrap() {
+            used.extend(metric_names_in(target["expr"].as_str().unwrap()));
+        }
+    }
+    used.sort();
+    used.dedup();
+    assert!(
+        used.len() >= 10,
+        "suspiciously few metric names found: {used:?}"
+    );
+
+    // Make every kind of series appear: a saga, a poison record, lag statistics.
+    let saga = Saga::start().await;
+    let id = saga.place(&order_body("henry")).await["orderId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    saga.final_order(&id).await;
+    saga.notifications_of(&id, 2).await;
+    produce_raw(
+        &saga.topics.topic(topics::PAYMENT_REQUESTS),
+        "poison",
+        &[],
+        b"x",
+    )
+    .await;
+    assert_metric(
+        &saga.billing,
+        "consumer_records_total",
+        &[("result", "dead_lettered")],
+        1.0,
+    )
+    .await;
+    let mut exported = std::collections::BTreeSet::from(["up".to_owned()]); // Prometheus' own
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        for app in [&saga.orders, &saga.billing, &saga.notifications] {
+            let text = app.get("/metrics").await.text().await.unwrap();
+            for line in text.lines().filter(|l| !l.starts_with('#')) {
+                let name = line.split(['{', ' ']).next().unwrap();
+                exported.insert(name.to_owned());
+            }
+        }
+        let missing: Vec<&String> = used.iter().filter(|n| !exported.contains(*n)).collect();
+        if missing.is_empty() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "used by k8s/monitoring but not exported: {missing:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
