@@ -184,7 +184,7 @@ pub async fn shutdown_signal() {
 /// The whole `main` of a service: configuration, logging, build, serve.
 pub async fn run_service(definition: ServiceDefinition) -> anyhow::Result<()> {
     let config = ServiceConfig::from_env(&definition.defaults)?;
-    crate::telemetry::init(config.log_format);
+    let _telemetry = crate::telemetry::init(definition.defaults.name, config.log_format);
     let app = Application::build(config, definition).await?;
     app.run_until_stopped().await
 }
@@ -317,6 +317,7 @@ async fn trace_request(
         path = %request.path(),
         trace_id = %trace.trace_id,
     );
+    crate::telemetry::link_to_trace(&span, &trace);
     let header = actix_web::http::header::HeaderValue::from_str(&trace.to_string()).ok();
     request.extensions_mut().insert(trace);
     let mut response = next.call(request).instrument(span).await?;

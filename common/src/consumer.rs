@@ -209,6 +209,7 @@ impl ConsumerRuntime {
             event_type = %event.event_type,
             trace_id = %event.trace.trace_id,
         );
+        crate::telemetry::link_to_trace(&span, &event.trace);
         self.process_event(definition, message, &event, shutdown)
             .instrument(span)
             .await

@@ -162,7 +162,10 @@ async fn start(
     db: TestDatabase,
     customise: impl FnOnce(&mut ServiceConfig),
 ) -> TestApp {
-    crate::telemetry::init(crate::config::LogFormat::Text);
+    std::mem::forget(crate::telemetry::init(
+        "test",
+        crate::config::LogFormat::Text,
+    ));
     let mut config =
         ServiceConfig::from_lookup(&definition.defaults, |_| None).expect("default configuration");
     config.http.port = 0;
