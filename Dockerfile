@@ -42,6 +42,9 @@ COPY order-service order-service
 COPY billing-service billing-service
 COPY notification-service notification-service
 COPY kafka-setup/topics.conf kafka-setup/topics.conf
+# build_info{revision}: pass --build-arg GIT_REVISION=$(git rev-parse --short=12 HEAD).
+ARG GIT_REVISION=unknown
+ENV GIT_REVISION=$GIT_REVISION
 RUN cargo build --release --locked --bin "$SERVICE" \
     && cp "target/release/$SERVICE" /build/service
 
