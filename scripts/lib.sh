@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared helpers for the local-stack scripts. Source it; do not run it.
 # Everything the stack writes lives under $STATE_DIR (git-ignored), so a
 # checkout's stack never touches another checkout's.
@@ -16,6 +17,14 @@ PG_PORT=${PG_PORT:-55432}
 PG_SUPERUSER_PASSWORD=${PG_SUPERUSER_PASSWORD:-postgres}
 PG_ADMIN_URL=${PG_ADMIN_URL:-postgres://postgres:$PG_SUPERUSER_PASSWORD@127.0.0.1:$PG_PORT/postgres}
 export KAFKA_BOOTSTRAP_SERVERS PG_ADMIN_URL
+
+# The workspace's binaries, built by `cargo build --profile $CARGO_PROFILE`.
+CARGO_PROFILE=${CARGO_PROFILE:-dev}
+cargo_bin() {
+  local dir=debug
+  [ "$CARGO_PROFILE" = dev ] || dir=$CARGO_PROFILE
+  echo "${CARGO_TARGET_DIR:-$ROOT_DIR/target}/$dir/$1"
+}
 
 say() { printf '==> %s\n' "$*"; }
 warn() { printf 'warning: %s\n' "$*" >&2; }
@@ -38,9 +47,9 @@ require_free_port() { # port what
   fi
 }
 
-# Waits until $1 accepts connections; $2 seconds at most, $3 names the thing.
+# Waits until $1 accepts connections, $2 seconds at most.
 wait_for_port() {
-  local port=$1 timeout=$2 what=$3 i
+  local port=$1 timeout=$2 i
   for ((i = 0; i < timeout * 4; i++)); do
     port_open "$port" && return 0
     sleep 0.25

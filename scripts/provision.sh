@@ -19,6 +19,7 @@ command -v make >/dev/null || missing+=(make)
 command -v perl >/dev/null || missing+=(perl)
 [ -f /usr/include/zlib.h ] || missing+=(zlib1g-dev)
 command -v promtool >/dev/null || missing+=(prometheus) # promtool checks the alert rules
+command -v shellcheck >/dev/null || missing+=(shellcheck)
 
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then

@@ -23,7 +23,7 @@ for _ in $(seq 1 60); do
   sleep 0.5
 done
 say "demo order $order_id:"
-"$ROOT_DIR/scripts/trail.sh" "$order_id"
+"$(cargo_bin sagactl)" trail "$order_id"
 
 cat <<EOF
 
@@ -43,7 +43,8 @@ Read a topic:     kafka-setup/bin/kafka-console-consumer --bootstrap-server $KAF
 Consumer groups:  kafka-setup/bin/kafka-consumer-groups --bootstrap-server $KAFKA_BOOTSTRAP_SERVERS --list
 Place an order:   curl -si -X POST http://127.0.0.1:${ORDER_SERVICE_PORT:-8080}/api/orders -H 'content-type: application/json' \\
                     -d '{"customerId":"c-1","items":[{"productId":"p-1","name":"Mug","price":4.99,"quantity":2,"subtotal":9.98}],"totalAmount":9.98}'
-Follow an order:  scripts/trail.sh <orderId>
+Follow an order:  $(cargo_bin sagactl) trail <orderId>
+Audit the saga:   $(cargo_bin sagactl) audit        (and: sagactl dlq list | show | replay)
 Database:         PGPASSWORD=orders psql -h 127.0.0.1 -p $PG_PORT -U orders orders
 Status / stop:    make status / make down
 EOF

@@ -85,7 +85,7 @@ taken_port_is_named() {
   port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
   python3 -c "import socket,time; s=socket.socket(); s.bind(('127.0.0.1',$port)); s.listen(); time.sleep(30)" &
   listener=$!
-  wait_for_port "$port" 10 listener
+  wait_for_port "$port" 10
   out=$(STATE_DIR=$(mktemp -d) KAFKA_PORT=$port "$ROOT_DIR/kafka-setup/kafka.sh" start 2>&1) && {
     kill $listener
     return 1
@@ -127,7 +127,7 @@ order_status() { curl -sS "$ORDERS/api/orders/$1" | sed -n 's/.*"status":"\([A-Z
 
 # Waits until every order given is PAID, $1 seconds at most.
 all_paid() {
-  local timeout=$1 id status deadline
+  local timeout=$1 id deadline
   shift
   deadline=$((SECONDS + timeout))
   for id in "$@"; do
@@ -183,7 +183,7 @@ class Receiver(http.server.BaseHTTPRequestHandler):
 http.server.HTTPServer(("127.0.0.1", port), Receiver).serve_forever()
 PY
   receiver=$!
-  wait_for_port "$port" 10 receiver
+  wait_for_port "$port" 10
   run_traced_request "$trace" OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:$port" || { kill $receiver; return 1; }
   if ! grep -q "^/v1/traces .*$trace" "$received"; then
     echo "  no span with trace $trace reached the receiver: $(wc -l <"$received") request(s)" >&2
@@ -226,6 +226,24 @@ orders_are_accepted_while_kafka_is_down_and_complete_after() {
   all_paid 120 "${ids[@]}"
 }
 
+# sagactl against this stack's databases and broker.
+sagactl() {
+  ORDERS_DATABASE_URL="postgres://orders:orders@127.0.0.1:$PG_PORT/orders" \
+    BILLING_DATABASE_URL="postgres://billing:billing@127.0.0.1:$PG_PORT/billing" \
+    NOTIFICATIONS_DATABASE_URL="postgres://notifications:notifications@127.0.0.1:$PG_PORT/notifications" \
+    "$(cargo_bin sagactl)" "$@"
+}
+
+trail_tells_the_whole_story() {
+  local id out
+  id=$(place_order) && all_paid 30 "$id" || return 1
+  sleep 1
+  out=$(sagactl trail "$id") || return 1
+  for expected in "order $id: PAID" "payment: SUCCEEDED" "notifications: 2" "records: 3"; do
+    grep -qF "$expected" <<<"$out" || { echo "  trail lacks '$expected':" >&2; sed 's/^/    /' <<<"$out" >&2; return 1; }
+  done
+}
+
 echo "# smoke: end-to-end checks against the running stack"
 check "all three services answer 200 on /health/ready" all_ready_status 200 "" 60
 check "kafka-topics --describe lists every catalogue topic with its partitions" catalogue_matches_broker
@@ -244,6 +262,9 @@ check "with Postgres back, every /health/ready answers 200 without a restart" al
 check "an order placed after Postgres came back completes" all_paid 60 "$(place_order)"
 check "with Kafka stopped, orders get 202 and stay PENDING; once it is back they are PAID" \
   orders_are_accepted_while_kafka_is_down_and_complete_after
+
+check "sagactl trail shows an order's status, payment, notifications and records" trail_tells_the_whole_story
+check "sagactl audit finds no violation once the stack is quiet" sagactl audit
 
 echo "smoke: $passed passed, $failed failed"
 [ "$failed" = 0 ]

@@ -14,7 +14,6 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 SERVICES="order-service billing-service notification-service"
-CARGO_PROFILE=${CARGO_PROFILE:-dev}
 
 service_port() {
   case $1 in
@@ -32,12 +31,6 @@ service_database() {
   esac
 }
 
-binary() {
-  local dir=debug
-  [ "$CARGO_PROFILE" = dev ] || dir=$CARGO_PROFILE
-  echo "${CARGO_TARGET_DIR:-$ROOT_DIR/target}/$dir/$1"
-}
-
 build() {
   command -v cargo >/dev/null || die "cargo not found: install Rust (https://rustup.rs) first"
   say "building the services (cargo build --profile $CARGO_PROFILE; the first build takes a few minutes)"
@@ -48,7 +41,7 @@ start_service() {
   local name=$1 port db pid
   port=$(service_port "$name")
   db=$(service_database "$name")
-  if pid=$(pid_of "$name" "$(binary "$name")"); then
+  if pid=$(pid_of "$name" "$(cargo_bin "$name")"); then
     say "$name already running (pid $pid) on http://127.0.0.1:$port"
     return 0
   fi
@@ -58,7 +51,7 @@ start_service() {
   HTTP_PORT=$port \
     DATABASE_URL="postgres://$db:$db@127.0.0.1:$PG_PORT/$db" \
     KAFKA_BOOTSTRAP_SERVERS=$KAFKA_BOOTSTRAP_SERVERS \
-    setsid nohup "$(binary "$name")" >>"$LOG_DIR/$name.log" 2>&1 </dev/null &
+    setsid nohup "$(cargo_bin "$name")" >>"$LOG_DIR/$name.log" 2>&1 </dev/null &
   echo $! >"$RUN_DIR/$name.pid"
   say "started $name (pid $!) on http://127.0.0.1:$port, log: $LOG_DIR/$name.log"
 }
@@ -69,7 +62,7 @@ wait_ready() {
   for name in $SERVICES; do
     port=$(service_port "$name")
     until curl -fsS -o /dev/null "http://127.0.0.1:$port/health/ready" 2>/dev/null; do
-      if ! pid_of "$name" "$(binary "$name")" >/dev/null; then
+      if ! pid_of "$name" "$(cargo_bin "$name")" >/dev/null; then
         tail -20 "$LOG_DIR/$name.log" >&2
         die "$name exited; log: $LOG_DIR/$name.log"
       fi
@@ -102,7 +95,7 @@ down() {
   local what=${1:-all} name pid
   if [ "$what" = all ] || [ "$what" = services ]; then
     for name in $SERVICES; do
-      if pid=$(pid_of "$name" "$(binary "$name")"); then
+      if pid=$(pid_of "$name" "$(cargo_bin "$name")"); then
         say "stopping $name (pid $pid)"
         stop_pid "$name" "$pid" 40
       fi
@@ -119,7 +112,7 @@ status() {
   "$ROOT_DIR/scripts/postgres.sh" status || rc=1
   "$ROOT_DIR/kafka-setup/kafka.sh" status || rc=1
   for name in $SERVICES; do
-    if pid=$(pid_of "$name" "$(binary "$name")"); then
+    if pid=$(pid_of "$name" "$(cargo_bin "$name")"); then
       echo "$name: running (pid $pid) on http://127.0.0.1:$(service_port "$name")"
     else
       echo "$name: stopped"

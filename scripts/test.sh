@@ -11,6 +11,8 @@ cd "$ROOT_DIR"
 
 say "cargo fmt --check"
 cargo fmt --all -- --check
+say "shellcheck"
+shellcheck -x -S warning scripts/*.sh kafka-setup/*.sh kafka-setup/bin/* .ci/run
 say "cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 say "Kubernetes manifests: render both overlays, validate offline, check their promises"

@@ -1,0 +1,221 @@
+//! `sagactl audit`: checks the saga's invariants across the three databases
+//! (read-only) and counts the dead-lettered records, once the system is quiet.
+
+use crate::Sources;
+use serde::Serialize;
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+use uuid::Uuid;
+
+/// How old something may be before it counts as stuck.
+#[derive(Debug, Clone, Copy)]
+pub struct Thresholds {
+    /// An order PENDING longer than this is stuck; younger ones are in flight.
+    pub pending: Duration,
+    /// An unpublished outbox row older than this is stale.
+    pub outbox: Duration,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct Counts {
+    pub orders: usize,
+    pub paid: usize,
+    pub payment_failed: usize,
+    pub pending_in_flight: usize,
+    pub payments: usize,
+    pub notifications: usize,
+    /// Records on each dead-letter topic.
+    pub dead_lettered: BTreeMap<String, i64>,
+    /// Unpublished outbox rows per database.
+    pub unpublished_outbox: BTreeMap<String, i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Violation {
+    /// Which invariant, e.g. `missing_payment`.
+    pub rule: &'static str,
+    /// The order (or outbox row) concerned.
+    pub id: String,
+    pub detail: String,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct Report {
+    pub counts: Counts,
+    pub violations: Vec<Violation>,
+}
+
+#[derive(sqlx::FromRow)]
+struct OrderRow {
+    id: Uuid,
+    status: String,
+    age_secs: f64,
+}
+
+pub async fn audit(sources: &Sources, thresholds: Thresholds) -> anyhow::Result<Report> {
+    let orders: Vec<OrderRow> = sqlx::query_as(
+        "SELECT id, status, EXTRACT(EPOCH FROM now() - created_at)::float8 AS age_secs FROM orders",
+    )
+    .fetch_all(&sources.orders)
+    .await?;
+    let payments: HashMap<Uuid, String> =
+        sqlx::query_as::<_, (Uuid, String)>("SELECT order_id, status FROM payments")
+            .fetch_all(&sources.billing)
+            .await?
+            .into_iter()
+            .collect();
+    let notifications: Vec<(Uuid, String, i64)> = sqlx::query_as(
+        "SELECT order_id, kind, count(*) FROM notifications GROUP BY order_id, kind",
+    )
+    .fetch_all(&sources.notifications)
+    .await?;
+    let mut notified: HashMap<(Uuid, &str), i64> = HashMap::new();
+    for (order_id, kind, n) in &notifications {
+        notified.insert((*order_id, kind.as_str()), *n);
+    }
+
+    let mut report = Report::default();
+    let counts = &mut report.counts;
+    counts.orders = orders.len();
+    counts.payments = payments.len();
+    counts.notifications = notifications.iter().map(|(_, _, n)| *n as usize).sum();
+    let mut violations = Vec::new();
+    let mut violation = |rule: &'static str, id: Uuid, detail: String| {
+        violations.push(Violation {
+            rule,
+            id: id.to_string(),
+            detail,
+        })
+    };
+
+    for order in &orders {
+        let in_flight =
+            order.status == "PENDING" && order.age_secs < thresholds.pending.as_secs_f64();
+        match order.status.as_str() {
+            "PAID" => counts.paid += 1,
+            "PAYMENT_FAILED" => counts.payment_failed += 1,
+            _ if in_flight => counts.pending_in_flight += 1,
+            _ => violation(
+                "stuck_pending",
+                order.id,
+                format!("PENDING for {:.0} s", order.age_secs),
+            ),
+        }
+        if in_flight {
+            continue; // its saga may still be running
+        }
+        let payment = payments.get(&order.id).map(String::as_str);
+        match (order.status.as_str(), payment) {
+            (_, None) => violation(
+                "missing_payment",
+                order.id,
+                format!("{} without a payment decision", order.status),
+            ),
+            ("PAID", Some("FAILED")) | ("PAYMENT_FAILED", Some("SUCCEEDED")) => violation(
+                "status_mismatch",
+                order.id,
+                format!(
+                    "order {} but payment {}",
+                    order.status,
+                    payment.unwrap_or_default()
+                ),
+            ),
+            _ => {}
+        }
+        let received = notified
+            .get(&(order.id, "ORDER_RECEIVED"))
+            .copied()
+            .unwrap_or(0);
+        if received != 1 {
+            violation(
+                "order_received_notifications",
+                order.id,
+                format!("{received} order-received notifications, expected 1"),
+            );
+        }
+        if let Some(status) = payment {
+            let expected = if status == "SUCCEEDED" {
+                "PAYMENT_SUCCEEDED"
+            } else {
+                "PAYMENT_FAILED"
+            };
+            let right = notified.get(&(order.id, expected)).copied().unwrap_or(0);
+            let other = if expected == "PAYMENT_SUCCEEDED" {
+                "PAYMENT_FAILED"
+            } else {
+                "PAYMENT_SUCCEEDED"
+            };
+            let wrong = notified.get(&(order.id, other)).copied().unwrap_or(0);
+            if right != 1 || wrong != 0 {
+                violation(
+                    "payment_result_notifications",
+                    order.id,
+                    format!("payment {status}: {right} {expected} and {wrong} {other} notifications, expected exactly 1 {expected}"),
+                );
+            }
+        }
+    }
+    let known: std::collections::HashSet<Uuid> = orders.iter().map(|o| o.id).collect();
+    for order_id in payments.keys().filter(|id| !known.contains(id)) {
+        violation(
+            "orphan_payment",
+            *order_id,
+            "payment decision for an unknown order".into(),
+        );
+    }
+
+    for (name, pool) in [
+        ("orders", &sources.orders),
+        ("billing", &sources.billing),
+        ("notifications", &sources.notifications),
+    ] {
+        let unpublished: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM outbox WHERE published_at IS NULL")
+                .fetch_one(pool)
+                .await?;
+        report
+            .counts
+            .unpublished_outbox
+            .insert(name.to_owned(), unpublished);
+        let stale: Vec<(i64, String, String, f64)> = sqlx::query_as(
+            "SELECT id, event_type, message_key, EXTRACT(EPOCH FROM now() - created_at)::float8
+               FROM outbox WHERE published_at IS NULL AND created_at < now() - make_interval(secs => $1)
+              ORDER BY id LIMIT 1000",
+        )
+        .bind(thresholds.outbox.as_secs_f64())
+        .fetch_all(pool)
+        .await?;
+        for (id, event_type, key, age) in stale {
+            violations.push(Violation {
+                rule: "stale_outbox",
+                id: format!("{name}/outbox/{id}"),
+                detail: format!("{event_type} for {key} unpublished for {age:.0} s"),
+            });
+        }
+    }
+    report.counts.dead_lettered = crate::dlq::dead_letter_counts(&sources.kafka).await?;
+    report.violations = violations;
+    Ok(report)
+}
+
+/// The human-readable report.
+pub fn render(report: &Report) -> String {
+    let c = &report.counts;
+    let mut out = format!(
+        "orders: {} (paid {}, payment_failed {}, pending in flight {})\npayments: {}\nnotifications: {}\n",
+        c.orders, c.paid, c.payment_failed, c.pending_in_flight, c.payments, c.notifications
+    );
+    let list = |m: &BTreeMap<String, i64>| {
+        m.iter()
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    out += &format!("unpublished outbox rows: {}\n", list(&c.unpublished_outbox));
+    out += &format!("dead-lettered records: {}\n", list(&c.dead_lettered));
+    for v in &report.violations {
+        out += &format!("VIOLATION {} {}: {}\n", v.rule, v.id, v.detail);
+    }
+    out += &format!("violations: {}\n", report.violations.len());
+    out
+}

@@ -1,0 +1,281 @@
+//! `sagactl dlq list|show|replay`: the dead-letter topics, read without a
+//! consumer group (nothing is committed), and replay to the original topic.
+//! Replaying a record twice changes nothing downstream: consumers dedupe by
+//! event id.
+
+use common::config::KafkaConfig;
+use common::envelope::{self, dlq};
+use common::topics::{self, DLQ_SUFFIX};
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{Header, Headers, Message, OwnedHeaders, OwnedMessage};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::{Offset, TopicPartitionList};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+const TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The dead-letter topics of the saga's consumed topics (logical names).
+pub fn dlq_topics() -> Vec<String> {
+    [
+        topics::ORDER_CREATED,
+        topics::PAYMENT_REQUESTS,
+        topics::NOTIFICATION_EVENTS,
+    ]
+    .iter()
+    .map(|t| topics::dlq(t))
+    .collect()
+}
+
+fn client(kafka: &KafkaConfig) -> ClientConfig {
+    let mut config = ClientConfig::new();
+    config
+        .set("bootstrap.servers", &kafka.bootstrap_servers)
+        .set("client.id", "sagactl");
+    config
+}
+
+fn reader(kafka: &KafkaConfig) -> anyhow::Result<BaseConsumer> {
+    Ok(client(kafka)
+        // Only assign() is used: no group is joined and nothing committed.
+        .set("group.id", "sagactl-reader")
+        .set("enable.auto.commit", "false")
+        .set("enable.partition.eof", "false")
+        .create()?)
+}
+
+/// Every record of `topic` (physical name), from the beginning to the end it
+/// has now.
+pub fn read_all(kafka: &KafkaConfig, topic: &str) -> anyhow::Result<Vec<OwnedMessage>> {
+    let consumer = reader(kafka)?;
+    let metadata = consumer.fetch_metadata(Some(topic), TIMEOUT)?;
+    let partitions: Vec<i32> = metadata
+        .topics()
+        .first()
+        .map(|t| t.partitions().iter().map(|p| p.id()).collect())
+        .unwrap_or_default();
+    let mut assignment = TopicPartitionList::new();
+    let mut remaining = 0i64;
+    let mut ends = BTreeMap::new();
+    for partition in partitions {
+        let (low, high) = consumer.fetch_watermarks(topic, partition, TIMEOUT)?;
+        if high > low {
+            assignment.add_partition_offset(topic, partition, Offset::Offset(low))?;
+            remaining += high - low;
+            ends.insert(partition, high);
+        }
+    }
+    let mut records = Vec::new();
+    if remaining == 0 {
+        return Ok(records);
+    }
+    consumer.assign(&assignment)?;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !ends.is_empty() && Instant::now() < deadline {
+        let Some(message) = consumer.poll(Duration::from_millis(500)) else {
+            continue;
+        };
+        let message = message?;
+        let end = ends.get(&message.partition()).copied().unwrap_or(0);
+        if message.offset() >= end - 1 {
+            ends.remove(&message.partition());
+        }
+        if message.offset() < end {
+            records.push(message.detach());
+        }
+    }
+    records.sort_by_key(|m| (m.partition(), m.offset()));
+    Ok(records)
+}
+
+/// Records on each dead-letter topic (high minus low watermark).
+pub async fn dead_letter_counts(kafka: &KafkaConfig) -> anyhow::Result<BTreeMap<String, i64>> {
+    let kafka = kafka.clone();
+    tokio::task::spawn_blocking(move || {
+        let consumer = reader(&kafka)?;
+        let mut counts = BTreeMap::new();
+        for name in dlq_topics() {
+            let topic = kafka.topic(&name);
+            let metadata = consumer.fetch_metadata(Some(&topic), TIMEOUT)?;
+            let mut total = 0;
+            for t in metadata.topics() {
+                for p in t.partitions() {
+                    let (low, high) = consumer.fetch_watermarks(&topic, p.id(), TIMEOUT)?;
+                    total += high - low;
+                }
+            }
+            counts.insert(name, total);
+        }
+        Ok(counts)
+    })
+    .await?
+}
+
+fn header<'a>(m: &'a OwnedMessage, name: &str) -> Option<&'a str> {
+    m.headers()?
+        .iter()
+        .filter(|h| h.key == name)
+        .filter_map(|h| h.value)
+        .last()
+        .and_then(|v| std::str::from_utf8(v).ok())
+}
+
+/// One dead-lettered record and where it came from.
+#[derive(Debug, Serialize)]
+pub struct Entry {
+    pub dlq_topic: String,
+    pub partition: i32,
+    pub offset: i64,
+    pub key: Option<String>,
+    pub event_type: Option<String>,
+    pub event_id: Option<String>,
+    pub original_topic: Option<String>,
+    pub original_partition: Option<String>,
+    pub original_offset: Option<String>,
+    pub consumer_group: Option<String>,
+    pub error: Option<String>,
+    pub failed_at: Option<String>,
+    pub value: String,
+}
+
+impl Entry {
+    pub fn from_record(m: &OwnedMessage) -> Self {
+        let text = |name: &str| header(m, name).map(str::to_owned);
+        Entry {
+            dlq_topic: m.topic().to_owned(),
+            partition: m.partition(),
+            offset: m.offset(),
+            key: m.key().map(|k| String::from_utf8_lossy(k).into_owned()),
+            event_type: text(envelope::EVENT_TYPE),
+            event_id: text(envelope::EVENT_ID),
+            original_topic: text(dlq::ORIGINAL_TOPIC),
+            original_partition: text(dlq::ORIGINAL_PARTITION),
+            original_offset: text(dlq::ORIGINAL_OFFSET),
+            consumer_group: text(dlq::CONSUMER_GROUP),
+            error: text(dlq::ERROR),
+            failed_at: text(dlq::FAILED_AT),
+            value: m
+                .payload()
+                .map(|v| String::from_utf8_lossy(v).into_owned())
+                .unwrap_or_default(),
+        }
+    }
+
+    pub fn line(&self) -> String {
+        let or = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
+        format!(
+            "{} {}@{} key={} type={} from {}[{}]@{} group={} at {} error: {}",
+            self.dlq_topic,
+            self.partition,
+            self.offset,
+            or(&self.key),
+            or(&self.event_type),
+            or(&self.original_topic),
+            or(&self.original_partition),
+            or(&self.original_offset),
+            or(&self.consumer_group),
+            or(&self.failed_at),
+            or(&self.error)
+        )
+    }
+}
+
+/// Which dead-lettered records to act on.
+#[derive(Debug, Default, Clone)]
+pub struct Selection {
+    /// A DLQ topic (logical name, with or without `.dlq`); all when `None`.
+    pub topic: Option<String>,
+    pub partition: Option<i32>,
+    pub from_offset: Option<i64>,
+    pub to_offset: Option<i64>,
+    pub event_type: Option<String>,
+}
+
+impl Selection {
+    fn topics(&self, kafka: &KafkaConfig) -> Vec<String> {
+        match &self.topic {
+            Some(t) => {
+                let name = if t.ends_with(DLQ_SUFFIX) {
+                    t.clone()
+                } else {
+                    topics::dlq(t)
+                };
+                vec![kafka.topic(&name)]
+            }
+            None => dlq_topics().iter().map(|t| kafka.topic(t)).collect(),
+        }
+    }
+
+    fn matches(&self, m: &OwnedMessage) -> bool {
+        self.partition.is_none_or(|p| p == m.partition())
+            && self.from_offset.is_none_or(|o| m.offset() >= o)
+            && self.to_offset.is_none_or(|o| m.offset() <= o)
+            && self
+                .event_type
+                .as_deref()
+                .is_none_or(|t| header(m, envelope::EVENT_TYPE) == Some(t))
+    }
+}
+
+pub fn list(kafka: &KafkaConfig, selection: &Selection) -> anyhow::Result<Vec<OwnedMessage>> {
+    let mut selected = Vec::new();
+    for topic in selection.topics(kafka) {
+        selected.extend(
+            read_all(kafka, &topic)?
+                .into_iter()
+                .filter(|m| selection.matches(m)),
+        );
+    }
+    Ok(selected)
+}
+
+/// Sends each selected record back to its original topic with its key, value
+/// and original headers (the `dlq-*` ones dropped). Returns what was replayed.
+pub async fn replay(
+    kafka: &KafkaConfig,
+    selection: &Selection,
+) -> anyhow::Result<Vec<(Entry, String)>> {
+    let records = {
+        let (kafka, selection) = (kafka.clone(), selection.clone());
+        tokio::task::spawn_blocking(move || list(&kafka, &selection)).await??
+    };
+    let producer: FutureProducer = client(kafka)
+        .set("acks", "all")
+        .set("enable.idempotence", "true")
+        .create()?;
+    let mut replayed = Vec::new();
+    for record in &records {
+        let entry = Entry::from_record(record);
+        let target = entry
+            .original_topic
+            .clone()
+            .unwrap_or_else(|| record.topic().trim_end_matches(DLQ_SUFFIX).to_owned());
+        let mut headers = OwnedHeaders::new();
+        if let Some(original) = record.headers() {
+            for h in original.iter().filter(|h| !h.key.starts_with("dlq-")) {
+                headers = headers.insert(Header {
+                    key: h.key,
+                    value: h.value,
+                });
+            }
+        }
+        let mut out: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(&target).headers(headers);
+        if let Some(key) = record.key() {
+            out = out.key(key);
+        }
+        if let Some(value) = record.payload() {
+            out = out.payload(value);
+        }
+        producer.send(out, TIMEOUT).await.map_err(|(e, _)| {
+            anyhow::anyhow!(
+                "replaying {}@{} to {target}: {e}",
+                record.partition(),
+                record.offset()
+            )
+        })?;
+        replayed.push((entry, target));
+    }
+    Ok(replayed)
+}

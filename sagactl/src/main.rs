@@ -1,0 +1,247 @@
+//! `sagactl`: audit the saga, inspect and replay dead letters, follow an order.
+//! Uses clap (derive) for subcommands, options and their environment variables.
+
+use clap::{Parser, Subcommand};
+use common::config::KafkaConfig;
+use sagactl::audit::{self, Thresholds};
+use sagactl::dlq::{self, Entry, Selection};
+use sagactl::Sources;
+use std::process::ExitCode;
+use std::time::Duration;
+
+#[derive(Parser)]
+#[command(
+    name = "sagactl",
+    about = "Operator tools for the order → billing → notification saga"
+)]
+struct Cli {
+    #[arg(
+        long,
+        env = "ORDERS_DATABASE_URL",
+        default_value = "postgres://orders:orders@127.0.0.1:55432/orders"
+    )]
+    orders_db: String,
+    #[arg(
+        long,
+        env = "BILLING_DATABASE_URL",
+        default_value = "postgres://billing:billing@127.0.0.1:55432/billing"
+    )]
+    billing_db: String,
+    #[arg(
+        long,
+        env = "NOTIFICATIONS_DATABASE_URL",
+        default_value = "postgres://notifications:notifications@127.0.0.1:55432/notifications"
+    )]
+    notifications_db: String,
+    #[arg(
+        long,
+        env = "KAFKA_BOOTSTRAP_SERVERS",
+        default_value = "127.0.0.1:9092"
+    )]
+    bootstrap_servers: String,
+    #[arg(long, env = "KAFKA_TOPIC_PREFIX", default_value = "")]
+    topic_prefix: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Check the saga's invariants (run it when the system is quiet); exits 1 on any violation.
+    Audit {
+        /// An order PENDING longer than this (seconds) is stuck.
+        #[arg(long, default_value_t = 60)]
+        pending_threshold_secs: u64,
+        /// An unpublished outbox row older than this (seconds) is stale.
+        #[arg(long, default_value_t = 30)]
+        outbox_threshold_secs: u64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Dead-lettered records.
+    Dlq {
+        #[command(subcommand)]
+        command: DlqCommand,
+    },
+    /// One order's story: order, payment, notifications, records on the topics.
+    Trail { order_id: uuid::Uuid },
+}
+
+#[derive(clap::Args)]
+struct SelectionArgs {
+    /// A dead-letter topic (e.g. payment-requests.dlq or payment-requests); all when omitted.
+    #[arg(long)]
+    topic: Option<String>,
+    #[arg(long)]
+    partition: Option<i32>,
+    #[arg(long)]
+    from_offset: Option<i64>,
+    #[arg(long)]
+    to_offset: Option<i64>,
+    #[arg(long)]
+    event_type: Option<String>,
+}
+
+impl SelectionArgs {
+    fn selection(&self) -> Selection {
+        Selection {
+            topic: self.topic.clone(),
+            partition: self.partition,
+            from_offset: self.from_offset,
+            to_offset: self.to_offset,
+            event_type: self.event_type.clone(),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.topic.is_none()
+            && self.partition.is_none()
+            && self.from_offset.is_none()
+            && self.to_offset.is_none()
+            && self.event_type.is_none()
+    }
+}
+
+#[derive(Subcommand)]
+enum DlqCommand {
+    /// List dead-lettered records with their provenance.
+    List {
+        #[command(flatten)]
+        select: SelectionArgs,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one record: `sagactl dlq show payment-requests.dlq 0 17`.
+    Show {
+        topic: String,
+        partition: i32,
+        offset: i64,
+    },
+    /// Send records back to their original topic once the cause is fixed.
+    Replay {
+        #[command(flatten)]
+        select: SelectionArgs,
+        /// Replay every dead-lettered record (required when no filter is given).
+        #[arg(long)]
+        all: bool,
+    },
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    match run(Cli::parse()).await {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("sagactl: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let kafka = KafkaConfig {
+        bootstrap_servers: cli.bootstrap_servers.clone(),
+        topic_prefix: cli.topic_prefix.clone(),
+    };
+    match cli.command {
+        Command::Audit {
+            pending_threshold_secs,
+            outbox_threshold_secs,
+            json,
+        } => {
+            let sources = Sources::connect(
+                &cli.orders_db,
+                &cli.billing_db,
+                &cli.notifications_db,
+                kafka,
+            )
+            .await?;
+            let thresholds = Thresholds {
+                pending: Duration::from_secs(pending_threshold_secs),
+                outbox: Duration::from_secs(outbox_threshold_secs),
+            };
+            let report = audit::audit(&sources, thresholds).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print!("{}", audit::render(&report));
+            }
+            Ok(if report.violations.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
+        Command::Dlq { command } => dlq_command(command, kafka).await,
+        Command::Trail { order_id } => {
+            let sources = Sources::connect(
+                &cli.orders_db,
+                &cli.billing_db,
+                &cli.notifications_db,
+                kafka,
+            )
+            .await?;
+            print!("{}", sagactl::trail::trail(&sources, order_id).await?);
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+async fn dlq_command(command: DlqCommand, kafka: KafkaConfig) -> anyhow::Result<ExitCode> {
+    match command {
+        DlqCommand::List { select, json } => {
+            let selection = select.selection();
+            let records =
+                tokio::task::spawn_blocking(move || dlq::list(&kafka, &selection)).await??;
+            for record in &records {
+                let entry = Entry::from_record(record);
+                if json {
+                    println!("{}", serde_json::to_string(&entry)?);
+                } else {
+                    println!("{}", entry.line());
+                }
+            }
+            eprintln!("{} dead-lettered record(s)", records.len());
+        }
+        DlqCommand::Show {
+            topic,
+            partition,
+            offset,
+        } => {
+            let selection = Selection {
+                topic: Some(topic),
+                partition: Some(partition),
+                from_offset: Some(offset),
+                to_offset: Some(offset),
+                event_type: None,
+            };
+            let records =
+                tokio::task::spawn_blocking(move || dlq::list(&kafka, &selection)).await??;
+            let Some(record) = records.first() else {
+                anyhow::bail!("no such record");
+            };
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&Entry::from_record(record))?
+            );
+        }
+        DlqCommand::Replay { select, all } => {
+            if select.is_empty() && !all {
+                anyhow::bail!("say which records to replay (--topic, --partition, --from-offset, --to-offset, --event-type) or --all");
+            }
+            let replayed = dlq::replay(&kafka, &select.selection()).await?;
+            for (entry, target) in &replayed {
+                println!(
+                    "replayed {} {}@{} ({} {}) -> {target}",
+                    entry.dlq_topic,
+                    entry.partition,
+                    entry.offset,
+                    entry.event_type.as_deref().unwrap_or("-"),
+                    entry.event_id.as_deref().unwrap_or("-")
+                );
+            }
+            println!("{} record(s) replayed", replayed.len());
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,287 @@
+//! sagactl against the three real services, databases and topics.
+
+use common::config::KafkaConfig;
+use common::envelope::{self, dlq};
+use common::testing::{produce_raw, read_topic, spawn_app, TestApp, TestTopics};
+use common::topics;
+use rdkafka::message::{Headers, Message};
+use sagactl::audit::{audit, Thresholds};
+use sagactl::dlq::{list, replay, Selection};
+use sagactl::Sources;
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+
+struct Stack {
+    topics: TestTopics,
+    orders: TestApp,
+    billing: TestApp,
+    notifications: TestApp,
+}
+
+async fn stack() -> Stack {
+    let topics = TestTopics::create().await;
+    let billing_config = billing_service::config::BillingConfig::from_lookup(|_| None).unwrap();
+    Stack {
+        orders: spawn_app(order_service::definition(), &topics).await,
+        billing: spawn_app(billing_service::definition(billing_config), &topics).await,
+        notifications: spawn_app(notification_service::definition(), &topics).await,
+        topics,
+    }
+}
+
+impl Stack {
+    async fn sources(&self) -> Sources {
+        let kafka = KafkaConfig {
+            bootstrap_servers: common::testing::kafka_bootstrap_servers(),
+            topic_prefix: self.topics.prefix.clone(),
+        };
+        Sources::connect(
+            &self.orders.db.url,
+            &self.billing.db.url,
+            &self.notifications.db.url,
+            kafka,
+        )
+        .await
+        .unwrap()
+    }
+
+    /// Places an order and waits until it is final and both notifications exist.
+    async fn completed_order(&self, customer: &str) -> String {
+        let body = json!({"customerId": customer, "items": [{"productId": "p-1", "name": "Mug",
+                          "price": 4.99, "quantity": 2, "subtotal": 9.98}], "totalAmount": 9.98});
+        let order: Value = self
+            .orders
+            .post_json("/api/orders", &body)
+            .await
+            .json()
+            .await
+            .unwrap();
+        let id = order["orderId"].as_str().unwrap().to_owned();
+        let path = format!("/api/notifications?orderId={id}");
+        self.notifications
+            .get_until(&path, Duration::from_secs(30), |b| {
+                b["notifications"].as_array().is_some_and(|n| n.len() == 2)
+            })
+            .await;
+        self.orders
+            .get_until(&format!("/api/orders/{id}"), Duration::from_secs(30), |o| {
+                o["status"] != "PENDING"
+            })
+            .await;
+        id
+    }
+}
+
+const THRESHOLDS: Thresholds = Thresholds {
+    pending: Duration::from_secs(60),
+    outbox: Duration::from_secs(30),
+};
+
+#[tokio::test]
+async fn audit_is_clean_after_complete_sagas_and_names_every_broken_invariant() {
+    let mut stack = stack().await;
+    let put = stack
+        .billing
+        .http
+        .put(format!("{}/api/accounts/poor", stack.billing.address))
+        .json(&json!({"creditLimit": 1}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status().as_u16(), 200);
+    let paid = stack.completed_order("rich").await;
+    let failed = stack.completed_order("poor").await;
+    let sources = stack.sources().await;
+
+    let report = audit(&sources, THRESHOLDS).await.unwrap();
+    assert_eq!(
+        report.violations,
+        vec![],
+        "{}",
+        sagactl::audit::render(&report)
+    );
+    let c = &report.counts;
+    assert_eq!(
+        (
+            c.orders,
+            c.paid,
+            c.payment_failed,
+            c.payments,
+            c.notifications
+        ),
+        (2, 1, 1, 2, 4)
+    );
+    assert_eq!(c.dead_lettered.values().sum::<i64>(), 0);
+
+    // Break one invariant of each kind, directly in the databases.
+    stack.billing.stop().await; // so its relay cannot publish the stale row below
+    sqlx::query("DELETE FROM notifications WHERE order_id = $1::uuid AND kind = 'ORDER_RECEIVED'")
+        .bind(&paid)
+        .execute(&stack.notifications.pool)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE payments SET status = 'SUCCEEDED' WHERE order_id = $1::uuid")
+        .bind(&failed)
+        .execute(&stack.billing.pool)
+        .await
+        .unwrap();
+    let stuck = uuid::Uuid::now_v7();
+    sqlx::query("INSERT INTO orders (id, customer_id, total_amount, currency, created_at) VALUES ($1, 'x', 1, 'USD', now() - interval '2 hours')")
+        .bind(stuck)
+        .execute(&stack.orders.pool)
+        .await
+        .unwrap();
+    let orphan = uuid::Uuid::now_v7();
+    sqlx::query("INSERT INTO payments (order_id, customer_id, amount, currency, status) VALUES ($1, 'rich', 1, 'USD', 'SUCCEEDED')")
+        .bind(orphan)
+        .execute(&stack.billing.pool)
+        .await
+        .unwrap();
+    sqlx::query("INSERT INTO outbox (event_id, topic, message_key, event_type, event_version, source, occurred_at, payload, created_at)
+                 VALUES (gen_random_uuid(), 'notification-events', 'k', 'PaymentSucceeded', 1, 'billing-service', now(), '{}', now() - interval '5 minutes')")
+        .execute(&stack.billing.pool)
+        .await
+        .unwrap();
+
+    let report = audit(&sources, THRESHOLDS).await.unwrap();
+    let found: Vec<(&str, &str)> = report
+        .violations
+        .iter()
+        .map(|v| (v.rule, v.id.as_str()))
+        .collect();
+    let stuck = stuck.to_string();
+    let orphan = orphan.to_string();
+    for expected in [
+        ("order_received_notifications", paid.as_str()),
+        ("status_mismatch", failed.as_str()),
+        ("payment_result_notifications", failed.as_str()),
+        ("stuck_pending", stuck.as_str()),
+        ("missing_payment", stuck.as_str()),
+        ("order_received_notifications", stuck.as_str()),
+        ("orphan_payment", orphan.as_str()),
+    ] {
+        assert!(found.contains(&expected), "{expected:?} not in {found:?}");
+    }
+    assert!(
+        found
+            .iter()
+            .any(|(rule, id)| *rule == "stale_outbox" && id.starts_with("billing/outbox/")),
+        "{found:?}"
+    );
+    assert_eq!(
+        report.violations.len(),
+        8,
+        "{}",
+        sagactl::audit::render(&report)
+    );
+}
+
+#[tokio::test]
+async fn dead_letters_are_listed_with_provenance_and_replaying_twice_charges_once() {
+    let stack = stack().await;
+    let id = stack.completed_order("ivy").await;
+    // A copy of the order's real PaymentRequested, as if it had been
+    // dead-lettered during an outage.
+    let original = read_topic(
+        &stack.topics.topic(topics::PAYMENT_REQUESTS),
+        1,
+        Duration::from_secs(10),
+    )
+    .await;
+    let original = &original[0];
+    let mut headers: Vec<(String, String)> = original
+        .headers()
+        .unwrap()
+        .iter()
+        .map(|h| {
+            (
+                h.key.to_owned(),
+                String::from_utf8_lossy(h.value.unwrap()).into_owned(),
+            )
+        })
+        .collect();
+    headers.push((
+        dlq::ORIGINAL_TOPIC.into(),
+        stack.topics.topic(topics::PAYMENT_REQUESTS),
+    ));
+    headers.push((dlq::ERROR.into(), "database unavailable (simulated)".into()));
+    let headers: Vec<(&str, &str)> = headers
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let dlq_topic = stack.topics.topic(&topics::dlq(topics::PAYMENT_REQUESTS));
+    produce_raw(&dlq_topic, &id, &headers, original.payload().unwrap()).await;
+
+    // A poison record (no envelope) is dead-lettered by billing.
+    produce_raw(
+        &stack.topics.topic(topics::PAYMENT_REQUESTS),
+        "poison",
+        &[],
+        b"not json",
+    )
+    .await;
+    let kafka = stack.sources().await.kafka;
+    let all = Selection::default();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let records = loop {
+        let (kafka, all) = (kafka.clone(), all.clone());
+        let records = tokio::task::spawn_blocking(move || list(&kafka, &all))
+            .await
+            .unwrap()
+            .unwrap();
+        if records.len() >= 2 || Instant::now() > deadline {
+            break records;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(records.len(), 2);
+    let entries: Vec<sagactl::dlq::Entry> = records
+        .iter()
+        .map(sagactl::dlq::Entry::from_record)
+        .collect();
+    let poison = entries
+        .iter()
+        .find(|e| e.key.as_deref() == Some("poison"))
+        .expect("the poison record is listed");
+    assert_eq!(poison.consumer_group.as_deref(), Some("billing-service"));
+    assert!(
+        poison
+            .error
+            .as_deref()
+            .unwrap()
+            .contains(envelope::EVENT_ID),
+        "{poison:?}"
+    );
+
+    let only_payment_requests = Selection {
+        event_type: Some("PaymentRequested".into()),
+        ..Selection::default()
+    };
+    for _ in 0..2 {
+        let replayed = replay(&kafka, &only_payment_requests).await.unwrap();
+        assert_eq!(replayed.len(), 1, "only the PaymentRequested is selected");
+        assert_eq!(replayed[0].1, stack.topics.topic(topics::PAYMENT_REQUESTS));
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while stack
+        .billing
+        .metric("consumer_records_total", &[("result", "duplicate")])
+        .await
+        < 2.0
+        && Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(
+        stack
+            .billing
+            .metric("consumer_records_total", &[("result", "duplicate")])
+            .await,
+        2.0
+    );
+    let payments: i64 = sqlx::query_scalar("SELECT count(*) FROM payments")
+        .fetch_one(&stack.billing.pool)
+        .await
+        .unwrap();
+    assert_eq!(payments, 1, "replayed twice, charged once");
+}
