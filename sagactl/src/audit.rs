@@ -155,6 +155,19 @@ pub async fn audit(sources: &Sources, thresholds: Thresholds) -> anyhow::Result<
             }
         }
     }
+    // The payments table's key forbids this; the audit does not rely on it.
+    let doubles: Vec<(Uuid, i64)> = sqlx::query_as(
+        "SELECT order_id, count(*) FROM payments GROUP BY order_id HAVING count(*) > 1",
+    )
+    .fetch_all(&sources.billing)
+    .await?;
+    for (order_id, n) in doubles {
+        violation(
+            "duplicate_payment",
+            order_id,
+            format!("{n} payment decisions for one order"),
+        );
+    }
     let known: std::collections::HashSet<Uuid> = orders.iter().map(|o| o.id).collect();
     for order_id in payments.keys().filter(|id| !known.contains(id)) {
         violation(

@@ -285,3 +285,181 @@ async fn dead_letters_are_listed_with_provenance_and_replaying_twice_charges_onc
         .unwrap();
     assert_eq!(payments, 1, "replayed twice, charged once");
 }
+
+#[tokio::test]
+async fn the_cli_exits_non_zero_naming_an_order_charged_twice() {
+    let stack = stack().await;
+    let id = stack.completed_order("jack").await;
+    let audit = |json: bool| {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_sagactl"));
+        command
+            .env("ORDERS_DATABASE_URL", &stack.orders.db.url)
+            .env("BILLING_DATABASE_URL", &stack.billing.db.url)
+            .env("NOTIFICATIONS_DATABASE_URL", &stack.notifications.db.url)
+            .env(
+                "KAFKA_BOOTSTRAP_SERVERS",
+                common::testing::kafka_bootstrap_servers(),
+            )
+            .env("KAFKA_TOPIC_PREFIX", &stack.topics.prefix)
+            .arg("audit");
+        if json {
+            command.arg("--json");
+        }
+        command.output().expect("run sagactl")
+    };
+    let clean = audit(false);
+    assert!(
+        clean.status.success(),
+        "{}",
+        String::from_utf8_lossy(&clean.stdout)
+    );
+
+    // Plant a second payment row for the order (the primary key forbids it, so drop that first).
+    sqlx::query("ALTER TABLE payments DROP CONSTRAINT payments_pkey")
+        .execute(&stack.billing.pool)
+        .await
+        .unwrap();
+    sqlx::query("INSERT INTO payments (order_id, customer_id, amount, currency, status) VALUES ($1::uuid, 'jack', 9.98, 'USD', 'SUCCEEDED')")
+        .bind(&id)
+        .execute(&stack.billing.pool)
+        .await
+        .unwrap();
+
+    let planted = audit(false);
+    let stdout = String::from_utf8_lossy(&planted.stdout);
+    assert_eq!(planted.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains(&format!("VIOLATION duplicate_payment {id}")),
+        "{stdout}"
+    );
+    let json: Value = serde_json::from_slice(&audit(true).stdout).unwrap();
+    assert_eq!(json["violations"][0]["rule"], "duplicate_payment");
+    assert_eq!(json["violations"][0]["id"], id.as_str());
+}
+
+#[tokio::test]
+async fn a_repaired_dead_letter_replayed_completes_its_saga_and_a_second_replay_changes_nothing() {
+    let stack = stack().await;
+    // An order whose PaymentRequested went out broken (no currency).
+    let order_id = uuid::Uuid::now_v7();
+    sqlx::query("INSERT INTO orders (id, customer_id, total_amount, currency) VALUES ($1, 'kate', 9.98, 'USD')")
+        .bind(order_id)
+        .execute(&stack.orders.pool)
+        .await
+        .unwrap();
+    let event_id = uuid::Uuid::now_v7().to_string();
+    let key = order_id.to_string();
+    let envelope_headers = [
+        (envelope::EVENT_ID, event_id.as_str()),
+        (envelope::EVENT_TYPE, "PaymentRequested"),
+        (envelope::EVENT_VERSION, "1"),
+    ];
+    let broken = json!({"orderId": order_id, "customerId": "kate", "amount": "9.98"});
+    produce_raw(
+        &stack.topics.topic(topics::PAYMENT_REQUESTS),
+        &key,
+        &envelope_headers,
+        broken.to_string().as_bytes(),
+    )
+    .await;
+
+    let kafka = stack.sources().await.kafka;
+    let payment_requests_dlq = Selection {
+        topic: Some(topics::PAYMENT_REQUESTS.into()),
+        ..Selection::default()
+    };
+    let dead = wait_for_dead_letters(&kafka, &payment_requests_dlq, 1).await;
+    let entry = sagactl::dlq::Entry::from_record(&dead[0]);
+    assert!(
+        entry.error.as_deref().unwrap().contains("currency"),
+        "{entry:?}"
+    );
+
+    // The operator repairs the record (adds the currency) next to the broken one, then replays it alone.
+    let repaired =
+        json!({"orderId": order_id, "customerId": "kate", "amount": "9.98", "currency": "USD"});
+    let dlq_topic = stack.topics.topic(&topics::dlq(topics::PAYMENT_REQUESTS));
+    let original_topic = stack.topics.topic(topics::PAYMENT_REQUESTS);
+    let mut headers = envelope_headers.to_vec();
+    headers.push((dlq::ORIGINAL_TOPIC, original_topic.as_str()));
+    produce_raw(&dlq_topic, &key, &headers, repaired.to_string().as_bytes()).await;
+    let both = wait_for_dead_letters(&kafka, &payment_requests_dlq, 2).await;
+    let fixed = both
+        .iter()
+        .find(|m| {
+            m.payload()
+                .is_some_and(|p| String::from_utf8_lossy(p).contains("currency"))
+        })
+        .expect("the repaired record is listed");
+    let only_the_fix = Selection {
+        topic: Some(topics::PAYMENT_REQUESTS.into()),
+        partition: Some(fixed.partition()),
+        from_offset: Some(fixed.offset()),
+        to_offset: Some(fixed.offset()),
+        event_type: None,
+    };
+
+    assert_eq!(replay(&kafka, &only_the_fix).await.unwrap().len(), 1);
+    let order = stack
+        .orders
+        .get_until(
+            &format!("/api/orders/{order_id}"),
+            Duration::from_secs(30),
+            |o| o["status"] != "PENDING",
+        )
+        .await;
+    assert_eq!(order["status"], "PAID", "{order}");
+
+    assert_eq!(replay(&kafka, &only_the_fix).await.unwrap().len(), 1);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while stack
+        .billing
+        .metric("consumer_records_total", &[("result", "duplicate")])
+        .await
+        < 1.0
+        && Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(
+        stack
+            .billing
+            .metric("consumer_records_total", &[("result", "duplicate")])
+            .await,
+        1.0
+    );
+    let payments: i64 = sqlx::query_scalar("SELECT count(*) FROM payments WHERE order_id = $1")
+        .bind(order_id)
+        .fetch_one(&stack.billing.pool)
+        .await
+        .unwrap();
+    assert_eq!(payments, 1);
+    let order: Value = stack
+        .orders
+        .get(&format!("/api/orders/{order_id}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(order["status"], "PAID");
+}
+
+async fn wait_for_dead_letters(
+    kafka: &KafkaConfig,
+    selection: &Selection,
+    count: usize,
+) -> Vec<rdkafka::message::OwnedMessage> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (kafka, selection) = (kafka.clone(), selection.clone());
+        let records = tokio::task::spawn_blocking(move || list(&kafka, &selection))
+            .await
+            .unwrap()
+            .unwrap();
+        if records.len() >= count || Instant::now() > deadline {
+            assert_eq!(records.len(), count, "dead-lettered records");
+            return records;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
