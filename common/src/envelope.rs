@@ -264,4 +264,54 @@ mod tests {
             Err(EnvelopeError::NotJson(_))
         ));
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn header_name() -> impl Strategy<Value = String> {
+            prop_oneof![
+                Just(EVENT_ID.to_owned()),
+                Just(EVENT_TYPE.to_owned()),
+                Just(EVENT_VERSION.to_owned()),
+                Just(OCCURRED_AT.to_owned()),
+                Just(TRACEPARENT.to_owned()),
+                "[a-z-]{1,12}",
+            ]
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(1000))]
+
+            /// Any headers and any bytes: a decoded event or an error, never a panic.
+            #[test]
+            fn any_record_decodes_or_is_refused(
+                headers in prop::collection::vec((header_name(), prop::collection::vec(any::<u8>(), 0..40)), 0..8),
+                value in prop::option::of(prop::collection::vec(any::<u8>(), 0..200)),
+            ) {
+                let owned = headers.iter().fold(OwnedHeaders::new(), |h, (k, v)| {
+                    h.insert(Header { key: k.as_str(), value: Some(v.as_slice()) })
+                });
+                let m = OwnedMessage::new(value, None, "t".into(), Timestamp::NotAvailable, 0, 0, Some(owned));
+                if let Ok(event) = IncomingEvent::from_message(&m) {
+                    // A decoded body never panics its typed readers either.
+                    let _ = event.payload_as::<crate::events::PaymentRequested>();
+                    let _ = event.payload_as::<crate::events::OrderCreated>();
+                    let _ = event.payload_as::<crate::events::PaymentFailed>();
+                }
+            }
+
+            /// A well-formed envelope always decodes, whatever the JSON body.
+            #[test]
+            fn a_valid_envelope_always_decodes(version in 0i32..1000, body in "[a-z0-9 ]{0,20}") {
+                let id = uuid::Uuid::now_v7().to_string();
+                let version = version.to_string();
+                let value = serde_json::json!({ "text": body }).to_string();
+                let m = message(&[(EVENT_ID, &id), (EVENT_TYPE, "X"), (EVENT_VERSION, &version)], Some(&value));
+                let event = IncomingEvent::from_message(&m).unwrap();
+                prop_assert_eq!(event.event_id.to_string(), id);
+                prop_assert_eq!(event.event_version.to_string(), version);
+            }
+        }
+    }
 }
