@@ -35,3 +35,6 @@ cargo test --workspace
 
 "$ROOT_DIR/scripts/stack.sh" up services
 "$ROOT_DIR/scripts/smoke.sh"
+say "chaos, shortened: the eight fault scenarios at a lower rate and for less time"
+CHAOS_RATE=${CHAOS_RATE:-15} CHAOS_DURATION=${CHAOS_DURATION:-8} CHAOS_FAULT_AT=${CHAOS_FAULT_AT:-3} \
+  "$ROOT_DIR/scripts/chaos.sh"

@@ -115,6 +115,9 @@ impl ConsumerRuntime {
         .set("enable.auto.commit", "true")
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest")
+        // A crashed member's partitions move after 10 s, not librdkafka's 45 s.
+        .set("session.timeout.ms", "10000")
+        .set("heartbeat.interval.ms", "3000")
         // Statistics feed the consumer_lag gauge.
         .set("statistics.interval.ms", "5000")
         .create_with_context(KafkaContext::with_lag_metric(

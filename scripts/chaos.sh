@@ -1,0 +1,204 @@
+#!/usr/bin/env bash
+# `make chaos`: a steady stream of orders (scripts/chaos-load.py, fixed arrival
+# rate, every 202 recorded) while one fault at a time hits the local stack;
+# after each, wait until the system is quiet, run `sagactl audit`, and print
+# one row. Every row must show 0 lost, 0 charged twice, 0 duplicate
+# notifications, 0 stuck, and every injected malformed record dead-lettered.
+#
+#   scripts/chaos.sh [scenario...]     default: all eight, in order
+#
+# Environment: CHAOS_RATE (orders/s, default 25), CHAOS_DURATION (s of load per
+# scenario, default 20), CHAOS_FAULT_AT (s into the load, default 6),
+# CHAOS_QUIET_TIMEOUT (s to recover, default 180).
+set -Eeuo pipefail
+# shellcheck source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+trap 'echo "chaos: failed at line $LINENO: $BASH_COMMAND" >&2' ERR
+
+RATE=${CHAOS_RATE:-25}
+DURATION=${CHAOS_DURATION:-20}
+FAULT_AT=${CHAOS_FAULT_AT:-6}
+QUIET_TIMEOUT=${CHAOS_QUIET_TIMEOUT:-180}
+ORDERS=http://127.0.0.1:${ORDER_SERVICE_PORT:-8080}
+BIN=$ROOT_DIR/kafka-setup/bin
+WORK=$STATE_DIR/chaos
+mkdir -p "$WORK"
+PSQL=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)/psql
+[ -x "$PSQL" ] || PSQL=psql
+
+sql() { # database query
+  PGPASSWORD=$1 "$PSQL" -X -q -t -A -h 127.0.0.1 -p "$PG_PORT" -U "$1" -d "$1" -c "$2"
+}
+
+sagactl() {
+  ORDERS_DATABASE_URL="postgres://orders:orders@127.0.0.1:$PG_PORT/orders" \
+    BILLING_DATABASE_URL="postgres://billing:billing@127.0.0.1:$PG_PORT/billing" \
+    NOTIFICATIONS_DATABASE_URL="postgres://notifications:notifications@127.0.0.1:$PG_PORT/notifications" \
+    "$(cargo_bin sagactl)" "$@"
+}
+
+dead_lettered_total() {
+  # audit exits 1 on violations; only its counts matter here.
+  { sagactl audit --json 2>/dev/null || true; } | python3 -c 'import json,sys; print(sum(json.load(sys.stdin)["counts"]["dead_lettered"].values()))'
+}
+
+# Quiet: every accepted order exists and is final, nothing waits in an outbox,
+# and the audit finds nothing missing.
+is_quiet() { # ids_file
+  local ids pending unpublished
+  ids=$(paste -sd, "$1")
+  pending=$(sql orders "SELECT count(*) FROM orders WHERE status = 'PENDING'") || return 1
+  [ "$pending" = 0 ] || return 1
+  if [ -n "$ids" ]; then
+    [ "$(sql orders "SELECT count(*) FROM orders WHERE id = ANY('{$ids}'::uuid[])")" = "$(wc -l <"$1")" ] || return 1
+  fi
+  for db in orders billing notifications; do
+    unpublished=$(sql $db "SELECT count(*) FROM outbox WHERE published_at IS NULL") || return 1
+    [ "$unpublished" = 0 ] || return 1
+  done
+  # Last, the notifications too (a restarted notification-service catches up).
+  sagactl audit >/dev/null 2>&1
+}
+
+ensure_up() { "$ROOT_DIR/scripts/stack.sh" up >/dev/null; }
+
+kill9_service() { kill -9 "$(cat "$RUN_DIR/$1.pid")"; sleep 2; ensure_up; }
+
+# --- the faults -------------------------------------------------------------
+fault_kill_order_service() { kill9_service order-service; }
+fault_kill_billing_service() { kill9_service billing-service; }
+fault_kill_notification_service() { kill9_service notification-service; }
+
+fault_kill_kafka() {
+  kill -9 "$(cat "$RUN_DIR/kafka.pid")"
+  sleep 3
+  "$ROOT_DIR/kafka-setup/kafka.sh" start >/dev/null
+}
+
+fault_postgres_immediate() {
+  "$ROOT_DIR/scripts/postgres.sh" stop immediate >/dev/null
+  sleep 3
+  "$ROOT_DIR/scripts/postgres.sh" start >/dev/null
+}
+
+# Two more billing processes join the group (rebalances), then leave.
+fault_scale_billing() {
+  local pids=() i port
+  for i in 1 2; do
+    port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+    HTTP_PORT=$port DATABASE_URL="postgres://billing:billing@127.0.0.1:$PG_PORT/billing" \
+      "$(cargo_bin billing-service)" >>"$LOG_DIR/chaos-billing-$i.log" 2>&1 &
+    pids+=($!)
+  done
+  sleep 8
+  kill -TERM "${pids[@]}"
+  wait "${pids[@]}" || true
+}
+
+# Full redelivery: billing's offsets back to the beginning of payment-requests.
+fault_reset_billing_group() {
+  local pid
+  pid=$(cat "$RUN_DIR/billing-service.pid")
+  stop_pid billing-service "$pid" 40
+  # Offsets move only once the group is empty, which takes a moment after the member leaves.
+  local tries
+  for ((tries = 0; tries < 30; tries++)); do
+    "$BIN/kafka-consumer-groups" --bootstrap-server "$KAFKA_BOOTSTRAP_SERVERS" --group billing-service \
+      --topic payment-requests --reset-offsets --to-earliest --execute >"$WORK/reset.out" 2>&1 &&
+      ! grep -qi "inactive\|error" "$WORK/reset.out" && break
+    sleep 1
+  done
+  ensure_up
+}
+
+# Malformed records, one in ten of the stream, into each consumed topic: not
+# JSON, wrong types, unknown event type, unsupported version, oversized.
+INJECTED=0
+fault_malformed_records() {
+  local per_topic topic i kind line big
+  per_topic=$((RATE * DURATION / 10))
+  big=$(head -c 200000 /dev/zero | tr '\0' 'x')
+  for topic in order-created payment-requests notification-events; do
+    for ((i = 0; i < per_topic; i++)); do
+      kind=$((i % 5))
+      id=$(cat /proc/sys/kernel/random/uuid)
+      case $kind in
+      0) line="event-id:$id,event-type:PaymentRequested,event-version:1	chaos	<not json>" ;;
+      1) line="event-id:$id,event-type:PaymentSucceeded,event-version:1	chaos	{\"orderId\": 42, \"amount\": true}" ;;
+      2) line="event-id:$id,event-type:Mystery,event-version:1	chaos	{}" ;;
+      3) line="event-id:$id,event-type:OrderCreated,event-version:99	chaos	{}" ;;
+      4) line="event-id:$id,event-type:PaymentRequested,event-version:1	chaos	$big" ;;
+      esac
+      printf '%s\n' "$line"
+    done | "$BIN/kafka-console-producer" --bootstrap-server "$KAFKA_BOOTSTRAP_SERVERS" --topic "$topic" \
+      --producer-property max.request.size=1048576 \
+      --property parse.key=true --property key.separator=$'\t' \
+      --property parse.headers=true --property headers.delimiter=$'\t' \
+      --property headers.separator=, --property headers.key.separator=:
+  done
+  # notification-events is read by two groups: each dead-letters its copy.
+  INJECTED=$((per_topic * 4))
+}
+
+# --- running a scenario -----------------------------------------------------
+ROWS=()
+run() { # name fault
+  local name=$1 fault=$2 ids=$WORK/$1.ids load dlq_before dlq_after t0 recovered accepted completed lost
+  local twice dup stuck violations dead result
+  : >"$ids"
+  INJECTED=0
+  ensure_up
+  dlq_before=$(dead_lettered_total)
+  say "scenario $name: $RATE orders/s for $DURATION s, fault at ${FAULT_AT}s"
+  python3 "$ROOT_DIR/scripts/chaos-load.py" "$ORDERS" "$RATE" "$DURATION" "$ids" >"$WORK/$name.load" &
+  load=$!
+  sleep "$FAULT_AT"
+  "$fault"
+  wait $load
+  t0=$SECONDS
+  until is_quiet "$ids"; do
+    if ((SECONDS - t0 > QUIET_TIMEOUT)); then
+      warn "$name: not quiet after ${QUIET_TIMEOUT}s"
+      break
+    fi
+    sleep 1
+  done
+  recovered=$((SECONDS - t0))
+  sleep 2 # let the last notifications land
+  accepted=$(wc -l <"$ids")
+  completed=$(sql orders "SELECT count(*) FROM orders WHERE id = ANY('{$(paste -sd, "$ids")}'::uuid[]) AND status <> 'PENDING'")
+  lost=$((accepted - completed))
+  dlq_after=$(dead_lettered_total)
+  sagactl audit --json --pending-threshold-secs 60 >"$WORK/$name.audit.json" || true
+  twice=$(sql billing "SELECT count(*) FROM (SELECT order_id FROM payments GROUP BY 1 HAVING count(*) > 1) d")
+  dup=$(sql notifications "SELECT count(*) FROM (SELECT 1 FROM notifications GROUP BY order_id, kind HAVING count(*) > 1) d")
+  stuck=$(sql orders "SELECT count(*) FROM orders WHERE status = 'PENDING' AND created_at < now() - interval '60 seconds'")
+  violations=$(python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))["violations"]))' "$WORK/$name.audit.json")
+  dead=$((dlq_after - dlq_before))
+  result=ok
+  if [ "$lost" != 0 ] || [ "$twice" != 0 ] || [ "$dup" != 0 ] || [ "$stuck" != 0 ] || [ "$violations" != 0 ] || ((dead < INJECTED)); then
+    result=FAIL
+  fi
+  ROWS+=("| $name | $accepted | $completed | $lost | $twice | $dup | $stuck | $dead (injected $INJECTED) | $recovered | $violations | $result |")
+  echo "${ROWS[-1]}"
+}
+
+SCENARIOS=(kill_order_service kill_billing_service kill_notification_service kill_kafka postgres_immediate
+  scale_billing reset_billing_group malformed_records)
+[ $# -gt 0 ] && SCENARIOS=("$@")
+
+"$ROOT_DIR/scripts/stack.sh" up
+say "chaos: ${#SCENARIOS[@]} scenario(s); wait for each row"
+for scenario in "${SCENARIOS[@]}"; do
+  run "$scenario" "fault_$scenario"
+done
+
+echo
+echo "chaos results ($(date -u +%Y-%m-%d), $RATE orders/s, ${DURATION}s per scenario)"
+echo "| scenario | accepted | completed | lost | charged twice | duplicate notifications | stuck | dead-lettered | seconds to recover | violations | result |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|"
+printf '%s\n' "${ROWS[@]}"
+failed=$(printf '%s\n' "${ROWS[@]}" | grep -c "FAIL |" || true)
+echo "chaos: $((${#ROWS[@]} - failed)) passed, $failed failed"
+[ "$failed" = 0 ]
