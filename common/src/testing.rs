@@ -337,6 +337,23 @@ fn admin_config() -> ClientConfig {
 }
 
 impl TestApp {
+    /// Polls one series until it equals `expected` (counters move just after
+    /// the commit a test can observe), 20 s at most; returns the last value.
+    pub async fn metric_eventually(
+        &self,
+        name: &str,
+        labels: &[(&str, &str)],
+        expected: f64,
+    ) -> f64 {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let mut value = self.metric(name, labels).await;
+        while value != expected && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            value = self.metric(name, labels).await;
+        }
+        value
+    }
+
     /// The value of one series from `GET /metrics` (0 when absent), matched
     /// by name and by every label given.
     pub async fn metric(&self, name: &str, labels: &[(&str, &str)]) -> f64 {

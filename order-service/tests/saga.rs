@@ -618,12 +618,7 @@ async fn metrics_count_what_happened() {
 
 /// Counters move just after the commit a test can observe: poll briefly.
 async fn assert_metric(app: &TestApp, name: &str, labels: &[(&str, &str)], expected: f64) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let mut value = app.metric(name, labels).await;
-    while value != expected && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        value = app.metric(name, labels).await;
-    }
+    let value = app.metric_eventually(name, labels, expected).await;
     assert_eq!(value, expected, "{name} {labels:?}");
 }
 

@@ -262,23 +262,11 @@ async fn dead_letters_are_listed_with_provenance_and_replaying_twice_charges_onc
         assert_eq!(replayed.len(), 1, "only the PaymentRequested is selected");
         assert_eq!(replayed[0].1, stack.topics.topic(topics::PAYMENT_REQUESTS));
     }
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while stack
+    let duplicates = stack
         .billing
-        .metric("consumer_records_total", &[("result", "duplicate")])
-        .await
-        < 2.0
-        && Instant::now() < deadline
-    {
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    assert_eq!(
-        stack
-            .billing
-            .metric("consumer_records_total", &[("result", "duplicate")])
-            .await,
-        2.0
-    );
+        .metric_eventually("consumer_records_total", &[("result", "duplicate")], 2.0)
+        .await;
+    assert_eq!(duplicates, 2.0);
     let payments: i64 = sqlx::query_scalar("SELECT count(*) FROM payments")
         .fetch_one(&stack.billing.pool)
         .await
@@ -411,23 +399,11 @@ async fn a_repaired_dead_letter_replayed_completes_its_saga_and_a_second_replay_
     assert_eq!(order["status"], "PAID", "{order}");
 
     assert_eq!(replay(&kafka, &only_the_fix).await.unwrap().len(), 1);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while stack
+    let duplicates = stack
         .billing
-        .metric("consumer_records_total", &[("result", "duplicate")])
-        .await
-        < 1.0
-        && Instant::now() < deadline
-    {
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    assert_eq!(
-        stack
-            .billing
-            .metric("consumer_records_total", &[("result", "duplicate")])
-            .await,
-        1.0
-    );
+        .metric_eventually("consumer_records_total", &[("result", "duplicate")], 1.0)
+        .await;
+    assert_eq!(duplicates, 1.0);
     let payments: i64 = sqlx::query_scalar("SELECT count(*) FROM payments WHERE order_id = $1")
         .bind(order_id)
         .fetch_one(&stack.billing.pool)
