@@ -13,7 +13,7 @@ use common::events::{self, PaymentFailed, PaymentRequested, PaymentSucceeded};
 use common::metrics::Metrics;
 use common::outbox::{NewEvent, Outbox};
 use common::topics;
-use prometheus::{IntCounterVec, Opts};
+use prometheus::IntCounterVec;
 use rust_decimal::Decimal;
 use sqlx::PgConnection;
 
@@ -25,12 +25,11 @@ pub struct PaymentRequestHandler {
 
 impl PaymentRequestHandler {
     pub fn new(config: BillingConfig, metrics: &Metrics) -> Self {
-        let decisions = IntCounterVec::new(
-            Opts::new("payment_decisions_total", "Payment decisions, by outcome."),
+        let decisions = metrics.counter_vec(
+            "payment_decisions_total",
+            "Payment decisions, by outcome.",
             &["outcome"],
-        )
-        .unwrap();
-        metrics.register(&decisions);
+        );
         Self { config, decisions }
     }
 }

@@ -193,10 +193,20 @@ impl Metrics {
         String::from_utf8(buffer).expect("metrics are UTF-8")
     }
 
-    /// A histogram with the shared latency buckets, for services' own metrics.
-    pub fn latency_histogram(name: &str, help: &str) -> Histogram {
-        Histogram::with_opts(HistogramOpts::new(name, help).buckets(LATENCY_BUCKETS.to_vec()))
-            .unwrap()
+    /// Creates and registers one of a service's own counter families.
+    pub fn counter_vec(&self, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+        let counter = IntCounterVec::new(Opts::new(name, help), labels).expect("valid counter");
+        self.register(&counter);
+        counter
+    }
+
+    /// Creates and registers one of a service's own histograms, with the shared latency buckets.
+    pub fn latency_histogram(&self, name: &str, help: &str) -> Histogram {
+        let histogram =
+            Histogram::with_opts(HistogramOpts::new(name, help).buckets(LATENCY_BUCKETS.to_vec()))
+                .expect("valid histogram");
+        self.register(&histogram);
+        histogram
     }
 }
 

@@ -9,7 +9,7 @@ use common::envelope::IncomingEvent;
 use common::events::{self, OrderCreated, PaymentFailed, PaymentSucceeded};
 use common::metrics::Metrics;
 use common::outbox::Outbox;
-use prometheus::{IntCounterVec, Opts};
+use prometheus::IntCounterVec;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
@@ -20,12 +20,11 @@ pub struct NotificationHandler {
 
 impl NotificationHandler {
     pub fn new(metrics: &Metrics) -> Self {
-        let sent = IntCounterVec::new(
-            Opts::new("notifications_total", "Notifications stored, by channel."),
+        let sent = metrics.counter_vec(
+            "notifications_total",
+            "Notifications stored, by channel.",
             &["channel"],
-        )
-        .unwrap();
-        metrics.register(&sent);
+        );
         Self { sent }
     }
 }

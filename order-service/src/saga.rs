@@ -10,7 +10,7 @@ use common::envelope::IncomingEvent;
 use common::events::{self, PaymentFailed, PaymentSucceeded};
 use common::metrics::Metrics;
 use common::outbox::Outbox;
-use prometheus::{Histogram, IntCounterVec, Opts};
+use prometheus::{Histogram, IntCounterVec};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
@@ -23,20 +23,17 @@ pub struct PaymentOutcomeHandler {
 
 impl PaymentOutcomeHandler {
     pub fn new(metrics: &Metrics) -> Self {
-        let handler = Self {
-            finished: IntCounterVec::new(
-                Opts::new("saga_finished_total", "Sagas finished, by outcome."),
+        Self {
+            finished: metrics.counter_vec(
+                "saga_finished_total",
+                "Sagas finished, by outcome.",
                 &["outcome"],
-            )
-            .unwrap(),
-            duration: Metrics::latency_histogram(
+            ),
+            duration: metrics.latency_histogram(
                 "saga_duration_seconds",
                 "From order creation to its final status.",
             ),
-        };
-        metrics.register(&handler.finished);
-        metrics.register(&handler.duration);
-        handler
+        }
     }
 }
 
