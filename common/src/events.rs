@@ -29,7 +29,8 @@ pub struct OrderCreated {
     pub created_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// Also the item view of `GET /api/orders/{id}` (read straight from the database).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow)]
 #[serde(rename_all = "camelCase")]
 pub struct OrderLine {
     pub product_id: String,

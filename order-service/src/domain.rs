@@ -98,6 +98,19 @@ pub fn parse_new_order(body: &Value) -> Result<NewOrder, Vec<FieldError>> {
     Err(problems.0)
 }
 
+impl NewOrderItem {
+    /// The item as events and API answers carry it.
+    pub fn line(&self) -> common::events::OrderLine {
+        common::events::OrderLine {
+            product_id: self.product_id.clone(),
+            name: self.name.clone(),
+            price: self.unit_price,
+            quantity: self.quantity,
+            subtotal: self.subtotal,
+        }
+    }
+}
+
 #[derive(Default)]
 struct Problems(Vec<FieldError>);
 

@@ -1,9 +1,9 @@
 //! `POST /api/orders`, `GET /api/orders/{id}`, `GET /api/orders`.
 
-use crate::domain::{parse_new_order, NewOrder};
+use crate::domain::{parse_new_order, NewOrder, NewOrderItem};
 use crate::store::{self, OrderView};
 use actix_web::{http::header, web, HttpRequest, HttpResponse};
-use common::events::{self, OrderCreated, OrderLine, PaymentRequested};
+use common::events::{self, OrderCreated, PaymentRequested};
 use common::http::{found, page_limit, parse_uuid, ApiError, FieldError};
 use common::outbox::{NewEvent, Outbox};
 use common::topics;
@@ -93,17 +93,7 @@ async fn add_events(
     let created = OrderCreated {
         order_id: view.order_id,
         customer_id: order.customer_id.clone(),
-        items: order
-            .items
-            .iter()
-            .map(|i| OrderLine {
-                product_id: i.product_id.clone(),
-                name: i.name.clone(),
-                price: i.unit_price,
-                quantity: i.quantity,
-                subtotal: i.subtotal,
-            })
-            .collect(),
+        items: order.items.iter().map(NewOrderItem::line).collect(),
         total_amount: order.total_amount,
         currency: order.currency.clone(),
         created_at: view.created_at,

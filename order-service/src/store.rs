@@ -1,7 +1,8 @@
 //! The orders database: orders, items and idempotency keys.
 
-use crate::domain::NewOrder;
+use crate::domain::{NewOrder, NewOrderItem};
 use chrono::{DateTime, Utc};
+use common::events::OrderLine;
 use rust_decimal::Decimal;
 use serde::Serialize;
 use sqlx::{PgConnection, PgPool};
@@ -26,17 +27,7 @@ pub struct OrderView {
     pub updated_at: DateTime<Utc>,
     #[sqlx(skip)]
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub items: Option<Vec<ItemView>>,
-}
-
-#[derive(Debug, Serialize, sqlx::FromRow)]
-#[serde(rename_all = "camelCase")]
-pub struct ItemView {
-    pub product_id: String,
-    pub name: String,
-    pub price: Decimal,
-    pub quantity: i32,
-    pub subtotal: Decimal,
+    pub items: Option<Vec<OrderLine>>,
 }
 
 const ORDER_COLUMNS: &str =
@@ -74,19 +65,7 @@ pub async fn insert(
     .bind(&prices)
     .execute(&mut *conn)
     .await?;
-    view.items = Some(
-        order
-            .items
-            .iter()
-            .map(|i| ItemView {
-                product_id: i.product_id.clone(),
-                name: i.name.clone(),
-                price: i.unit_price,
-                quantity: i.quantity,
-                subtotal: i.subtotal,
-            })
-            .collect(),
-    );
+    view.items = Some(order.items.iter().map(NewOrderItem::line).collect());
     Ok(view)
 }
 

@@ -143,19 +143,14 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         bootstrap_servers: cli.bootstrap_servers.clone(),
         topic_prefix: cli.topic_prefix.clone(),
     };
+    let databases = [cli.orders_db, cli.billing_db, cli.notifications_db];
     match cli.command {
         Command::Audit {
             pending_threshold_secs,
             outbox_threshold_secs,
             json,
         } => {
-            let sources = Sources::connect(
-                &cli.orders_db,
-                &cli.billing_db,
-                &cli.notifications_db,
-                kafka,
-            )
-            .await?;
+            let sources = connect(&databases, kafka).await?;
             let thresholds = Thresholds {
                 pending: Duration::from_secs(pending_threshold_secs),
                 outbox: Duration::from_secs(outbox_threshold_secs),
@@ -174,17 +169,17 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Dlq { command } => dlq_command(command, kafka).await,
         Command::Trail { order_id } => {
-            let sources = Sources::connect(
-                &cli.orders_db,
-                &cli.billing_db,
-                &cli.notifications_db,
-                kafka,
-            )
-            .await?;
+            let sources = connect(&databases, kafka).await?;
             print!("{}", sagactl::trail::trail(&sources, order_id).await?);
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// The three databases: orders, billing, notifications.
+async fn connect(databases: &[String; 3], kafka: KafkaConfig) -> anyhow::Result<Sources> {
+    let [orders, billing, notifications] = databases;
+    Sources::connect(orders, billing, notifications, kafka).await
 }
 
 async fn dlq_command(command: DlqCommand, kafka: KafkaConfig) -> anyhow::Result<ExitCode> {
