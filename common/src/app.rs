@@ -242,6 +242,7 @@ impl BackgroundStarter {
                 outbox: self.outbox.clone(),
                 kafka: self.config.kafka.clone(),
                 client_id: format!("{}-{}", self.config.service_name, definition.group),
+                batch_size: self.config.consumer_batch_size,
                 metrics: self.definition.metrics.clone(),
             };
             tasks.push(tokio::spawn(runtime.run(definition, self.stop.clone())));

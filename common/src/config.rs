@@ -29,6 +29,9 @@ pub struct ServiceConfig {
     /// `LOG_FORMAT`: `text` (default) or `json`.
     pub log_format: LogFormat,
     pub outbox: OutboxConfig,
+    /// `CONSUMER_BATCH_SIZE`, default 200: at most this many records already
+    /// fetched are applied in one transaction (1 = a transaction per record).
+    pub consumer_batch_size: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -136,6 +139,16 @@ impl ServiceConfig {
                 outbox_retention: Duration::from_secs(vars.parsed("OUTBOX_RETENTION_SECS", 3600)?),
                 inbox_retention: Duration::from_secs(vars.parsed("INBOX_RETENTION_SECS", 86400)?),
                 cleanup_interval: Duration::from_secs(vars.parsed("CLEANUP_INTERVAL_SECS", 60)?),
+            },
+            consumer_batch_size: match vars.parsed("CONSUMER_BATCH_SIZE", 200)? {
+                0 => {
+                    return Err(ConfigError {
+                        variable: "CONSUMER_BATCH_SIZE",
+                        value: "0".into(),
+                        reason: "must be at least 1".into(),
+                    })
+                }
+                n => n,
             },
             readiness_timeout: Duration::from_millis(vars.parsed("READINESS_TIMEOUT_MS", 2000)?),
             shutdown_timeout: Duration::from_secs(vars.parsed("SHUTDOWN_TIMEOUT_SECS", 25)?),

@@ -4,7 +4,9 @@
 //! after its effects are durable — the handler's state change, the inbox row
 //! and any outbox rows committed together — or after it was dead-lettered.
 //! Auto-commit therefore never acknowledges an unprocessed record. Records
-//! are handled one at a time, in partition order.
+//! already fetched are applied in batches (one transaction, in partition
+//! order); a batch that cannot be applied whole is rolled back and its records
+//! are handled one at a time.
 //!
 //! - A record seen before (same consumer group and event id in the inbox) is
 //!   acknowledged and skipped.
@@ -22,6 +24,7 @@ use crate::outbox::Outbox;
 use crate::topics::DLQ_SUFFIX;
 use async_trait::async_trait;
 use chrono::{SecondsFormat, Utc};
+use futures_util::{FutureExt, StreamExt};
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::message::{BorrowedMessage, Header, Headers, Message, OwnedHeaders};
 use rdkafka::producer::FutureRecord;
@@ -93,6 +96,8 @@ pub struct ConsumerRuntime {
     pub kafka: KafkaConfig,
     pub client_id: String,
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// Most records applied in one transaction.
+    pub batch_size: usize,
 }
 
 enum Outcome {
@@ -142,12 +147,13 @@ impl ConsumerRuntime {
         }
         tracing::info!(group = %definition.group, topics = ?topics, "consumer started");
 
+        let mut stream = consumer.stream();
         loop {
-            let message = tokio::select! {
-                m = consumer.recv() => m,
+            let first = tokio::select! {
+                m = stream.next() => m.expect("Kafka streams never end"),
                 _ = shutdown.changed() => break,
             };
-            let message = match message {
+            let first = match first {
                 Ok(m) => m,
                 Err(e) => {
                     tracing::warn!(group = %definition.group, error = %e, "consumer error");
@@ -155,40 +161,141 @@ impl ConsumerRuntime {
                     continue;
                 }
             };
+            // Whatever else is already fetched joins the batch; nothing waits for more.
+            let mut batch = vec![first];
+            while batch.len() < self.batch_size {
+                match stream.next().now_or_never() {
+                    Some(Some(Ok(m))) => batch.push(m),
+                    Some(Some(Err(e))) => {
+                        tracing::warn!(group = %definition.group, error = %e, "consumer error");
+                        break;
+                    }
+                    _ => break,
+                }
+            }
             let started = std::time::Instant::now();
-            let outcome = self.process(&definition, &message, &mut shutdown).await;
-            let result = match outcome {
-                Outcome::Processed => "processed",
-                Outcome::Duplicate => "duplicate",
-                Outcome::DeadLettered => "dead_lettered",
-                Outcome::Interrupted => "interrupted",
-            };
-            let labels = [message.topic(), definition.group.as_str()];
-            self.metrics
-                .consumer_duration
-                .with_label_values(&labels)
-                .observe(started.elapsed().as_secs_f64());
-            if !matches!(outcome, Outcome::Interrupted) {
+            let outcomes = self.process_batch(&definition, &batch, &mut shutdown).await;
+            let elapsed = started.elapsed().as_secs_f64();
+            let mut interrupted = false;
+            for (message, outcome) in batch.iter().zip(&outcomes) {
+                let labels = [message.topic(), definition.group.as_str()];
+                self.metrics
+                    .consumer_duration
+                    .with_label_values(&labels)
+                    .observe(elapsed);
+                let result = match outcome {
+                    Outcome::Processed => "processed",
+                    Outcome::Duplicate => "duplicate",
+                    Outcome::DeadLettered => "dead_lettered",
+                    Outcome::Interrupted => {
+                        interrupted = true;
+                        break;
+                    }
+                };
                 self.metrics
                     .consumer_records
                     .with_label_values(&[labels[0], labels[1], result])
                     .inc();
-            }
-            match outcome {
-                Outcome::Interrupted => break,
-                Outcome::Processed | Outcome::Duplicate | Outcome::DeadLettered => {
-                    if let Err(e) = consumer.store_offset_from_message(&message) {
-                        // Only fails when the partition was revoked meanwhile;
-                        // the new owner will redeliver and the inbox dedupes.
-                        tracing::warn!(error = %e, "could not store offset");
-                    }
+                if let Err(e) = consumer.store_offset_from_message(message) {
+                    // Only fails when the partition was revoked meanwhile;
+                    // the new owner will redeliver and the inbox dedupes.
+                    tracing::warn!(error = %e, "could not store offset");
                 }
             }
+            if interrupted {
+                break;
+            }
         }
+        drop(stream);
         if let Err(e) = consumer.commit_consumer_state(CommitMode::Sync) {
             tracing::debug!(error = %e, "final commit skipped");
         }
         tracing::info!(group = %definition.group, "consumer stopped");
+    }
+
+    /// Applies a batch of valid records in one transaction. Any record that
+    /// needs special handling (dead-lettering, a failing handler, a transient
+    /// error) sends the whole batch, rolled back, through the one-record path,
+    /// which keeps partition order and each record's own fate.
+    async fn process_batch(
+        &self,
+        definition: &ConsumerDefinition,
+        batch: &[BorrowedMessage<'_>],
+        shutdown: &mut watch::Receiver<bool>,
+    ) -> Vec<Outcome> {
+        if batch.len() > 1 {
+            let events: Option<Vec<IncomingEvent>> = batch
+                .iter()
+                .map(|m| {
+                    IncomingEvent::from_message(m)
+                        .ok()
+                        .filter(|e| definition.handler.accepts(&e.event_type, e.event_version))
+                })
+                .collect();
+            if let Some(events) = events {
+                let spans: Vec<tracing::Span> = events.iter().map(event_span).collect();
+                match self.apply_batch(definition, &events, &spans).await {
+                    Ok(first_times) => {
+                        return first_times
+                            .into_iter()
+                            .zip(&spans)
+                            .map(|(first_time, span)| {
+                                let _entered = span.enter();
+                                if first_time {
+                                    tracing::info!(group = %definition.group, "event processed");
+                                    Outcome::Processed
+                                } else {
+                                    tracing::info!(group = %definition.group, "duplicate event skipped");
+                                    Outcome::Duplicate
+                                }
+                            })
+                            .collect();
+                    }
+                    Err(e) => {
+                        tracing::warn!(group = %definition.group, records = batch.len(), error = %e, "batch rolled back; applying its records one at a time");
+                    }
+                }
+            }
+        }
+        let mut outcomes = Vec::with_capacity(batch.len());
+        for message in batch {
+            let outcome = self.process(definition, message, shutdown).await;
+            let stop = matches!(outcome, Outcome::Interrupted);
+            outcomes.push(outcome);
+            if stop {
+                break;
+            }
+        }
+        outcomes
+    }
+
+    /// One transaction for the whole batch: the inbox rows in one statement,
+    /// then the handler for each event seen for the first time, in order.
+    async fn apply_batch(
+        &self,
+        definition: &ConsumerDefinition,
+        events: &[IncomingEvent],
+        spans: &[tracing::Span],
+    ) -> Result<Vec<bool>, HandleError> {
+        let mut tx = self.pool.begin().await?;
+        let refs: Vec<&IncomingEvent> = events.iter().collect();
+        let mut new_ids = crate::inbox::record_batch(&mut tx, &definition.group, &refs).await?;
+        let mut first_times = Vec::with_capacity(events.len());
+        for (event, span) in events.iter().zip(spans) {
+            // `remove`: a second copy of an id within the batch is a duplicate.
+            let first_time = new_ids.remove(&event.event_id);
+            if first_time {
+                definition
+                    .handler
+                    .handle(&mut tx, event, &self.outbox)
+                    .instrument(span.clone())
+                    .await?;
+            }
+            first_times.push(first_time);
+        }
+        tx.commit().await?;
+        self.outbox.committed();
+        Ok(first_times)
     }
 
     async fn process(
@@ -205,14 +312,7 @@ impl ConsumerRuntime {
                     .await
             }
         };
-        let span = tracing::info_span!(
-            "event",
-            order_id = event.key.as_deref().unwrap_or(""),
-            event_id = %event.event_id,
-            event_type = %event.event_type,
-            trace_id = %event.trace.trace_id,
-        );
-        crate::telemetry::link_to_trace(&span, &event.trace);
+        let span = event_span(&event);
         self.process_event(definition, message, &event, shutdown)
             .instrument(span)
             .await
@@ -347,4 +447,17 @@ impl ConsumerRuntime {
             }
         }
     }
+}
+
+/// The span every log line about an event is written in.
+fn event_span(event: &IncomingEvent) -> tracing::Span {
+    let span = tracing::info_span!(
+        "event",
+        order_id = event.key.as_deref().unwrap_or(""),
+        event_id = %event.event_id,
+        event_type = %event.event_type,
+        trace_id = %event.trace.trace_id,
+    );
+    crate::telemetry::link_to_trace(&span, &event.trace);
+    span
 }

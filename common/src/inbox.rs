@@ -21,3 +21,26 @@ pub async fn record(
     .await?;
     Ok(inserted.rows_affected() == 1)
 }
+
+/// Records a batch of events for `group` in one statement inside the
+/// caller's transaction. Returns the ids that were new: the others were
+/// applied before. An id repeated within the batch is returned once.
+pub async fn record_batch(
+    conn: &mut PgConnection,
+    group: &str,
+    events: &[&IncomingEvent],
+) -> Result<std::collections::HashSet<uuid::Uuid>, sqlx::Error> {
+    let ids: Vec<uuid::Uuid> = events.iter().map(|e| e.event_id).collect();
+    let types: Vec<&str> = events.iter().map(|e| e.event_type.as_str()).collect();
+    let inserted: Vec<uuid::Uuid> = sqlx::query_scalar(
+        "INSERT INTO inbox (consumer_group, event_id, event_type)
+         SELECT $1, * FROM UNNEST($2::uuid[], $3::text[])
+         ON CONFLICT DO NOTHING RETURNING event_id",
+    )
+    .bind(group)
+    .bind(&ids)
+    .bind(&types)
+    .fetch_all(conn)
+    .await?;
+    Ok(inserted.into_iter().collect())
+}

@@ -57,30 +57,90 @@ impl Outbox {
         conn: &mut PgConnection,
         event: NewEvent<'_, T>,
     ) -> Result<Uuid, sqlx::Error> {
-        let event_id = Uuid::now_v7();
-        let payload =
-            serde_json::to_string(event.payload).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
-        sqlx::query(
-            "INSERT INTO outbox (event_id, topic, message_key, event_type, event_version, source, occurred_at, traceparent, payload)
-             VALUES ($1, $2, $3, $4, $5, $6, now(), $7, $8)",
-        )
-        .bind(event_id)
-        .bind(event.topic)
-        .bind(event.key)
-        .bind(event.event_type)
-        .bind(event.event_version)
-        .bind(self.source)
-        .bind(event.traceparent)
-        .bind(payload)
-        .execute(conn)
-        .await?;
+        let mut batch = self.batch();
+        let event_id = batch.push(event)?;
+        batch.insert(conn).await?;
         Ok(event_id)
+    }
+
+    /// Collects several events to add with one statement (one round trip).
+    pub fn batch(&self) -> OutboxBatch {
+        OutboxBatch {
+            source: self.source,
+            rows: Vec::new(),
+        }
     }
 
     /// Call after the transaction that added rows committed: the relay wakes
     /// at once instead of at its next poll.
     pub fn committed(&self) {
         self.wake.notify_one();
+    }
+}
+
+/// Events waiting to be added to the outbox together, see [`Outbox::batch`].
+pub struct OutboxBatch {
+    source: &'static str,
+    rows: Vec<BatchRow>,
+}
+
+struct BatchRow {
+    event_id: Uuid,
+    topic: String,
+    key: String,
+    event_type: String,
+    event_version: i32,
+    traceparent: Option<String>,
+    payload: String,
+}
+
+impl OutboxBatch {
+    /// Serialises the event now; returns its event id (UUID v7).
+    pub fn push<T: Serialize>(&mut self, event: NewEvent<'_, T>) -> Result<Uuid, sqlx::Error> {
+        let event_id = Uuid::now_v7();
+        let payload =
+            serde_json::to_string(event.payload).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+        self.rows.push(BatchRow {
+            event_id,
+            topic: event.topic.to_owned(),
+            key: event.key.to_owned(),
+            event_type: event.event_type.to_owned(),
+            event_version: event.event_version,
+            traceparent: event.traceparent.map(str::to_owned),
+            payload,
+        });
+        Ok(event_id)
+    }
+
+    /// Inserts the events, in push order, inside the caller's transaction.
+    pub async fn insert(self, conn: &mut PgConnection) -> Result<(), sqlx::Error> {
+        if self.rows.is_empty() {
+            return Ok(());
+        }
+        let column = |f: fn(&BatchRow) -> &str| -> Vec<&str> { self.rows.iter().map(f).collect() };
+        let event_ids: Vec<Uuid> = self.rows.iter().map(|r| r.event_id).collect();
+        let versions: Vec<i32> = self.rows.iter().map(|r| r.event_version).collect();
+        let traceparents: Vec<Option<&str>> =
+            self.rows.iter().map(|r| r.traceparent.as_deref()).collect();
+        // WITH ORDINALITY + ORDER BY: ids (the relay's order) follow push order.
+        sqlx::query(
+            "INSERT INTO outbox (event_id, topic, message_key, event_type, event_version, source, occurred_at, traceparent, payload)
+             SELECT e, t, k, ty, v, $6, now(), tp, p
+               FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::int[], $7::text[], $8::text[])
+                    WITH ORDINALITY AS u(e, t, k, ty, v, tp, p, n)
+              ORDER BY n",
+        )
+        .bind(&event_ids)
+        .bind(column(|r| &r.topic))
+        .bind(column(|r| &r.key))
+        .bind(column(|r| &r.event_type))
+        .bind(&versions)
+        .bind(self.source)
+        .bind(&traceparents)
+        .bind(column(|r| &r.payload))
+        .execute(conn)
+        .await?;
+        Ok(())
     }
 }
 

@@ -98,38 +98,31 @@ async fn add_events(
         currency: order.currency.clone(),
         created_at: view.created_at,
     };
-    outbox
-        .add(
-            conn,
-            NewEvent {
-                topic: topics::ORDER_CREATED,
-                key: &key,
-                event_type: events::ORDER_CREATED,
-                event_version: events::V1,
-                payload: &created,
-                traceparent: Some(&trace.child().to_string()),
-            },
-        )
-        .await?;
+    // Both rows in one statement.
+    let mut rows = outbox.batch();
+    rows.push(NewEvent {
+        topic: topics::ORDER_CREATED,
+        key: &key,
+        event_type: events::ORDER_CREATED,
+        event_version: events::V1,
+        payload: &created,
+        traceparent: Some(&trace.child().to_string()),
+    })?;
     let payment = PaymentRequested {
         order_id: view.order_id,
         customer_id: order.customer_id.clone(),
         amount: order.total_amount,
         currency: order.currency.clone(),
     };
-    outbox
-        .add(
-            conn,
-            NewEvent {
-                topic: topics::PAYMENT_REQUESTS,
-                key: &key,
-                event_type: events::PAYMENT_REQUESTED,
-                event_version: events::V1,
-                payload: &payment,
-                traceparent: Some(&trace.child().to_string()),
-            },
-        )
-        .await?;
+    rows.push(NewEvent {
+        topic: topics::PAYMENT_REQUESTS,
+        key: &key,
+        event_type: events::PAYMENT_REQUESTED,
+        event_version: events::V1,
+        payload: &payment,
+        traceparent: Some(&trace.child().to_string()),
+    })?;
+    rows.insert(conn).await?;
     Ok(())
 }
 

@@ -38,32 +38,34 @@ pub async fn insert(
     id: Uuid,
     order: &NewOrder,
 ) -> Result<OrderView, sqlx::Error> {
-    let mut view: OrderView = sqlx::query_as(&format!(
-        "INSERT INTO orders (id, customer_id, total_amount, currency) VALUES ($1, $2, $3, $4) RETURNING {ORDER_COLUMNS}"
-    ))
-    .bind(id)
-    .bind(&order.customer_id)
-    .bind(order.total_amount)
-    .bind(&order.currency)
-    .fetch_one(&mut *conn)
-    .await?;
     let lines: Vec<i32> = (1..=order.items.len() as i32).collect();
     let products: Vec<&str> = order.items.iter().map(|i| i.product_id.as_str()).collect();
     let names: Vec<&str> = order.items.iter().map(|i| i.name.as_str()).collect();
     let quantities: Vec<i32> = order.items.iter().map(|i| i.quantity).collect();
     let prices: Vec<Decimal> = order.items.iter().map(|i| i.unit_price).collect();
-    // One round trip for all items.
-    sqlx::query(
-        "INSERT INTO order_items (order_id, line, product_id, name, quantity, unit_price)
-         SELECT $1, * FROM UNNEST($2::int[], $3::text[], $4::text[], $5::int[], $6::numeric[])",
-    )
+    // The order and all its items in one statement (one round trip); the
+    // items' foreign key is checked at the end of the statement, when the
+    // order row exists.
+    let mut view: OrderView = sqlx::query_as(&format!(
+        "WITH new_order AS (
+             INSERT INTO orders (id, customer_id, total_amount, currency) VALUES ($1, $2, $3, $4)
+             RETURNING {ORDER_COLUMNS}
+         ), new_items AS (
+             INSERT INTO order_items (order_id, line, product_id, name, quantity, unit_price)
+             SELECT $1, * FROM UNNEST($5::int[], $6::text[], $7::text[], $8::int[], $9::numeric[])
+         )
+         SELECT * FROM new_order"
+    ))
     .bind(id)
+    .bind(&order.customer_id)
+    .bind(order.total_amount)
+    .bind(&order.currency)
     .bind(&lines)
     .bind(&products)
     .bind(&names)
     .bind(&quantities)
     .bind(&prices)
-    .execute(&mut *conn)
+    .fetch_one(&mut *conn)
     .await?;
     view.items = Some(order.items.iter().map(NewOrderItem::line).collect());
     Ok(view)

@@ -493,6 +493,105 @@ async fn orders_wait_while_billing_is_down_and_all_complete_once_it_is_back() {
     );
 }
 
+/// Records that queued up while billing was down arrive together and are
+/// applied as one batch; a record the handler refuses, in the middle of them,
+/// must not cost the others anything: each is applied exactly once.
+#[tokio::test]
+async fn a_batch_with_a_refused_record_and_a_repeat_applies_each_other_record_once() {
+    let Saga {
+        topics,
+        orders,
+        mut billing,
+        notifications,
+    } = Saga::start().await;
+    billing.stop().await;
+
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let response = orders.post_json("/api/orders", &order_body("gina")).await;
+        assert_eq!(response.status().as_u16(), 202);
+        let order: Value = response.json().await.unwrap();
+        ids.push(order["orderId"].as_str().unwrap().to_owned());
+    }
+    let requests = topics.topic(topics::PAYMENT_REQUESTS);
+    let queued = read_topic(&requests, 3, Duration::from_secs(10)).await;
+    assert_eq!(queued.len(), 3);
+    // A negative amount: a valid envelope the handler refuses (dead-lettered).
+    let refused = json!({"orderId": uuid::Uuid::now_v7(), "customerId": "gina",
+                         "amount": "-5.00", "currency": "USD"});
+    let refused_id = uuid::Uuid::now_v7().to_string();
+    produce_raw(
+        &requests,
+        &ids[0],
+        &[
+            (envelope::EVENT_ID, &refused_id),
+            (envelope::EVENT_TYPE, "PaymentRequested"),
+            (envelope::EVENT_VERSION, "1"),
+        ],
+        refused.to_string().as_bytes(),
+    )
+    .await;
+    // The first request once more, same event id: a duplicate.
+    let first = &queued[0];
+    produce_raw(
+        &requests,
+        std::str::from_utf8(first.key().unwrap()).unwrap(),
+        &[
+            (
+                envelope::EVENT_ID,
+                header(first, envelope::EVENT_ID).unwrap(),
+            ),
+            (envelope::EVENT_TYPE, "PaymentRequested"),
+            (envelope::EVENT_VERSION, "1"),
+        ],
+        first.payload().unwrap(),
+    )
+    .await;
+
+    let billing = billing.restart(billing_definition(), &topics).await;
+    let saga = Saga {
+        topics,
+        orders,
+        billing,
+        notifications,
+    };
+    for id in &ids {
+        let (order, _) = saga.final_order(id).await;
+        assert_eq!(order["status"], "PAID", "{order}");
+        assert_eq!(saga.payment_count(id).await, 1);
+    }
+    let dead = read_topic(&topics::dlq(&requests), 1, Duration::from_secs(20)).await;
+    assert_eq!(dead.len(), 1);
+    assert_eq!(
+        header(&dead[0], envelope::EVENT_ID),
+        Some(refused_id.as_str())
+    );
+    let group = [("topic", requests.as_str())];
+    for (result, expected) in [
+        ("processed", 3.0),
+        ("duplicate", 1.0),
+        ("dead_lettered", 1.0),
+    ] {
+        let labels = [group[0], ("result", result)];
+        let value = saga
+            .billing
+            .metric_eventually("consumer_records_total", &labels, expected)
+            .await;
+        assert_eq!(value, expected, "billing records {result}");
+    }
+    let account: Value = saga
+        .billing
+        .get("/api/accounts/gina")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        account["availableCredit"], "559.03",
+        "3 x 146.99 charged exactly once each"
+    );
+}
+
 #[tokio::test]
 async fn metrics_count_what_happened() {
     let saga = Saga::start().await;
