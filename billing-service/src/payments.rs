@@ -11,7 +11,7 @@ use common::consumer::{EventHandler, HandleError};
 use common::envelope::IncomingEvent;
 use common::events::{self, PaymentFailed, PaymentRequested, PaymentSucceeded};
 use common::metrics::Metrics;
-use common::outbox::{NewEvent, Outbox};
+use common::outbox::{NewEvent, OutboxBatch};
 use common::topics;
 use prometheus::IntCounterVec;
 use rust_decimal::Decimal;
@@ -44,7 +44,7 @@ impl EventHandler for PaymentRequestHandler {
         &self,
         conn: &mut PgConnection,
         event: &IncomingEvent,
-        outbox: &Outbox,
+        outbox: &mut OutboxBatch,
     ) -> Result<(), HandleError> {
         let request: PaymentRequested = event.payload_as()?;
         if request.amount <= Decimal::ZERO || request.amount.scale() > 2 {
@@ -117,19 +117,14 @@ impl EventHandler for PaymentRequestHandler {
         };
         let body =
             body.map_err(|e| HandleError::Permanent(format!("cannot encode {event_type}: {e}")))?;
-        outbox
-            .add(
-                conn,
-                NewEvent {
-                    topic: topics::NOTIFICATION_EVENTS,
-                    key: &key,
-                    event_type,
-                    event_version: events::V1,
-                    payload: &body,
-                    traceparent: Some(&event.trace.child().to_string()),
-                },
-            )
-            .await?;
+        outbox.push(NewEvent {
+            topic: topics::NOTIFICATION_EVENTS,
+            key: &key,
+            event_type,
+            event_version: events::V1,
+            payload: &body,
+            traceparent: Some(&event.trace.child().to_string()),
+        })?;
         let outcome = if status == store::SUCCEEDED {
             "succeeded"
         } else {

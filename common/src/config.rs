@@ -77,7 +77,8 @@ pub struct OutboxConfig {
     /// `OUTBOX_POLL_INTERVAL_MS`, default 200: the relay also polls, to pick up
     /// rows committed by other replicas (its own writers wake it at once).
     pub poll_interval: Duration,
-    /// `OUTBOX_RETENTION_SECS`, default 3600: published rows are kept this long.
+    /// `OUTBOX_RETENTION_SECS`, default 0: published rows are kept this long;
+    /// 0 deletes them as soon as the broker acknowledged them.
     pub outbox_retention: Duration,
     /// `INBOX_RETENTION_SECS`, default 86400: the deduplication window. Beyond
     /// it, redeliveries are still absorbed by each service's own unique keys.
@@ -136,7 +137,7 @@ impl ServiceConfig {
             outbox: OutboxConfig {
                 batch_size: vars.parsed("OUTBOX_BATCH_SIZE", 500)?,
                 poll_interval: Duration::from_millis(vars.parsed("OUTBOX_POLL_INTERVAL_MS", 200)?),
-                outbox_retention: Duration::from_secs(vars.parsed("OUTBOX_RETENTION_SECS", 3600)?),
+                outbox_retention: Duration::from_secs(vars.parsed("OUTBOX_RETENTION_SECS", 0)?),
                 inbox_retention: Duration::from_secs(vars.parsed("INBOX_RETENTION_SECS", 86400)?),
                 cleanup_interval: Duration::from_secs(vars.parsed("CLEANUP_INTERVAL_SECS", 60)?),
             },

@@ -20,7 +20,7 @@ use crate::config::KafkaConfig;
 use crate::envelope::{dlq, IncomingEvent};
 use crate::kafka::SagaProducer;
 use crate::kafka::{client_config, KafkaContext};
-use crate::outbox::Outbox;
+use crate::outbox::{Outbox, OutboxBatch};
 use crate::topics::DLQ_SUFFIX;
 use async_trait::async_trait;
 use chrono::{SecondsFormat, Utc};
@@ -69,12 +69,13 @@ pub trait EventHandler: Send + Sync + 'static {
     fn accepts(&self, event_type: &str, event_version: i32) -> bool;
 
     /// Applies the event inside `conn`'s transaction (which also holds the
-    /// inbox row). Events for the outbox go through `outbox`.
+    /// inbox row). Events pushed to `outbox` are inserted in that same
+    /// transaction, once for the whole batch, before it commits.
     async fn handle(
         &self,
         conn: &mut PgConnection,
         event: &IncomingEvent,
-        outbox: &Outbox,
+        outbox: &mut OutboxBatch,
     ) -> Result<(), HandleError>;
 }
 
@@ -280,6 +281,7 @@ impl ConsumerRuntime {
         let mut tx = self.pool.begin().await?;
         let refs: Vec<&IncomingEvent> = events.iter().collect();
         let mut new_ids = crate::inbox::record_batch(&mut tx, &definition.group, &refs).await?;
+        let mut outbox = self.outbox.batch();
         let mut first_times = Vec::with_capacity(events.len());
         for (event, span) in events.iter().zip(spans) {
             // `remove`: a second copy of an id within the batch is a duplicate.
@@ -287,12 +289,13 @@ impl ConsumerRuntime {
             if first_time {
                 definition
                     .handler
-                    .handle(&mut tx, event, &self.outbox)
+                    .handle(&mut tx, event, &mut outbox)
                     .instrument(span.clone())
                     .await?;
             }
             first_times.push(first_time);
         }
+        outbox.insert(&mut tx).await?;
         tx.commit().await?;
         self.outbox.committed();
         Ok(first_times)
@@ -380,10 +383,12 @@ impl ConsumerRuntime {
         if !first_time {
             return Ok(false);
         }
+        let mut outbox = self.outbox.batch();
         definition
             .handler
-            .handle(&mut tx, event, &self.outbox)
+            .handle(&mut tx, event, &mut outbox)
             .await?;
+        outbox.insert(&mut tx).await?;
         tx.commit().await?;
         self.outbox.committed();
         Ok(true)

@@ -2,7 +2,8 @@
 //!
 //! Writers add rows inside the transaction that changes their state, so an
 //! event exists iff the change committed. The relay publishes pending rows in
-//! id order, marks them only after the broker acknowledged them, and keeps
+//! id order, deletes (or, with a retention, marks) them only after the broker
+//! acknowledged them, and keeps
 //! retrying (rows stay put, order kept) while Kafka is unreachable.
 //!
 //! Several replicas may run the relay against one database: a transaction-level
@@ -275,7 +276,14 @@ impl Relay {
             .map(|(row, _)| row.id)
             .collect();
         if !acknowledged.is_empty() {
-            sqlx::query("UPDATE outbox SET published_at = now() WHERE id = ANY($1)")
+            // Without retention a published row is deleted at once: cheaper
+            // than marking it (no new row version) and deleting it later.
+            let sql = if self.config.outbox_retention.is_zero() {
+                "DELETE FROM outbox WHERE id = ANY($1)"
+            } else {
+                "UPDATE outbox SET published_at = clock_timestamp() WHERE id = ANY($1)"
+            };
+            sqlx::query(sql)
                 .bind(&acknowledged)
                 .execute(&mut *tx)
                 .await?;

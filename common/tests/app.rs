@@ -92,7 +92,8 @@ async fn the_relay_publishes_rows_in_order_with_the_envelope_and_cleanup_bounds_
     use rdkafka::message::{Headers, Message};
     let topics = TestTopics::create().await;
     let app = spawn_app_with(probe(), &topics, |c| {
-        c.outbox.outbox_retention = Duration::ZERO;
+        // Kept 1 s after publication, then removed by the cleanup.
+        c.outbox.outbox_retention = Duration::from_secs(1);
         c.outbox.inbox_retention = Duration::from_secs(3600);
         c.outbox.cleanup_interval = Duration::from_millis(300);
     })
@@ -151,7 +152,7 @@ async fn the_relay_publishes_rows_in_order_with_the_envelope_and_cleanup_bounds_
         "same key: published once each, in insertion order"
     );
 
-    // Published outbox rows (retention 0) and the 2-hour-old inbox row go; the fresh inbox row stays.
+    // Published outbox rows (retention 1 s) and the 2-hour-old inbox row go; the fresh inbox row stays.
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     while std::time::Instant::now() < deadline
         && (count(&app, "SELECT count(*) FROM outbox").await > 0

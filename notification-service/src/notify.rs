@@ -8,7 +8,7 @@ use common::consumer::{EventHandler, HandleError};
 use common::envelope::IncomingEvent;
 use common::events::{self, OrderCreated, PaymentFailed, PaymentSucceeded};
 use common::metrics::Metrics;
-use common::outbox::Outbox;
+use common::outbox::OutboxBatch;
 use prometheus::IntCounterVec;
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -104,7 +104,7 @@ impl EventHandler for NotificationHandler {
         &self,
         conn: &mut PgConnection,
         event: &IncomingEvent,
-        _outbox: &Outbox,
+        _outbox: &mut OutboxBatch,
     ) -> Result<(), HandleError> {
         let n = notification_for(event)?;
         let stored = sqlx::query(

@@ -9,7 +9,7 @@ use common::consumer::{EventHandler, HandleError};
 use common::envelope::IncomingEvent;
 use common::events::{self, PaymentFailed, PaymentSucceeded};
 use common::metrics::Metrics;
-use common::outbox::Outbox;
+use common::outbox::OutboxBatch;
 use prometheus::{Histogram, IntCounterVec};
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -48,7 +48,7 @@ impl EventHandler for PaymentOutcomeHandler {
         &self,
         conn: &mut PgConnection,
         event: &IncomingEvent,
-        _outbox: &Outbox,
+        _outbox: &mut OutboxBatch,
     ) -> Result<(), HandleError> {
         let (order_id, status, reason): (Uuid, &str, Option<String>) =
             match event.event_type.as_str() {
