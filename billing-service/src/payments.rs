@@ -53,10 +53,14 @@ impl EventHandler for PaymentRequestHandler {
                 request.amount
             )));
         }
-        let available =
-            store::lock_account(conn, &request.customer_id, self.config.default_credit_limit)
-                .await?;
-        if store::payment_exists(conn, request.order_id).await? {
+        let account = store::lock_account(
+            conn,
+            &request.customer_id,
+            request.order_id,
+            self.config.default_credit_limit,
+        )
+        .await?;
+        if account.already_decided {
             tracing::info!(order_id = %request.order_id, "payment already decided; request ignored");
             return Ok(());
         }
@@ -67,7 +71,7 @@ impl EventHandler for PaymentRequestHandler {
         let decision = decide(
             request.order_id,
             request.amount,
-            available,
+            account.available_credit,
             &self.config.gateway,
         );
         let (status, reason) = match &decision {

@@ -35,32 +35,52 @@ const ACCOUNT_COLUMNS: &str = "customer_id, credit_limit, available_credit, crea
 const PAYMENT_COLUMNS: &str =
     "order_id, customer_id, amount, currency::text AS currency, status, decline_reason, decided_at";
 
-/// Opens the account with `limit` if the customer has none, then locks it
-/// (so one customer's decisions happen one at a time) and returns its credit.
+/// What billing knows about a request once the customer's account is locked.
+pub struct LockedAccount {
+    pub available_credit: Decimal,
+    /// The order already has a payment: the request is a repeat.
+    pub already_decided: bool,
+}
+
+/// Locks the customer's account (so one customer's decisions happen one at a
+/// time), opening it with `limit` on first use, and tells whether `order_id`
+/// was already decided. One statement for a known customer.
 pub async fn lock_account(
     conn: &mut PgConnection,
     customer_id: &str,
+    order_id: Uuid,
     limit: Decimal,
-) -> Result<Decimal, sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO accounts (customer_id, credit_limit, available_credit) VALUES ($1, $2, $2)
-         ON CONFLICT (customer_id) DO NOTHING",
-    )
-    .bind(customer_id)
-    .bind(limit)
-    .execute(&mut *conn)
-    .await?;
-    sqlx::query_scalar("SELECT available_credit FROM accounts WHERE customer_id = $1 FOR UPDATE")
+) -> Result<LockedAccount, sqlx::Error> {
+    const LOCK: &str =
+        "SELECT a.available_credit, EXISTS (SELECT 1 FROM payments WHERE order_id = $2)
+                          FROM accounts a WHERE a.customer_id = $1 FOR UPDATE OF a";
+    let mut locked: Option<(Decimal, bool)> = sqlx::query_as(LOCK)
         .bind(customer_id)
-        .fetch_one(&mut *conn)
-        .await
-}
-
-pub async fn payment_exists(conn: &mut PgConnection, order_id: Uuid) -> Result<bool, sqlx::Error> {
-    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM payments WHERE order_id = $1)")
         .bind(order_id)
-        .fetch_one(conn)
-        .await
+        .fetch_optional(&mut *conn)
+        .await?;
+    if locked.is_none() {
+        sqlx::query(
+            "INSERT INTO accounts (customer_id, credit_limit, available_credit) VALUES ($1, $2, $2)
+             ON CONFLICT (customer_id) DO NOTHING",
+        )
+        .bind(customer_id)
+        .bind(limit)
+        .execute(&mut *conn)
+        .await?;
+        locked = Some(
+            sqlx::query_as(LOCK)
+                .bind(customer_id)
+                .bind(order_id)
+                .fetch_one(&mut *conn)
+                .await?,
+        );
+    }
+    let (available_credit, already_decided) = locked.expect("set above");
+    Ok(LockedAccount {
+        available_credit,
+        already_decided,
+    })
 }
 
 pub struct NewPayment<'a> {
@@ -78,9 +98,17 @@ pub async fn record_payment(
     conn: &mut PgConnection,
     p: NewPayment<'_>,
 ) -> Result<Option<PaymentView>, sqlx::Error> {
+    // The payment and, when it succeeded, the charge: one statement.
     let payment: Option<PaymentView> = sqlx::query_as(&format!(
-        "INSERT INTO payments (order_id, customer_id, amount, currency, status, decline_reason)
-         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (order_id) DO NOTHING RETURNING {PAYMENT_COLUMNS}"
+        "WITH payment AS (
+             INSERT INTO payments (order_id, customer_id, amount, currency, status, decline_reason)
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (order_id) DO NOTHING
+             RETURNING {PAYMENT_COLUMNS}
+         ), charge AS (
+             UPDATE accounts SET available_credit = available_credit - $3, updated_at = now()
+              WHERE customer_id = $2 AND $5 = '{SUCCEEDED}' AND EXISTS (SELECT 1 FROM payment)
+         )
+         SELECT * FROM payment"
     ))
     .bind(p.order_id)
     .bind(p.customer_id)
@@ -90,15 +118,6 @@ pub async fn record_payment(
     .bind(p.decline_reason)
     .fetch_optional(&mut *conn)
     .await?;
-    if payment.is_some() && p.status == SUCCEEDED {
-        sqlx::query(
-            "UPDATE accounts SET available_credit = available_credit - $2, updated_at = now() WHERE customer_id = $1",
-        )
-        .bind(p.customer_id)
-        .bind(p.amount)
-        .execute(&mut *conn)
-        .await?;
-    }
     Ok(payment)
 }
 
