@@ -243,10 +243,10 @@ impl ConsumerRuntime {
                             .map(|(first_time, span)| {
                                 let _entered = span.enter();
                                 if first_time {
-                                    tracing::info!(group = %definition.group, "event processed");
+                                    tracing::debug!(group = %definition.group, "event processed");
                                     Outcome::Processed
                                 } else {
-                                    tracing::info!(group = %definition.group, "duplicate event skipped");
+                                    tracing::debug!(group = %definition.group, "duplicate event skipped");
                                     Outcome::Duplicate
                                 }
                             })
@@ -344,11 +344,11 @@ impl ConsumerRuntime {
         loop {
             match self.apply(definition, event).await {
                 Ok(true) => {
-                    tracing::info!(group = %definition.group, "event processed");
+                    tracing::debug!(group = %definition.group, "event processed");
                     return Outcome::Processed;
                 }
                 Ok(false) => {
-                    tracing::info!(group = %definition.group, "duplicate event skipped");
+                    tracing::debug!(group = %definition.group, "duplicate event skipped");
                     return Outcome::Duplicate;
                 }
                 Err(HandleError::Permanent(reason)) => {
