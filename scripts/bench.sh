@@ -23,6 +23,7 @@
 #   BENCH_DRAIN_SECS     longest wait for a step to drain (default 120)
 #   BENCH_DRAINED_OK_SECS  drained within this counts as keeping up (default 10)
 #   BENCH_MAX_VUS        cap on k6 VUs per phase (default 1000)
+#   BENCH_ALL_STEPS=1    climb the whole ladder, even past a step that clearly failed
 #   BENCH_PGBENCH_CLIENTS, BENCH_PGBENCH_SECS   pgbench run (default 8 clients, 10 s)
 #   BENCH_KAFKA_RECORDS  records for kafka-producer-perf-test (default 300000)
 #   BENCH_QUICK=1        tiny run for CI: rates "50 100", 5 s steps, short limits
@@ -199,11 +200,14 @@ wait_k6() { # log
   [ $rc = 0 ] || { tail -20 "$1" >&2; die "k6 exited with status $rc; log: $1"; }
 }
 
-# Drained: every order placed since the benchmark began is final and no
-# outbox row waits. Prints the seconds it took; fails after $1 seconds.
+# Drained: every order placed since the benchmark began is final, no outbox
+# row waits, and the consumers have stopped: their consumer_records_total
+# stood still for half a second (notification-service, for one, still works
+# off its backlog after the orders are final). Prints the seconds until then;
+# fails after $1 seconds.
 SINCE_MS=$(now_ms)
 wait_drained() { # timeout_s
-  local t0 db busy
+  local t0 db busy consumed last="" quiet_ms=0
   t0=$(now_ms)
   while :; do
     busy=$(sql orders "SELECT count(*) FROM orders WHERE status = 'PENDING' AND created_at >= to_timestamp($SINCE_MS / 1000.0)")
@@ -212,14 +216,20 @@ wait_drained() { # timeout_s
       busy=$(sql $db "SELECT count(*) FROM outbox WHERE published_at IS NULL AND created_at >= to_timestamp($SINCE_MS / 1000.0)")
     done
     if [ "$busy" = 0 ]; then
-      echo "$((($(now_ms) - t0) / 1000)).$(printf '%03d' $((($(now_ms) - t0) % 1000)))"
-      return 0
+      consumed=$(helper consumed "${METRICS[@]}")
+      if [ "$consumed" = "$last" ]; then
+        echo "$(((quiet_ms - t0) / 1000)).$(printf '%03d' $(((quiet_ms - t0) % 1000)))"
+        return 0
+      fi
+      last=$consumed quiet_ms=$(now_ms)
+    else
+      last=""
     fi
     if (($(now_ms) - t0 > $1 * 1000)); then
       echo "$1"
       return 1
     fi
-    sleep 0.25
+    if [ -n "$last" ]; then sleep 0.5; else sleep 0.25; fi
   done
 }
 
@@ -256,7 +266,8 @@ put started_at="$(date -u +%Y-%m-%dT%H:%M:%SZ)" stamp="$STAMP" cargo_profile="$C
   k6_version="$("$K6" version | head -1 | cut -d' ' -f2)" \
   kafka_version="$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$ROOT_DIR/kafka-setup/pom.xml")" \
   bench.rates:="[$(IFS=,; echo "${RATE_LIST[*]}")]" bench.step_secs:="$STEP_SECS" bench.warmup_secs:="$WARMUP_SECS" \
-  bench.grace_secs:="$GRACE_SECS" bench.drain_secs:="$DRAIN_SECS" bench.quick="${BENCH_QUICK:-0}" bench.max_vus:="$MAX_VUS"
+  bench.grace_secs:="$GRACE_SECS" bench.drain_secs:="$DRAIN_SECS" bench.quick="${BENCH_QUICK:-0}" bench.max_vus:="$MAX_VUS" \
+  bench.all_steps="${BENCH_ALL_STEPS:-0}"
 procs=()
 for name in $SERVICES; do procs+=(--proc "$name=$(pid_of "$name" "$(cargo_bin "$name")")"); done
 helper settings "$RUN" "${procs[@]}" --proc "kafka=$(pid_of kafka kafka.Kafka)"
@@ -272,8 +283,8 @@ say "warm-up: ${RATE_LIST[0]} orders/s for ${WARMUP_SECS}s ($(elapsed))"
 start_k6 "${RATE_LIST[0]}" "$((WARMUP_SECS > 0 ? WARMUP_SECS : 1))" 0 0 "$WORK/warmup-k6.json" "$WORK/warmup-k6.log"
 warm_from_ms=$K6_START_MS
 wait_k6 "$WORK/warmup-k6.log"
-LAST_LOAD_MS=$(now_ms)
 wait_drained "$DRAIN_SECS" >/dev/null || warn "the warm-up did not drain within ${DRAIN_SECS}s"
+LAST_LOAD_MS=$(now_ms)
 
 # The bytes of a record as the relay sends it: key + value + headers (names
 # and values: event-id, event-type, event-version, source, occurred-at (27),
@@ -364,9 +375,9 @@ for rate in "${RATE_LIST[@]}"; do
   sleep_until_ms "$to_ms"
   snapshot "$dir/end.json" "${TREES_K6[@]}"
   wait_k6 "$dir/k6.log"
-  LAST_LOAD_MS=$(now_ms)
   drained=true
   drain_s=$(wait_drained "$DRAIN_SECS") || drained=false
+  LAST_LOAD_MS=$(now_ms)
   helper put "$dir/drain.json" drained:=$drained seconds:="$drain_s"
   helper put "$dir/window.json" rate:="$rate" duration:="$STEP_SECS" warmup:="$WARMUP_SECS" start_ms:="$from_ms" \
     end_ms:="$to_ms" grace:="$GRACE_SECS" drained_ok:="$DRAINED_OK_SECS"
@@ -387,7 +398,7 @@ for rate in "${RATE_LIST[@]}"; do
            WHERE created_at >= to_timestamp($from_ms / 1000.0) AND created_at < to_timestamp($to_ms / 1000.0)) o" \
     >"$dir/sql.json"
   verdict=$(helper step "$dir")
-  if [ "$verdict" = failed ] && [ "$step" -lt ${#RATE_LIST[@]} ]; then
+  if [ "$verdict" = failed ] && [ "$step" -lt ${#RATE_LIST[@]} ] && [ "${BENCH_ALL_STEPS:-0}" != 1 ]; then
     skipped="${RATE_LIST[*]:$step}"
     put stopped_early="after the $rate/s step, which clearly failed to keep up; not run: ${skipped// //s, }/s"
     warn "the $rate/s step clearly failed to keep up: not climbing further (skipping ${skipped// //s, }/s)"

@@ -9,6 +9,7 @@ Subcommands (standard library only):
   snapshot FILE [--tree N=PID] [--metrics N=URL] [--pg]
                                CPU time of process trees, the services'
                                /metrics, pg_stat_database commits; with a clock
+  consumed --metrics N=URL...  prints the records the services have consumed so far
   step DIR                     one ladder step: DIR/{window,k6,sql,drain}.json
                                and DIR/{start,end}.json -> DIR/result.json;
                                prints a progress line on stderr and the verdict
@@ -87,8 +88,8 @@ def num(value, digits=1, unit=""):
         return "–"
     if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
         return "–"
-    if isinstance(value, int) or float(value).is_integer() and abs(value) >= 100:
-        return f"{int(round(value)):,}{unit}"
+    if isinstance(value, int):
+        return f"{value:,}{unit}"
     return f"{value:,.{digits}f}{unit}"
 
 
@@ -229,7 +230,7 @@ def scrape(url):
     with urllib.request.urlopen(url, timeout=5) as response:
         text = response.read().decode()
     out = {"outbox_published_total": 0.0, "outbox_latency_buckets": {}, "consumer_lag": 0.0,
-           "saga_finished_total": 0.0, "consumed_total": 0.0}
+           "saga_finished_total": 0.0, "consumed_total": 0.0, "consumer_lag_by_group": {}}
     for line in text.splitlines():
         m = METRIC_LINE.match(line)
         if not m:
@@ -242,6 +243,8 @@ def scrape(url):
             out["outbox_latency_buckets"][le] = out["outbox_latency_buckets"].get(le, 0.0) + value
         elif name == "consumer_lag":
             out["consumer_lag"] += value
+            group = labels.get("group", "?")
+            out["consumer_lag_by_group"][group] = out["consumer_lag_by_group"].get(group, 0.0) + value
         elif name == "saga_finished_total":
             out["saga_finished_total"] += value
         elif name == "consumer_records_total" and labels.get("result") != "retried":
@@ -272,6 +275,10 @@ def cmd_snapshot(args):
     if args.pg:
         snap["pg_commits"] = pg_commits()
     dump(args.file, snap)
+
+
+def cmd_consumed(args):
+    print(int(sum(scrape(url)["consumed_total"] for url in pairs(args.metrics).values())))
 
 
 # --- analysis ---------------------------------------------------------------------
@@ -327,7 +334,7 @@ def analyse_step(step_dir):
 
     # Per service: relay latency quantile and published records over the window.
     relay, published, consumed = {}, 0.0, 0.0
-    lag_end = 0.0
+    lag_end, lag_by_group = 0.0, {}
     for name in SERVICES:
         a = (start.get("metrics") or {}).get(name)
         b = (end.get("metrics") or {}).get(name)
@@ -337,6 +344,8 @@ def analyse_step(step_dir):
         relay[name] = None if q is None else q * 1000
         published += b["outbox_published_total"] - a["outbox_published_total"]
         lag_end += b["consumer_lag"]
+        for group, lag in (b.get("consumer_lag_by_group") or {}).items():
+            lag_by_group[group] = lag_by_group.get(group, 0.0) + lag
         consumed += b.get("consumed_total", 0.0) - a.get("consumed_total", 0.0)
     consumed_per_s = consumed / elapsed
     lag_seconds = lag_end / consumed_per_s if consumed_per_s else None
@@ -420,6 +429,7 @@ def analyse_step(step_dir):
         "kafka_records_per_s": published / elapsed,
         "consumer_lag_end": lag_end,
         "consumer_lag_end_s": lag_seconds,
+        "consumer_lag_end_by_group": lag_by_group,
         "consumed_per_s": consumed_per_s,
         "db_commits_per_s": commits,
         "cpu_pct": cpu,
@@ -514,34 +524,52 @@ def saturation(step, limits, cost_):
         verdict = f"CPU: the machine was {step['machine_busy_pct'] / cores:.0f} % busy; the largest share: {top}"
     elif pg and step.get("db_commits_per_s") and step["db_commits_per_s"] >= 0.8 * pg:
         verdict = "Postgres commits: close to the pgbench rate"
+    groups = step.get("consumer_lag_end_by_group") or {}
+    behind = max(groups.items(), key=lambda kv: kv[1], default=None)
+    if behind and behind[1] > 0 and (step.get("consumer_lag_end_s") or 0) > KEEP_UP_LAG_SECONDS:
+        parts.append("lag by consumer group " + ", ".join(f"{g} {v:,.0f}" for g, v in
+                                                          sorted(groups.items(), key=lambda kv: -kv[1])))
+        if verdict is None:
+            verdict = (f"the {behind[0]} consumer ({behind[1]:,.0f} records behind) with CPU, Postgres and "
+                       f"Kafka below their limits: its per-record work, not a shared resource")
     return parts, verdict
 
 
-def targets(steps, best, limits, cost_):
+def targets(steps, best, limits, cost_, run):
     at = next((s for s in steps if s["rate"] == TARGETS["at_rate"]), None)
+    if at:
+        where = f"{TARGETS['at_rate']} orders/s"
+    elif TARGETS["at_rate"] in ((run.get("bench") or {}).get("rates") or []):
+        where = "not reached: the ladder stopped below it"
+    else:
+        where = f"no {TARGETS['at_rate']}/s step in BENCH_RATES"
     top = steps[-1] if steps else None
     rows = []
 
+    # A target rate the ladder did not reach because it stopped below it is
+    # missed; one that was not on the ladder at all is not measured.
+    stopped_below = not at and TARGETS["at_rate"] in ((run.get("bench") or {}).get("rates") or [])
+
     def row(name, value, unit, limit, less, measured_at):
         if value is None:
-            rows.append({"target": name, "value": None, "met": None, "at": measured_at})
+            rows.append({"target": name, "value": None, "met": False if stopped_below else None, "at": measured_at})
             return
         met = value < limit if less else value >= limit
         rows.append({"target": name, "value": value, "unit": unit, "met": met, "at": measured_at})
 
     row(f"sustainable ≥ {TARGETS['sustainable']:,.0f} sagas/s", best["rate"] if best else 0, "sagas/s",
         TARGETS["sustainable"], False, "ladder")
-    where = f"{TARGETS['at_rate']} orders/s"
-    row(f"POST p99 < {TARGETS['post_p99_ms']:.0f} ms at {where}", at and at["post_ms"]["p99"], "ms",
-        TARGETS["post_p99_ms"], True, where if at else "not run")
-    row(f"saga e2e p99 < {TARGETS['e2e_p99_ms']:.0f} ms at {where}", at and at["e2e_ms"]["p99"], "ms",
-        TARGETS["e2e_p99_ms"], True, where if at else "not run")
+    rate = f"{TARGETS['at_rate']:,} orders/s"
+    row(f"POST p99 < {TARGETS['post_p99_ms']:.0f} ms at {rate}", at and at["post_ms"]["p99"], "ms",
+        TARGETS["post_p99_ms"], True, where)
+    row(f"saga e2e p99 < {TARGETS['e2e_p99_ms']:.0f} ms at {rate}", at and at["e2e_ms"]["p99"], "ms",
+        TARGETS["e2e_p99_ms"], True, where)
     relay = None
     if at:
         values = [v for v in at["relay_p99_ms"].values() if v is not None]
         relay = max(values) if values else None
-    row(f"relay commit → Kafka p99 < {TARGETS['relay_p99_ms']:.0f} ms at {where} (slowest service)", relay, "ms",
-        TARGETS["relay_p99_ms"], True, where if at else "not run")
+    row(f"relay commit → Kafka p99 < {TARGETS['relay_p99_ms']:.0f} ms at {rate} (slowest service)", relay, "ms",
+        TARGETS["relay_p99_ms"], True, where)
     return rows, top
 
 
@@ -573,8 +601,8 @@ def markdown(rep):
       f"avg {num(pg.get('latency_avg_ms'), 2)} ms |")
     w(f"| Kafka: acks=all, {kf.get('partitions')} partitions, {kf.get('record_size')} B records "
       f"({kf.get('record_size_source')}), linger.ms={kf.get('linger_ms')}, {num(kf.get('records'))} records "
-      f"(kafka-producer-perf-test) | {num(kf.get('records_per_s'), 0)} records/s, {num(kf.get('mb_per_s'), 2)} MB/s | "
-      f"p99 {num(kf.get('p99_ms'), 0)} ms |")
+      f"(kafka-producer-perf-test, unthrottled) | {num(kf.get('records_per_s'), 0)} records/s, "
+      f"{num(kf.get('mb_per_s'), 2)} MB/s | p99 {num(kf.get('p99_ms'), 0)} ms (at saturation: queueing) |")
     w("")
     w("## Cost of one saga (measured over the ladder)")
     w("")
@@ -629,7 +657,10 @@ def markdown(rep):
         w("")
     for st in rep["steps"]:
         if st["reasons"]:
-            w(f"- {st['rate']}/s {st['verdict']}: {'; '.join(st['reasons'])}")
+            groups = ", ".join(f"{g} {v:,.0f}" for g, v in sorted(st.get("consumer_lag_end_by_group", {}).items(),
+                                                                  key=lambda kv: -kv[1]))
+            w(f"- {st['rate']}/s {st['verdict']}: {'; '.join(st['reasons'])}"
+              + (f" (lag by consumer group: {groups})" if groups else ""))
     if any(st["reasons"] for st in rep["steps"]):
         w("")
     w("## Result")
@@ -646,14 +677,18 @@ def markdown(rep):
               f"records/saga = {su['kafka_bound']:,.0f} sagas/s.")
     else:
         w("**Sustainable saga throughput: none of the steps kept up.**" + (f" Note: {su['note']}." if su.get("note") else ""))
+    if su.get("peak_completed_per_s"):
+        w(f"Most sagas completed per second in any step: {su['peak_completed_per_s']:,.0f} (at {su['peak_rate']} orders/s)"
+          + (f" = {su['peak_pg_ratio']:.0%} of the Postgres bound ({su['pg_bound_any']:,.0f} sagas/s)"
+             if su.get("peak_pg_ratio") is not None else "") + ".")
     w("")
     w("## Targets (issue 8)")
     w("")
     w("| target | measured | met |")
     w("|---|---|---|")
     for t in rep["targets"]:
-        value = "not measured" if t["value"] is None else f"{num(t['value'], 1)} {t.get('unit', '')}"
-        met = "n/a" if t["met"] is None else ("met" if t["met"] else "**missed**")
+        value = "–" if t["value"] is None else f"{num(t['value'], 1)} {t.get('unit', '')}"
+        met = "not measured" if t["met"] is None else ("met" if t["met"] else "**missed**")
         w(f"| {t['target']} | {value} ({t['at']}) | {met} |")
     w("")
     if rep.get("saturation"):
@@ -692,7 +727,13 @@ def cmd_report(args):
         sus["pg_ratio"] = best["rate"] / sus["pg_bound"]
     if best and limits.get("kafka", {}).get("records_per_s") and cost_.get("kafka_records_per_saga"):
         sus["kafka_bound"] = limits["kafka"]["records_per_s"] / cost_["kafka_records_per_saga"]
-    target_rows, top = targets(steps, best, limits, cost_)
+    peak = max((st for st in steps if st.get("completed_per_s")), key=lambda st: st["completed_per_s"], default=None)
+    if peak:
+        sus["peak_completed_per_s"], sus["peak_rate"] = peak["completed_per_s"], peak["rate"]
+        if limits.get("postgres", {}).get("tps") and cost_.get("transactions_per_saga"):
+            sus["pg_bound_any"] = limits["postgres"]["tps"] / cost_["transactions_per_saga"]
+            sus["peak_pg_ratio"] = peak["completed_per_s"] / sus["pg_bound_any"]
+    target_rows, top = targets(steps, best, limits, cost_, run)
     report = {
         "started_at": run.get("started_at"),
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -760,14 +801,16 @@ def main():
     p.add_argument("--tree", action="append")
     p.add_argument("--metrics", action="append")
     p.add_argument("--pg", action="store_true")
+    p = sub.add_parser("consumed")
+    p.add_argument("--metrics", action="append")
     p = sub.add_parser("step")
     p.add_argument("dir")
     p = sub.add_parser("report")
     p.add_argument("work")
     p.add_argument("outdir")
     args = parser.parse_args()
-    handler = {"put": cmd_put, "settings": cmd_settings, "snapshot": cmd_snapshot, "step": cmd_step,
-               "report": cmd_report}[args.command]
+    handler = {"put": cmd_put, "settings": cmd_settings, "snapshot": cmd_snapshot, "consumed": cmd_consumed,
+               "step": cmd_step, "report": cmd_report}[args.command]
     sys.exit(handler(args) or 0)
 
 
