@@ -1,5 +1,5 @@
 # Thin entry points; the logic lives in scripts/ and kafka-setup/.
-.PHONY: run up down status test load chaos fmt
+.PHONY: run up down status test load bench chaos fmt
 
 run: ## provision, build, start everything, wait until ready, print where things are
 	@scripts/run.sh
@@ -18,6 +18,9 @@ test: ## fmt, clippy, unit + integration tests on the real stack, smoke checks
 
 load: ## k6 against the local stack: make load [K6_SCRIPT=saga.js] [K6_QUICK=1]
 	@scripts/load.sh
+
+bench: ## benchmark: machine limits, a ladder of rates, sustainable sagas/s (release build; BENCH_QUICK=1 for a tiny run)
+	@scripts/bench.sh
 
 chaos: ## fault-injection suite: 8 scenarios under load, one audited row each
 	@scripts/chaos.sh
