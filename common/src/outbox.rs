@@ -68,7 +68,13 @@ impl Outbox {
     pub fn batch(&self) -> OutboxBatch {
         OutboxBatch {
             source: self.source,
-            rows: Vec::new(),
+            event_ids: Vec::new(),
+            topics: Vec::new(),
+            keys: Vec::new(),
+            event_types: Vec::new(),
+            event_versions: Vec::new(),
+            traceparents: Vec::new(),
+            payloads: Vec::new(),
         }
     }
 
@@ -80,19 +86,16 @@ impl Outbox {
 }
 
 /// Events waiting to be added to the outbox together, see [`Outbox::batch`].
+/// Kept as columns: they are bound as arrays and unnested by Postgres.
 pub struct OutboxBatch {
     source: &'static str,
-    rows: Vec<BatchRow>,
-}
-
-struct BatchRow {
-    event_id: Uuid,
-    topic: String,
-    key: String,
-    event_type: String,
-    event_version: i32,
-    traceparent: Option<String>,
-    payload: String,
+    event_ids: Vec<Uuid>,
+    topics: Vec<String>,
+    keys: Vec<String>,
+    event_types: Vec<String>,
+    event_versions: Vec<i32>,
+    traceparents: Vec<Option<String>>,
+    payloads: Vec<String>,
 }
 
 impl OutboxBatch {
@@ -101,47 +104,85 @@ impl OutboxBatch {
         let event_id = Uuid::now_v7();
         let payload =
             serde_json::to_string(event.payload).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
-        self.rows.push(BatchRow {
-            event_id,
-            topic: event.topic.to_owned(),
-            key: event.key.to_owned(),
-            event_type: event.event_type.to_owned(),
-            event_version: event.event_version,
-            traceparent: event.traceparent.map(str::to_owned),
-            payload,
-        });
+        self.event_ids.push(event_id);
+        self.topics.push(event.topic.to_owned());
+        self.keys.push(event.key.to_owned());
+        self.event_types.push(event.event_type.to_owned());
+        self.event_versions.push(event.event_version);
+        self.traceparents.push(event.traceparent.map(str::to_owned));
+        self.payloads.push(payload);
         Ok(event_id)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.event_ids.is_empty()
     }
 
     /// Inserts the events, in push order, inside the caller's transaction.
     pub async fn insert(self, conn: &mut PgConnection) -> Result<(), sqlx::Error> {
-        if self.rows.is_empty() {
+        if self.is_empty() {
             return Ok(());
         }
-        let column = |f: fn(&BatchRow) -> &str| -> Vec<&str> { self.rows.iter().map(f).collect() };
-        let event_ids: Vec<Uuid> = self.rows.iter().map(|r| r.event_id).collect();
-        let versions: Vec<i32> = self.rows.iter().map(|r| r.event_version).collect();
-        let traceparents: Vec<Option<&str>> =
-            self.rows.iter().map(|r| r.traceparent.as_deref()).collect();
+        self.bind(sqlx::query(&Self::insert_sql(1)))
+            .execute(conn)
+            .await?;
+        Ok(())
+    }
+
+    /// The INSERT of [`Self::insert`], its 8 parameters numbered from `$first`:
+    /// a writer can make it a data-modifying CTE of its own statement (one
+    /// round trip, no explicit transaction) and [`Self::bind`] the values.
+    pub fn insert_sql(first: usize) -> String {
+        let p: Vec<String> = (first..first + 8).map(|n| format!("${n}")).collect();
         // WITH ORDINALITY + ORDER BY: ids (the relay's order) follow push order.
-        sqlx::query(
+        format!(
             "INSERT INTO outbox (event_id, topic, message_key, event_type, event_version, source, occurred_at, traceparent, payload)
-             SELECT e, t, k, ty, v, $6, now(), tp, p
-               FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::int[], $7::text[], $8::text[])
+             SELECT e, t, k, ty, v, {5}::text, now(), tp, p
+               FROM UNNEST({0}::uuid[], {1}::text[], {2}::text[], {3}::text[], {4}::int[], {6}::text[], {7}::text[])
                     WITH ORDINALITY AS u(e, t, k, ty, v, tp, p, n)
               ORDER BY n",
+            p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7]
         )
-        .bind(&event_ids)
-        .bind(column(|r| &r.topic))
-        .bind(column(|r| &r.key))
-        .bind(column(|r| &r.event_type))
-        .bind(&versions)
-        .bind(self.source)
-        .bind(&traceparents)
-        .bind(column(|r| &r.payload))
-        .execute(conn)
-        .await?;
-        Ok(())
+    }
+
+    /// Binds the values for [`Self::insert_sql`], after the query's own.
+    pub fn bind<'q, Q: BindArrays<'q>>(self, query: Q) -> Q {
+        query
+            .bind_value(self.event_ids)
+            .bind_value(self.topics)
+            .bind_value(self.keys)
+            .bind_value(self.event_types)
+            .bind_value(self.event_versions)
+            .bind_value(self.source)
+            .bind_value(self.traceparents)
+            .bind_value(self.payloads)
+    }
+}
+
+/// `bind` of sqlx's `Query` and `QueryAs`, so [`OutboxBatch::bind`] serves both.
+pub trait BindArrays<'q>: Sized {
+    fn bind_value<T>(self, value: T) -> Self
+    where
+        T: 'q + sqlx::Encode<'q, sqlx::Postgres> + sqlx::Type<sqlx::Postgres>;
+}
+
+impl<'q> BindArrays<'q> for sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
+    fn bind_value<T>(self, value: T) -> Self
+    where
+        T: 'q + sqlx::Encode<'q, sqlx::Postgres> + sqlx::Type<sqlx::Postgres>,
+    {
+        self.bind(value)
+    }
+}
+
+impl<'q, O> BindArrays<'q>
+    for sqlx::query::QueryAs<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments>
+{
+    fn bind_value<T>(self, value: T) -> Self
+    where
+        T: 'q + sqlx::Encode<'q, sqlx::Postgres> + sqlx::Type<sqlx::Postgres>,
+    {
+        self.bind(value)
     }
 }
 
@@ -229,18 +270,15 @@ impl Relay {
     /// Publishes up to one batch; returns how many rows were published.
     async fn publish_batch(&self) -> anyhow::Result<usize> {
         let mut tx = self.pool.begin().await?;
-        let leader: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1)")
-            .bind(RELAY_LOCK_KEY)
-            .fetch_one(&mut *tx)
-            .await?;
-        if !leader {
-            return Ok(0); // another replica is relaying right now
-        }
+        // The one-time filter takes the leader's lock first: a replica that
+        // does not get it sees no rows (another one is relaying right now).
         let rows: Vec<PendingRow> = sqlx::query_as(
             "SELECT id, event_id, topic, message_key, event_type, event_version, source, occurred_at, traceparent, payload, created_at
-               FROM outbox WHERE published_at IS NULL ORDER BY id LIMIT $1",
+               FROM outbox WHERE (SELECT pg_try_advisory_xact_lock($2)) AND published_at IS NULL
+              ORDER BY id LIMIT $1",
         )
         .bind(self.config.batch_size)
+        .bind(RELAY_LOCK_KEY)
         .fetch_all(&mut *tx)
         .await?;
         if rows.is_empty() {

@@ -3,9 +3,10 @@
 use crate::domain::{parse_new_order, NewOrder, NewOrderItem};
 use crate::store::{self, OrderView};
 use actix_web::{http::header, web, HttpRequest, HttpResponse};
+use chrono::{DateTime, SubsecRound, Utc};
 use common::events::{self, OrderCreated, PaymentRequested};
 use common::http::{found, page_limit, parse_uuid, ApiError, FieldError};
-use common::outbox::{NewEvent, Outbox};
+use common::outbox::{NewEvent, Outbox, OutboxBatch};
 use common::topics;
 use common::trace::TraceContext;
 use serde::Deserialize;
@@ -33,7 +34,7 @@ fn idempotency_key(request: &HttpRequest) -> Result<Option<String>, ApiError> {
     }
 }
 
-/// Validates, then in ONE transaction stores the order, its items and the
+/// Validates, then in ONE statement stores the order, its items and the
 /// `OrderCreated` and `PaymentRequested` outbox rows. Never talks to Kafka.
 async fn create_order(
     request: HttpRequest,
@@ -47,58 +48,77 @@ async fn create_order(
         message: "the order is invalid".into(),
         fields,
     })?;
-    let body_text = body.to_string();
-
-    let mut tx = pool.begin().await?;
     let order_id = Uuid::now_v7();
-    // Claiming the key first makes a concurrent request with the same key
-    // wait for this transaction, then see its order.
-    if let Some(key) = &key {
-        if let Some(existing) =
-            store::claim_idempotency_key(&mut tx, key, &body_text, order_id).await?
-        {
-            tx.rollback().await?;
-            // Compared as JSON values: key order and whitespace do not matter.
-            let same_body = serde_json::from_str::<serde_json::Value>(&existing.request_body)
-                .is_ok_and(|stored| stored == *body);
-            if !same_body {
-                return Err(ApiError::Unprocessable {
-                    message: "this Idempotency-Key was already used with a different body".into(),
-                    fields: vec![FieldError::new(
-                        IDEMPOTENCY_KEY,
-                        "already used with a different body",
-                    )],
-                });
-            }
-            let view = found(store::find(&pool, existing.order_id).await?, "order")?;
-            return Ok(accepted(view, true));
+    // Postgres keeps microseconds: the event carries exactly the stored value.
+    let created_at = Utc::now().trunc_subsecs(6);
+    let events = order_events(&outbox, order_id, created_at, &order, &trace)?;
+
+    let view = match &key {
+        None => {
+            let mut conn = pool.acquire().await?;
+            store::insert(&mut conn, order_id, created_at, &order, events).await?
         }
-    }
-    let view = store::insert(&mut tx, order_id, &order).await?;
-    add_events(&mut tx, &outbox, &view, &order, &trace).await?;
-    tx.commit().await?;
+        Some(key) => {
+            // Claiming the key first makes a concurrent request with the same
+            // key wait for this transaction, then see its order.
+            let mut tx = pool.begin().await?;
+            let body_text = body.to_string();
+            if let Some(existing) =
+                store::claim_idempotency_key(&mut tx, key, &body_text, order_id).await?
+            {
+                tx.rollback().await?;
+                return replay(&pool, existing, &body).await;
+            }
+            let view = store::insert(&mut tx, order_id, created_at, &order, events).await?;
+            tx.commit().await?;
+            view
+        }
+    };
     outbox.committed();
     tracing::info!(order_id = %order_id, customer_id = %order.customer_id, total = %order.total_amount, "order accepted");
     Ok(accepted(view, false))
 }
 
-async fn add_events(
-    conn: &mut sqlx::PgConnection,
+/// A request repeating an Idempotency-Key: the same body gets the order made
+/// the first time; another body is refused.
+async fn replay(
+    pool: &PgPool,
+    existing: store::ExistingKey,
+    body: &serde_json::Value,
+) -> Result<HttpResponse, ApiError> {
+    // Compared as JSON values: key order and whitespace do not matter.
+    let same_body = serde_json::from_str::<serde_json::Value>(&existing.request_body)
+        .is_ok_and(|stored| stored == *body);
+    if !same_body {
+        return Err(ApiError::Unprocessable {
+            message: "this Idempotency-Key was already used with a different body".into(),
+            fields: vec![FieldError::new(
+                IDEMPOTENCY_KEY,
+                "already used with a different body",
+            )],
+        });
+    }
+    let view = found(store::find(pool, existing.order_id).await?, "order")?;
+    Ok(accepted(view, true))
+}
+
+/// The saga's first two events, for the outbox.
+fn order_events(
     outbox: &Outbox,
-    view: &OrderView,
+    order_id: Uuid,
+    created_at: DateTime<Utc>,
     order: &NewOrder,
     trace: &TraceContext,
-) -> Result<(), sqlx::Error> {
-    let key = view.order_id.to_string();
+) -> Result<OutboxBatch, sqlx::Error> {
+    let key = order_id.to_string();
     let created = OrderCreated {
-        order_id: view.order_id,
+        order_id,
         customer_id: order.customer_id.clone(),
         items: order.items.iter().map(NewOrderItem::line).collect(),
         total_amount: order.total_amount,
         currency: order.currency.clone(),
-        created_at: view.created_at,
+        created_at,
     };
-    // Both rows in one statement.
     let mut rows = outbox.batch();
     rows.push(NewEvent {
         topic: topics::ORDER_CREATED,
@@ -109,7 +129,7 @@ async fn add_events(
         traceparent: Some(&trace.child().to_string()),
     })?;
     let payment = PaymentRequested {
-        order_id: view.order_id,
+        order_id,
         customer_id: order.customer_id.clone(),
         amount: order.total_amount,
         currency: order.currency.clone(),
@@ -122,8 +142,7 @@ async fn add_events(
         payload: &payment,
         traceparent: Some(&trace.child().to_string()),
     })?;
-    rows.insert(conn).await?;
-    Ok(())
+    Ok(rows)
 }
 
 fn accepted(view: OrderView, replayed: bool) -> HttpResponse {

@@ -3,6 +3,7 @@
 use crate::domain::{NewOrder, NewOrderItem};
 use chrono::{DateTime, Utc};
 use common::events::OrderLine;
+use common::outbox::OutboxBatch;
 use rust_decimal::Decimal;
 use serde::Serialize;
 use sqlx::{PgConnection, PgPool};
@@ -33,40 +34,47 @@ pub struct OrderView {
 const ORDER_COLUMNS: &str =
     "id, customer_id, status, total_amount, currency::text AS currency, failure_reason, created_at, updated_at";
 
+/// Stores the order, its items and its outbox rows in ONE statement: atomic
+/// on its own (no explicit transaction needed) and one round trip. The items'
+/// foreign key is checked at the end of the statement, when the order exists.
 pub async fn insert(
     conn: &mut PgConnection,
     id: Uuid,
+    created_at: DateTime<Utc>,
     order: &NewOrder,
+    events: OutboxBatch,
 ) -> Result<OrderView, sqlx::Error> {
     let lines: Vec<i32> = (1..=order.items.len() as i32).collect();
     let products: Vec<&str> = order.items.iter().map(|i| i.product_id.as_str()).collect();
     let names: Vec<&str> = order.items.iter().map(|i| i.name.as_str()).collect();
     let quantities: Vec<i32> = order.items.iter().map(|i| i.quantity).collect();
     let prices: Vec<Decimal> = order.items.iter().map(|i| i.unit_price).collect();
-    // The order and all its items in one statement (one round trip); the
-    // items' foreign key is checked at the end of the statement, when the
-    // order row exists.
-    let mut view: OrderView = sqlx::query_as(&format!(
+    let sql = format!(
         "WITH new_order AS (
-             INSERT INTO orders (id, customer_id, total_amount, currency) VALUES ($1, $2, $3, $4)
+             INSERT INTO orders (id, customer_id, total_amount, currency, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $5)
              RETURNING {ORDER_COLUMNS}
          ), new_items AS (
              INSERT INTO order_items (order_id, line, product_id, name, quantity, unit_price)
-             SELECT $1, * FROM UNNEST($5::int[], $6::text[], $7::text[], $8::int[], $9::numeric[])
+             SELECT $1, * FROM UNNEST($6::int[], $7::text[], $8::text[], $9::int[], $10::numeric[])
+         ), new_events AS (
+             {}
          )
-         SELECT * FROM new_order"
-    ))
-    .bind(id)
-    .bind(&order.customer_id)
-    .bind(order.total_amount)
-    .bind(&order.currency)
-    .bind(&lines)
-    .bind(&products)
-    .bind(&names)
-    .bind(&quantities)
-    .bind(&prices)
-    .fetch_one(&mut *conn)
-    .await?;
+         SELECT * FROM new_order",
+        OutboxBatch::insert_sql(11)
+    );
+    let query = sqlx::query_as(&sql)
+        .bind(id)
+        .bind(&order.customer_id)
+        .bind(order.total_amount)
+        .bind(&order.currency)
+        .bind(created_at)
+        .bind(&lines)
+        .bind(&products)
+        .bind(&names)
+        .bind(&quantities)
+        .bind(&prices);
+    let mut view: OrderView = events.bind(query).fetch_one(&mut *conn).await?;
     view.items = Some(order.items.iter().map(NewOrderItem::line).collect());
     Ok(view)
 }
