@@ -26,6 +26,10 @@ cargo_bin() {
   echo "${CARGO_TARGET_DIR:-$ROOT_DIR/target}/$dir/$1"
 }
 
+# Matches a service of this checkout built in any profile, so `down` and
+# `status` find it whatever CARGO_PROFILE it was started with.
+service_pattern() { echo "${CARGO_TARGET_DIR:-$ROOT_DIR/target}/*/$1"; }
+
 say() { printf '==> %s\n' "$*"; }
 warn() { printf 'warning: %s\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
@@ -67,7 +71,8 @@ pid_of() { # name pattern -> prints pid if running
     [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || break
     cmd=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null || true)
     if [ -n "$cmd" ]; then
-      if [[ "$cmd" == *"${2:-}"* ]]; then
+      # shellcheck disable=SC2053 # $2 is a glob on purpose (see service_pattern)
+      if [[ $cmd == *${2:-}* ]]; then
         echo "$pid"
         return 0
       fi

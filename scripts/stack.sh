@@ -41,7 +41,11 @@ start_service() {
   local name=$1 port db pid
   port=$(service_port "$name")
   db=$(service_database "$name")
-  if pid=$(pid_of "$name" "$(cargo_bin "$name")"); then
+  if pid=$(pid_of "$name" "$(service_pattern "$name")"); then
+    local exe
+    exe=$(tr '\0' '\n' <"/proc/$pid/cmdline" 2>/dev/null | head -1)
+    [ "$exe" = "$(cargo_bin "$name")" ] ||
+      die "$name is running another build ($exe, pid $pid), not CARGO_PROFILE=$CARGO_PROFILE; stop it first: scripts/stack.sh down services"
     say "$name already running (pid $pid) on http://127.0.0.1:$port"
     return 0
   fi
@@ -95,7 +99,7 @@ down() {
   local what=${1:-all} name pid
   if [ "$what" = all ] || [ "$what" = services ]; then
     for name in $SERVICES; do
-      if pid=$(pid_of "$name" "$(cargo_bin "$name")"); then
+      if pid=$(pid_of "$name" "$(service_pattern "$name")"); then
         say "stopping $name (pid $pid)"
         stop_pid "$name" "$pid" 40
       fi
@@ -112,7 +116,7 @@ status() {
   "$ROOT_DIR/scripts/postgres.sh" status || rc=1
   "$ROOT_DIR/kafka-setup/kafka.sh" status || rc=1
   for name in $SERVICES; do
-    if pid=$(pid_of "$name" "$(cargo_bin "$name")"); then
+    if pid=$(pid_of "$name" "$(service_pattern "$name")"); then
       echo "$name: running (pid $pid) on http://127.0.0.1:$(service_port "$name")"
     else
       echo "$name: stopped"
