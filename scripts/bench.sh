@@ -16,7 +16,7 @@
 #
 # Environment (all optional):
 #   CARGO_PROFILE        build profile of the services (default release here)
-#   BENCH_RATES          ladder of orders/s (default "250 500 1000 2000 4000")
+#   BENCH_RATES          ladder of orders/s (default "250 500 750 1000 1500 2000 4000")
 #   BENCH_STEP_SECS      measured seconds per step (default 30)
 #   BENCH_WARMUP_SECS    unmeasured seconds at the step's rate before each step (default 5)
 #   BENCH_GRACE_SECS     a saga completed "in time" if final by step end + this (default 2)
@@ -48,7 +48,7 @@ if [ "${BENCH_QUICK:-0}" = 1 ]; then
   PGBENCH_SECS=${BENCH_PGBENCH_SECS:-3}
   KAFKA_RECORDS=${BENCH_KAFKA_RECORDS:-20000}
 else
-  RATES=${BENCH_RATES:-250 500 1000 2000 4000}
+  RATES=${BENCH_RATES:-250 500 750 1000 1500 2000 4000}
   STEP_SECS=${BENCH_STEP_SECS:-30}
   WARMUP_SECS=${BENCH_WARMUP_SECS:-5}
   DRAIN_SECS=${BENCH_DRAIN_SECS:-120}
@@ -278,32 +278,50 @@ put postgres.version="$(admin_sql postgres "SHOW server_version")" \
   postgres.settings="$(admin_sql postgres "SELECT string_agg(name || '=' || setting || COALESCE(unit, ''), ', ' ORDER BY name)
      FROM pg_settings WHERE name IN ('fsync', 'wal_sync_method', 'shared_buffers', 'max_connections', 'commit_delay', 'full_page_writes')"), synchronous_commit=$SYNC_COMMIT"
 
+# Bytes in the log segments of the saga's three topics on the local broker.
+topic_log_bytes() {
+  local t f total=0
+  for t in order-created payment-requests notification-events; do
+    for f in "$STATE_DIR/kafka/data/${KAFKA_TOPIC_PREFIX:-}$t"-[0-9]*/*.log; do
+      [ -f "$f" ] && total=$((total + $(stat -c %s "$f")))
+    done
+  done
+  echo "$total"
+}
+
+# Records the three relays have published (outbox_published_total).
+published_records() {
+  local name total=0 n
+  for name in $SERVICES; do
+    n=$(curl -fsS "http://127.0.0.1:$(service_port "$name")/metrics" |
+      awk '$1 ~ /^outbox_published_total/ { s += $2 } END { printf "%d", s }')
+    total=$((total + n))
+  done
+  echo "$total"
+}
+
 # --- 1. warm-up: primes connections and caches, and gives us real records -----
 say "warm-up: ${RATE_LIST[0]} orders/s for ${WARMUP_SECS}s ($(elapsed))"
+published_before=$(published_records) log_bytes_before=$(topic_log_bytes)
 start_k6 "${RATE_LIST[0]}" "$((WARMUP_SECS > 0 ? WARMUP_SECS : 1))" 0 0 "$WORK/warmup-k6.json" "$WORK/warmup-k6.log"
-warm_from_ms=$K6_START_MS
 wait_k6 "$WORK/warmup-k6.log"
 wait_drained "$DRAIN_SECS" >/dev/null || warn "the warm-up did not drain within ${DRAIN_SECS}s"
 LAST_LOAD_MS=$(now_ms)
 
-# The bytes of a record as the relay sends it: key + value + headers (names
-# and values: event-id, event-type, event-version, source, occurred-at (27),
-# content-type (application/json), traceparent).
-record_bytes=0 record_count=0
-for db in orders billing notifications; do
-  read -r n b < <(sql $db "SELECT count(*), COALESCE(sum(octet_length(payload) + octet_length(message_key)
-      + 36 + octet_length(event_type) + length(event_version::text) + octet_length(source) + 27 + 16
-      + COALESCE(octet_length(traceparent), 0) + 71), 0)
-    FROM outbox WHERE created_at >= to_timestamp($warm_from_ms / 1000.0)" | tr '|' ' ')
-  record_count=$((record_count + n)) record_bytes=$((record_bytes + b))
-done
+# The size of our records as Kafka stores them (key + value + headers, with
+# their share of batch overhead): bytes the warm-up added to the saga's topic
+# logs ÷ records the relays published meanwhile. Measured on the broker: the
+# relays delete published outbox rows, so the database no longer has them.
+record_count=$(($(published_records) - published_before))
+record_bytes=$(($(topic_log_bytes) - log_bytes_before))
+[ "$record_bytes" -gt 0 ] || record_count=0
 if [ "$record_count" -gt 0 ]; then
   RECORD_SIZE=$(((record_bytes + record_count / 2) / record_count))
-  record_source="measured: mean key + value + headers of $record_count warm-up records"
+  record_source="measured: Kafka log bytes per record over $record_count warm-up records"
 else
   RECORD_SIZE=500
-  record_source="assumed: the warm-up produced no outbox row"
-  warn "no outbox rows from the warm-up; assuming $RECORD_SIZE-byte records"
+  record_source="assumed: the broker's log directory is not local, or the warm-up published nothing"
+  warn "cannot measure the record size; assuming $RECORD_SIZE-byte records"
 fi
 
 # --- 2. limits: Kafka, then Postgres -------------------------------------------

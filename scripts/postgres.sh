@@ -8,7 +8,9 @@
 #   postgres.sh status
 #
 # Environment (defaults in scripts/lib.sh): PG_PORT (55432), PG_BIN (newest
-# /usr/lib/postgresql/*/bin), PG_DATA_DIR (.local/postgres), PG_SUPERUSER_PASSWORD.
+# /usr/lib/postgresql/*/bin), PG_DATA_DIR (.local/postgres), PG_SUPERUSER_PASSWORD,
+# PG_SERVER_OPTIONS (extra server settings, e.g. for profiling:
+# "-c shared_preload_libraries=pg_stat_statements").
 set -euo pipefail
 # shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -87,7 +89,7 @@ start() {
     say "starting PostgreSQL on 127.0.0.1:$PG_PORT, log: $PG_LOG"
     # TCP on loopback only, no Unix socket: nothing to collide with a system server.
     as_pg "$PG_BIN/pg_ctl" start -D "$PG_DATA_DIR" -l "$PG_LOG" -w -t 60 \
-      -o "-c listen_addresses=127.0.0.1 -c port=$PG_PORT -c unix_socket_directories= -c max_connections=200" >/dev/null ||
+      -o "-c listen_addresses=127.0.0.1 -c port=$PG_PORT -c unix_socket_directories= -c max_connections=200 ${PG_SERVER_OPTIONS:-}" >/dev/null ||
       { tail -20 "$PG_LOG" >&2; die "PostgreSQL did not start, see $PG_LOG"; }
   fi
   create_databases

@@ -408,3 +408,20 @@ pub async fn run_cleanup(pool: PgPool, config: OutboxConfig, mut shutdown: watch
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::OutboxBatch;
+
+    #[test]
+    fn the_insert_fragment_numbers_its_eight_parameters_from_the_given_one() {
+        let sql = OutboxBatch::insert_sql(11);
+        for n in 11..=18 {
+            assert!(sql.contains(&format!("${n}")), "${n} missing in {sql}");
+        }
+        for n in [1, 10, 19] {
+            assert!(!sql.contains(&format!("${n}:")), "${n} unexpected in {sql}");
+            assert!(!sql.contains(&format!("${n},")), "${n} unexpected in {sql}");
+        }
+    }
+}
