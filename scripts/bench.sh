@@ -84,7 +84,6 @@ PGBENCH=$PG_BIN/pgbench
 [ -x "$PSQL" ] || PSQL=$(command -v psql) || die "psql not found (Debian: apt-get install postgresql-client)"
 [ -x "$PGBENCH" ] || PGBENCH=$(command -v pgbench) || die "pgbench not found (Debian: apt-get install postgresql-contrib)"
 export PSQL PG_ADMIN_URL
-SERVICES="order-service billing-service notification-service"
 SCRATCH_DB=bench_scratch
 PERF_TOPIC=bench-perf
 T0=$SECONDS
@@ -108,14 +107,6 @@ sql() { # database query: as the service's own role
 admin_url() { local base=${PG_ADMIN_URL%%\?*}; echo "${base%/*}/$1"; }
 admin_sql() { # database query
   PGOPTIONS="-c client_min_messages=warning" "$PSQL" -X -q -t -A -v ON_ERROR_STOP=1 "$(admin_url "$1")" -c "$2"
-}
-
-service_port() {
-  case $1 in
-  order-service) echo "${ORDER_SERVICE_PORT:-8080}" ;;
-  billing-service) echo "${BILLING_SERVICE_PORT:-8081}" ;;
-  notification-service) echo "${NOTIFICATION_SERVICE_PORT:-8082}" ;;
-  esac
 }
 
 # The target directory (debug, release, ...) of the running binary of a

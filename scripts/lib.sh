@@ -26,6 +26,17 @@ cargo_bin() {
   echo "${CARGO_TARGET_DIR:-$ROOT_DIR/target}/$dir/$1"
 }
 
+# shellcheck disable=SC2034 # used by the scripts that source this file
+SERVICES="order-service billing-service notification-service"
+
+service_port() {
+  case $1 in
+  order-service) echo "${ORDER_SERVICE_PORT:-8080}" ;;
+  billing-service) echo "${BILLING_SERVICE_PORT:-8081}" ;;
+  notification-service) echo "${NOTIFICATION_SERVICE_PORT:-8082}" ;;
+  esac
+}
+
 # Matches a service of this checkout built in any profile, so `down` and
 # `status` find it whatever CARGO_PROFILE it was started with.
 service_pattern() { echo "${CARGO_TARGET_DIR:-$ROOT_DIR/target}/*/$1"; }

@@ -13,16 +13,6 @@ set -euo pipefail
 # shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-SERVICES="order-service billing-service notification-service"
-
-service_port() {
-  case $1 in
-  order-service) echo "${ORDER_SERVICE_PORT:-8080}" ;;
-  billing-service) echo "${BILLING_SERVICE_PORT:-8081}" ;;
-  notification-service) echo "${NOTIFICATION_SERVICE_PORT:-8082}" ;;
-  esac
-}
-
 service_database() {
   case $1 in
   order-service) echo orders ;;

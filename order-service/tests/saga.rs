@@ -78,6 +78,26 @@ impl Saga {
             .unwrap_or_default()
     }
 
+    /// Stops billing, then places `count` orders for `customer`: their
+    /// payment requests queue up on the topic. Returns the order ids.
+    async fn place_while_billing_is_down(&mut self, count: usize, customer: &str) -> Vec<String> {
+        self.billing.stop().await;
+        let mut ids = Vec::new();
+        for _ in 0..count {
+            let order = self.place(&order_body(customer)).await;
+            ids.push(order["orderId"].as_str().unwrap().to_owned());
+        }
+        ids
+    }
+
+    async fn restart_billing(self) -> Self {
+        let billing = self
+            .billing
+            .restart(billing_definition(), &self.topics)
+            .await;
+        Saga { billing, ..self }
+    }
+
     async fn payment_count(&self, order_id: &str) -> i64 {
         sqlx::query_scalar("SELECT count(*) FROM payments WHERE order_id = $1::uuid")
             .bind(order_id)
@@ -441,24 +461,12 @@ async fn poison_records_go_to_the_dead_letter_topics_and_the_saga_goes_on() {
 
 #[tokio::test]
 async fn orders_wait_while_billing_is_down_and_all_complete_once_it_is_back() {
-    let Saga {
-        topics,
-        orders,
-        mut billing,
-        notifications,
-    } = Saga::start().await;
-    billing.stop().await;
-
-    let mut ids = Vec::new();
-    for _ in 0..5 {
-        let response = orders.post_json("/api/orders", &order_body("frank")).await;
-        assert_eq!(response.status().as_u16(), 202);
-        let order: Value = response.json().await.unwrap();
-        ids.push(order["orderId"].as_str().unwrap().to_owned());
-    }
+    let mut saga = Saga::start().await;
+    let ids = saga.place_while_billing_is_down(5, "frank").await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     for id in &ids {
-        let order: Value = orders
+        let order: Value = saga
+            .orders
             .get(&format!("/api/orders/{id}"))
             .await
             .json()
@@ -470,13 +478,7 @@ async fn orders_wait_while_billing_is_down_and_all_complete_once_it_is_back() {
         );
     }
 
-    let billing = billing.restart(billing_definition(), &topics).await;
-    let saga = Saga {
-        topics,
-        orders,
-        billing,
-        notifications,
-    };
+    let saga = saga.restart_billing().await;
     for id in &ids {
         let (order, _) = saga.final_order(id).await;
         assert_eq!(order["status"], "PAID", "{order}");
@@ -500,22 +502,9 @@ async fn orders_wait_while_billing_is_down_and_all_complete_once_it_is_back() {
 /// must not cost the others anything: each is applied exactly once.
 #[tokio::test]
 async fn a_batch_with_a_refused_record_and_a_repeat_applies_each_other_record_once() {
-    let Saga {
-        topics,
-        orders,
-        mut billing,
-        notifications,
-    } = Saga::start().await;
-    billing.stop().await;
-
-    let mut ids = Vec::new();
-    for _ in 0..3 {
-        let response = orders.post_json("/api/orders", &order_body("gina")).await;
-        assert_eq!(response.status().as_u16(), 202);
-        let order: Value = response.json().await.unwrap();
-        ids.push(order["orderId"].as_str().unwrap().to_owned());
-    }
-    let requests = topics.topic(topics::PAYMENT_REQUESTS);
+    let mut saga = Saga::start().await;
+    let ids = saga.place_while_billing_is_down(3, "gina").await;
+    let requests = saga.topics.topic(topics::PAYMENT_REQUESTS);
     let queued = read_topic(&requests, 3, Duration::from_secs(10)).await;
     assert_eq!(queued.len(), 3);
     // A negative amount: a valid envelope the handler refuses (dead-lettered).
@@ -550,13 +539,7 @@ async fn a_batch_with_a_refused_record_and_a_repeat_applies_each_other_record_on
     )
     .await;
 
-    let billing = billing.restart(billing_definition(), &topics).await;
-    let saga = Saga {
-        topics,
-        orders,
-        billing,
-        notifications,
-    };
+    let saga = saga.restart_billing().await;
     for id in &ids {
         let (order, _) = saga.final_order(id).await;
         assert_eq!(order["status"], "PAID", "{order}");
