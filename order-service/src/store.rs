@@ -191,7 +191,8 @@ pub async fn finish(
 }
 
 pub enum FinishOutcome {
-    /// `duration`: from the order's creation to now, by the database's clock.
+    /// `duration`: from the order's `created_at` (the service's clock at
+    /// acceptance) to now (the database's clock).
     Finished {
         duration: std::time::Duration,
     },
