@@ -109,15 +109,11 @@ admin_sql() { # database query
   PGOPTIONS="-c client_min_messages=warning" "$PSQL" -X -q -t -A -v ON_ERROR_STOP=1 "$(admin_url "$1")" -c "$2"
 }
 
-# The target directory (debug, release, ...) of the running binary of a
-# service, read from its pidfile. Not pid_of: given another profile's path, it
-# would delete the pidfile of a live service.
+# The target directory (debug, release, ...) of the running binary of a service.
 running_profile_dir() {
   local pid exe
-  pid=$(cat "$RUN_DIR/$1.pid" 2>/dev/null) || return 1
-  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 1
+  pid=$(pid_of "$1" "$(service_pattern "$1")") || return 1
   exe=$(tr '\0' '\n' <"/proc/$pid/cmdline" 2>/dev/null | head -1)
-  [[ $exe == */$1 ]] || return 1
   basename "$(dirname "$exe")"
 }
 

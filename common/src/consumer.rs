@@ -372,26 +372,21 @@ impl ConsumerRuntime {
         }
     }
 
-    /// One transaction: inbox row, then the handler. `Ok(false)` = duplicate.
+    /// One transaction for one record: a batch of one, already inside its
+    /// span. `Ok(false)` = duplicate.
     async fn apply(
         &self,
         definition: &ConsumerDefinition,
         event: &IncomingEvent,
     ) -> Result<bool, HandleError> {
-        let mut tx = self.pool.begin().await?;
-        let first_time = crate::inbox::record(&mut tx, &definition.group, event).await?;
-        if !first_time {
-            return Ok(false);
-        }
-        let mut outbox = self.outbox.batch();
-        definition
-            .handler
-            .handle(&mut tx, event, &mut outbox)
+        let first_times = self
+            .apply_batch(
+                definition,
+                std::slice::from_ref(event),
+                &[tracing::Span::none()],
+            )
             .await?;
-        outbox.insert(&mut tx).await?;
-        tx.commit().await?;
-        self.outbox.committed();
-        Ok(true)
+        Ok(first_times[0])
     }
 
     /// Copies the record to `<topic>.dlq` with provenance headers, retrying
