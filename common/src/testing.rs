@@ -225,6 +225,15 @@ impl TestApp {
             .expect("request to the service")
     }
 
+    pub async fn put_json(&self, path: &str, body: &serde_json::Value) -> reqwest::Response {
+        self.http
+            .put(format!("{}{path}", self.address))
+            .json(body)
+            .send()
+            .await
+            .expect("request to the service")
+    }
+
     /// Polls `GET path` until `done` holds for its JSON body, or `within` elapses.
     pub async fn get_until(
         &self,

@@ -222,12 +222,8 @@ async fn insufficient_credit_fails_the_payment_cancels_the_order_and_sends_an_sm
     let saga = Saga::start().await;
     let limit = saga
         .billing
-        .http
-        .put(format!("{}/api/accounts/bob", saga.billing.address))
-        .json(&json!({"creditLimit": 100.00}))
-        .send()
-        .await
-        .unwrap();
+        .put_json("/api/accounts/bob", &json!({"creditLimit": 100.00}))
+        .await;
     assert_eq!(limit.status().as_u16(), 200);
 
     let order = saga.place(&order_body("bob")).await;
@@ -582,12 +578,8 @@ async fn metrics_count_what_happened() {
     let saga = Saga::start().await;
     let limit = saga
         .billing
-        .http
-        .put(format!("{}/api/accounts/poor", saga.billing.address))
-        .json(&json!({"creditLimit": 1}))
-        .send()
-        .await
-        .unwrap();
+        .put_json("/api/accounts/poor", &json!({"creditLimit": 1}))
+        .await;
     assert_eq!(limit.status().as_u16(), 200);
     let mut ids = Vec::new();
     for customer in ["rich-1", "rich-2", "rich-3", "poor"] {

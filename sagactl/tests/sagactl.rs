@@ -82,12 +82,8 @@ async fn audit_is_clean_after_complete_sagas_and_names_every_broken_invariant() 
     let mut stack = stack().await;
     let put = stack
         .billing
-        .http
-        .put(format!("{}/api/accounts/poor", stack.billing.address))
-        .json(&json!({"creditLimit": 1}))
-        .send()
-        .await
-        .unwrap();
+        .put_json("/api/accounts/poor", &json!({"creditLimit": 1}))
+        .await;
     assert_eq!(put.status().as_u16(), 200);
     let paid = stack.completed_order("rich").await;
     let failed = stack.completed_order("poor").await;
