@@ -13,6 +13,7 @@ pub mod health;
 pub mod http;
 pub mod inbox;
 pub mod kafka;
+pub mod limits;
 pub mod metrics;
 pub mod money;
 pub mod outbox;
