@@ -25,6 +25,7 @@ async fn ready_answers_200_once_its_database_is_migrated_and_kafka_answers() {
         [
             "_sqlx_migrations",
             "accounts",
+            "dead_letters",
             "inbox",
             "outbox",
             "payments"

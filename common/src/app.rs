@@ -71,6 +71,8 @@ impl Application {
             pool.clone(),
             producer.clone(),
             config.readiness_timeout,
+            definition.metrics.clone(),
+            config.consumer_stall_threshold,
         );
 
         let outbox = Outbox::new(config.service_name);
@@ -243,6 +245,7 @@ impl BackgroundStarter {
                 kafka: self.config.kafka.clone(),
                 client_id: format!("{}-{}", self.config.service_name, definition.group),
                 batch_size: self.config.consumer_batch_size,
+                max_attempts: self.config.consumer_max_attempts,
                 metrics: self.definition.metrics.clone(),
             };
             tasks.push(tokio::spawn(runtime.run(definition, self.stop.clone())));

@@ -32,6 +32,13 @@ pub struct ServiceConfig {
     /// `CONSUMER_BATCH_SIZE`, default 200: at most this many records already
     /// fetched are applied in one transaction (1 = a transaction per record).
     pub consumer_batch_size: usize,
+    /// `CONSUMER_MAX_ATTEMPTS`, default 10: a record whose handling keeps
+    /// failing with a transient error while the database answers is
+    /// dead-lettered after this many attempts (about 20 s with the backoff).
+    pub consumer_max_attempts: u32,
+    /// `CONSUMER_STALL_THRESHOLD_SECS`, default 30: a consumer busy on the
+    /// same records for longer is named as stalled by `/health/ready`.
+    pub consumer_stall_threshold: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -151,6 +158,19 @@ impl ServiceConfig {
                 }
                 n => n,
             },
+            consumer_max_attempts: match vars.parsed("CONSUMER_MAX_ATTEMPTS", 10)? {
+                0 => {
+                    return Err(ConfigError {
+                        variable: "CONSUMER_MAX_ATTEMPTS",
+                        value: "0".into(),
+                        reason: "must be at least 1".into(),
+                    })
+                }
+                n => n,
+            },
+            consumer_stall_threshold: Duration::from_secs(
+                vars.parsed("CONSUMER_STALL_THRESHOLD_SECS", 30)?,
+            ),
             readiness_timeout: Duration::from_millis(vars.parsed("READINESS_TIMEOUT_MS", 2000)?),
             shutdown_timeout: Duration::from_secs(vars.parsed("SHUTDOWN_TIMEOUT_SECS", 25)?),
             log_format: match vars.string("LOG_FORMAT", "text").as_str() {

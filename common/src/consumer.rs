@@ -11,25 +11,35 @@
 //! - A record seen before (same consumer group and event id in the inbox) is
 //!   acknowledged and skipped.
 //! - A record that can never succeed (bad envelope, not JSON, unknown type or
-//!   version, invalid body) goes to `<topic>.dlq` with its key, value and
-//!   headers, plus headers naming its origin and the error.
-//! - A transient failure (database or broker unavailable) is retried on the
-//!   same record with backoff: never skipped, never dead-lettered.
+//!   version, invalid body, a field beyond our limits, a database error the
+//!   record's content provokes) goes to `<topic>.dlq` with its key, value and
+//!   headers, plus headers naming its origin and the error; see
+//!   [`crate::dead_letter`] for a copy too large for the broker.
+//! - A transient failure is retried on the same record with backoff. While
+//!   the database does not answer (a real outage) it is never skipped; when
+//!   the database answers other work and the record still fails after
+//!   `max_attempts`, it is poison and is dead-lettered.
+//! - `consumer_stalled_seconds` and `consumer_lag` (from the position the
+//!   consumer has reached) make a consumer that waits visible.
 
 use crate::config::KafkaConfig;
-use crate::envelope::{dlq, IncomingEvent};
-use crate::kafka::SagaProducer;
-use crate::kafka::{client_config, KafkaContext};
+use crate::dead_letter::{bounded, store_original, DeadLetterCopy, Provenance, MAX_ERROR_CHARS};
+use crate::envelope::IncomingEvent;
+use crate::kafka::{client_config, is_permanent_produce_error, KafkaContext, SagaProducer};
+use crate::metrics::StallClock;
 use crate::outbox::{Outbox, OutboxBatch};
 use crate::topics::DLQ_SUFFIX;
 use async_trait::async_trait;
-use chrono::{SecondsFormat, Utc};
 use futures_util::{FutureExt, StreamExt};
+use prometheus::IntGaugeVec;
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
-use rdkafka::message::{BorrowedMessage, Header, Headers, Message, OwnedHeaders};
+use rdkafka::error::KafkaError;
+use rdkafka::message::{BorrowedMessage, Header, Message, OwnedHeaders};
 use rdkafka::producer::FutureRecord;
+use rdkafka::TopicPartitionList;
 use sqlx::{PgConnection, PgPool};
-use std::sync::Arc;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::watch;
 use tracing::Instrument;
@@ -45,15 +55,22 @@ pub enum HandleError {
     Transient(String),
 }
 
+/// SQLSTATE classes that the record's content provokes, so a retry fails the
+/// same way: data exceptions (22), integrity constraints (23), program
+/// limits such as an index row too large (54).
+const RECORD_CAUSED_SQLSTATE_CLASSES: [&str; 3] = ["22", "23", "54"];
+
 impl From<sqlx::Error> for HandleError {
-    /// Data and constraint errors (SQLSTATE classes 22 and 23) come from the
-    /// record itself and would fail forever; anything else is the database
-    /// being unavailable or busy, which passes.
+    /// Errors of [`RECORD_CAUSED_SQLSTATE_CLASSES`] are permanent; anything
+    /// else may pass (the database unavailable or busy, a deadlock) and is
+    /// retried within the consumer's attempt budget.
     fn from(e: sqlx::Error) -> Self {
         let permanent = e
             .as_database_error()
             .and_then(|d| d.code())
-            .is_some_and(|code| code.starts_with("22") || code.starts_with("23"));
+            .is_some_and(|code| {
+                RECORD_CAUSED_SQLSTATE_CLASSES.contains(&&code[..2.min(code.len())])
+            });
         if permanent {
             HandleError::Permanent(e.to_string())
         } else {
@@ -99,7 +116,20 @@ pub struct ConsumerRuntime {
     pub metrics: Arc<crate::metrics::Metrics>,
     /// Most records applied in one transaction.
     pub batch_size: usize,
+    /// Attempts on a record that fails transiently while the database
+    /// answers, before it is dead-lettered as poison.
+    pub max_attempts: u32,
 }
+
+/// The next offset to handle, per partition this consumer has handled.
+type Positions = Arc<Mutex<HashMap<(String, i32), i64>>>;
+
+/// How often `consumer_lag` is computed.
+const LAG_INTERVAL: Duration = Duration::from_secs(5);
+/// librdkafka queues an error for every failed connection attempt while the
+/// brokers are down. They are drained without waiting, so records flow as
+/// soon as the broker is back; only a long unbroken run of errors pauses.
+const ERRORS_BEFORE_PAUSE: u32 = 1000;
 
 enum Outcome {
     Processed,
@@ -113,7 +143,7 @@ impl ConsumerRuntime {
     /// Consumes until `shutdown` turns true, finishing the record under way
     /// and committing stored offsets before returning.
     pub async fn run(self, definition: ConsumerDefinition, mut shutdown: watch::Receiver<bool>) {
-        let consumer: StreamConsumer<KafkaContext> = match client_config(
+        let consumer: Arc<StreamConsumer<KafkaContext>> = match client_config(
             &self.kafka,
             &self.client_id,
         )
@@ -124,13 +154,9 @@ impl ConsumerRuntime {
         // A crashed member's partitions move after 10 s, not librdkafka's 45 s.
         .set("session.timeout.ms", "10000")
         .set("heartbeat.interval.ms", "3000")
-        // Statistics feed the consumer_lag gauge.
-        .set("statistics.interval.ms", "5000")
-        .create_with_context(KafkaContext::with_lag_metric(
-            self.metrics.consumer_lag.clone(),
-            definition.group.clone(),
-        )) {
-            Ok(c) => c,
+        .create_with_context(KafkaContext::default())
+        {
+            Ok(c) => Arc::new(c),
             Err(e) => {
                 tracing::error!(group = %definition.group, error = %e, "cannot create Kafka consumer");
                 return;
@@ -148,7 +174,17 @@ impl ConsumerRuntime {
         }
         tracing::info!(group = %definition.group, topics = ?topics, "consumer started");
 
+        let clock = self.metrics.stall_clock(&definition.group);
+        let positions = Positions::default();
+        tokio::spawn(report_lag(
+            consumer.clone(),
+            positions.clone(),
+            self.metrics.consumer_lag.clone(),
+            definition.group.clone(),
+            shutdown.clone(),
+        ));
         let mut stream = consumer.stream();
+        let mut errors_in_a_row = 0u32;
         loop {
             let first = tokio::select! {
                 m = stream.next() => m.expect("Kafka streams never end"),
@@ -157,25 +193,31 @@ impl ConsumerRuntime {
             let first = match first {
                 Ok(m) => m,
                 Err(e) => {
-                    tracing::warn!(group = %definition.group, error = %e, "consumer error");
-                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    consumer.context().report(&format!("consumer error: {e}"));
+                    errors_in_a_row += 1;
+                    if errors_in_a_row.is_multiple_of(ERRORS_BEFORE_PAUSE) {
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
                     continue;
                 }
             };
+            errors_in_a_row = 0;
             // Whatever else is already fetched joins the batch; nothing waits for more.
             let mut batch = vec![first];
             while batch.len() < self.batch_size {
                 match stream.next().now_or_never() {
                     Some(Some(Ok(m))) => batch.push(m),
                     Some(Some(Err(e))) => {
-                        tracing::warn!(group = %definition.group, error = %e, "consumer error");
-                        break;
+                        consumer.context().report(&format!("consumer error: {e}"));
                     }
                     _ => break,
                 }
             }
+            clock.busy();
             let started = std::time::Instant::now();
-            let outcomes = self.process_batch(&definition, &batch, &mut shutdown).await;
+            let outcomes = self
+                .process_batch(&definition, &batch, &clock, &mut shutdown)
+                .await;
             let elapsed = started.elapsed().as_secs_f64();
             let mut interrupted = false;
             for (message, outcome) in batch.iter().zip(&outcomes) {
@@ -197,12 +239,19 @@ impl ConsumerRuntime {
                     .consumer_records
                     .with_label_values(&[labels[0], labels[1], result])
                     .inc();
-                if let Err(e) = consumer.store_offset_from_message(message) {
+                match consumer.store_offset_from_message(message) {
+                    Ok(()) => {
+                        positions.lock().unwrap().insert(
+                            (message.topic().to_owned(), message.partition()),
+                            message.offset() + 1,
+                        );
+                    }
                     // Only fails when the partition was revoked meanwhile;
                     // the new owner will redeliver and the inbox dedupes.
-                    tracing::warn!(error = %e, "could not store offset");
+                    Err(e) => tracing::warn!(error = %e, "could not store offset"),
                 }
             }
+            clock.idle();
             if interrupted {
                 break;
             }
@@ -222,6 +271,7 @@ impl ConsumerRuntime {
         &self,
         definition: &ConsumerDefinition,
         batch: &[BorrowedMessage<'_>],
+        clock: &StallClock,
         shutdown: &mut watch::Receiver<bool>,
     ) -> Vec<Outcome> {
         if batch.len() > 1 {
@@ -261,6 +311,7 @@ impl ConsumerRuntime {
         let mut outcomes = Vec::with_capacity(batch.len());
         for message in batch {
             let outcome = self.process(definition, message, shutdown).await;
+            clock.progressed();
             let stop = matches!(outcome, Outcome::Interrupted);
             outcomes.push(outcome);
             if stop {
@@ -341,6 +392,7 @@ impl ConsumerRuntime {
                 .await;
         }
         let mut backoff = Duration::from_millis(100);
+        let mut attempts = 0;
         loop {
             match self.apply(definition, event).await {
                 Ok(true) => {
@@ -357,11 +409,25 @@ impl ConsumerRuntime {
                         .await;
                 }
                 Err(HandleError::Transient(reason)) => {
+                    // Only a failure while the database answers counts: an
+                    // outage is waited out, however long.
+                    if self.database_answers().await {
+                        attempts += 1;
+                    }
+                    if attempts >= self.max_attempts {
+                        let reason = format!(
+                            "still failing after {attempts} attempts while the database answers: {reason}"
+                        );
+                        return self
+                            .dead_letter(definition, message, &reason, shutdown)
+                            .await;
+                    }
+                    let reason = bounded(&reason, MAX_ERROR_CHARS);
                     self.metrics
                         .consumer_records
                         .with_label_values(&[message.topic(), definition.group.as_str(), "retried"])
                         .inc();
-                    tracing::warn!(group = %definition.group, error = %reason, retry_in_ms = backoff.as_millis() as u64, "transient failure; retrying the same record");
+                    tracing::warn!(group = %definition.group, error = %reason, attempts, retry_in_ms = backoff.as_millis() as u64, "transient failure; retrying the same record");
                     tokio::select! {
                         () = tokio::time::sleep(backoff) => {}
                         _ = shutdown.changed() => return Outcome::Interrupted,
@@ -389,8 +455,19 @@ impl ConsumerRuntime {
         Ok(first_times[0])
     }
 
-    /// Copies the record to `<topic>.dlq` with provenance headers, retrying
-    /// until the broker acknowledges it (or shutdown).
+    /// Whether the database answers a trivial query now.
+    async fn database_answers(&self) -> bool {
+        let probe = sqlx::query("SELECT 1").execute(&self.pool);
+        matches!(
+            tokio::time::timeout(Duration::from_secs(2), probe).await,
+            Ok(Ok(_))
+        )
+    }
+
+    /// Copies the record to `<topic>.dlq` with provenance headers. A copy the
+    /// broker refuses for good is replaced by one cut to the budget, after
+    /// the whole original is stored in `dead_letters`; an outage (broker or
+    /// database) is waited out, until shutdown.
     async fn dead_letter(
         &self,
         definition: &ConsumerDefinition,
@@ -399,54 +476,147 @@ impl ConsumerRuntime {
         shutdown: &mut watch::Receiver<bool>,
     ) -> Outcome {
         let dlq_topic = format!("{}{DLQ_SUFFIX}", message.topic());
-        let partition = message.partition().to_string();
-        let offset = message.offset().to_string();
-        let failed_at = Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true);
+        let provenance = Provenance::of(message, &definition.group, reason);
+        let mut copy = DeadLetterCopy::full(message, &provenance);
         let mut backoff = Duration::from_millis(100);
         loop {
-            let mut headers = OwnedHeaders::new();
-            if let Some(original) = message.headers() {
-                for h in original.iter() {
-                    headers = headers.insert(h);
-                }
-            }
-            for (key, value) in [
-                (dlq::ORIGINAL_TOPIC, message.topic()),
-                (dlq::ORIGINAL_PARTITION, partition.as_str()),
-                (dlq::ORIGINAL_OFFSET, offset.as_str()),
-                (dlq::CONSUMER_GROUP, definition.group.as_str()),
-                (dlq::ERROR, reason),
-                (dlq::FAILED_AT, failed_at.as_str()),
-            ] {
-                headers = headers.insert(Header {
-                    key,
-                    value: Some(value),
-                });
-            }
-            let mut record: FutureRecord<'_, [u8], [u8]> =
-                FutureRecord::to(&dlq_topic).headers(headers);
-            if let Some(key) = message.key() {
-                record = record.key(key);
-            }
-            if let Some(payload) = message.payload() {
-                record = record.payload(payload);
-            }
-            match self.producer.send(record, Duration::from_secs(5)).await {
-                Ok(_) => {
-                    tracing::warn!(group = %definition.group, topic = message.topic(), partition = message.partition(), offset = message.offset(), error = reason, dlq = %dlq_topic, "record dead-lettered");
+            match self.send_copy(&dlq_topic, &copy).await {
+                Ok(()) => {
+                    tracing::warn!(group = %definition.group, topic = message.topic(), partition = message.partition(), offset = message.offset(), error = %provenance.error, dlq = %dlq_topic, cut = copy.cut, "record dead-lettered");
                     return Outcome::DeadLettered;
                 }
-                Err((e, _)) => {
-                    tracing::warn!(error = %e, dlq = %dlq_topic, "could not dead-letter yet; retrying");
-                    tokio::select! {
-                        () = tokio::time::sleep(backoff) => {}
-                        _ = shutdown.changed() => return Outcome::Interrupted,
+                Err(e) if is_permanent_produce_error(&e) && copy.cut => {
+                    tracing::error!(error = %e, dlq = %dlq_topic, "the dead-letter topic refuses even the cut copy; the whole record is kept in the dead_letters table");
+                    return Outcome::DeadLettered;
+                }
+                Err(e) if is_permanent_produce_error(&e) => {
+                    match store_original(&self.pool, message, &provenance).await {
+                        Ok(id) => {
+                            tracing::warn!(error = %e, dlq = %dlq_topic, stored_id = %id, "dead-letter copy refused; the original is stored and a cut copy written");
+                            copy = DeadLetterCopy::cut(message, &provenance, id);
+                            continue;
+                        }
+                        Err(db) => {
+                            tracing::warn!(error = %db, "cannot store the dead letter's original yet; retrying")
+                        }
                     }
-                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, dlq = %dlq_topic, "could not dead-letter yet; retrying")
                 }
             }
+            tokio::select! {
+                () = tokio::time::sleep(backoff) => {}
+                _ = shutdown.changed() => return Outcome::Interrupted,
+            }
+            backoff = (backoff * 2).min(Duration::from_secs(5));
         }
     }
+
+    async fn send_copy(&self, topic: &str, copy: &DeadLetterCopy) -> Result<(), KafkaError> {
+        let headers = copy
+            .headers
+            .iter()
+            .fold(OwnedHeaders::new(), |h, (key, value)| {
+                h.insert(Header {
+                    key: key.as_str(),
+                    value: value.as_deref(),
+                })
+            });
+        let mut record: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(topic).headers(headers);
+        if let Some(key) = &copy.key {
+            record = record.key(key);
+        }
+        if let Some(value) = &copy.value {
+            record = record.payload(value);
+        }
+        self.producer
+            .send(record, Duration::from_secs(5))
+            .await
+            .map(|_| ())
+            .map_err(|(e, _)| e)
+    }
+}
+
+/// Sets `consumer_lag` every [`LAG_INTERVAL`] for the partitions assigned
+/// now: the high watermark minus the next offset this consumer will handle
+/// (the committed one for a partition it has not handled yet). Runs beside
+/// the consumer loop, so a consumer stuck on a record still reports a
+/// growing lag. While the broker is down the last values stay.
+async fn report_lag(
+    consumer: Arc<StreamConsumer<KafkaContext>>,
+    positions: Positions,
+    gauge: IntGaugeVec,
+    group: String,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut reported: HashSet<(String, i32)> = HashSet::new();
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(LAG_INTERVAL) => {}
+            _ = shutdown.changed() => return,
+        }
+        let (consumer, positions) = (consumer.clone(), positions.clone());
+        let Ok(Ok(lags)) =
+            tokio::task::spawn_blocking(move || partition_lags(&consumer, &positions)).await
+        else {
+            continue;
+        };
+        let now: HashSet<(String, i32)> = lags.iter().map(|(t, p, _)| (t.clone(), *p)).collect();
+        for (topic, partition) in reported.difference(&now) {
+            let _ = gauge.remove_label_values(&[topic, &partition.to_string(), &group]);
+        }
+        for (topic, partition, lag) in &lags {
+            gauge
+                .with_label_values(&[topic, &partition.to_string(), &group])
+                .set(*lag);
+        }
+        reported = now;
+    }
+}
+
+fn partition_lags(
+    consumer: &StreamConsumer<KafkaContext>,
+    positions: &Positions,
+) -> Result<Vec<(String, i32, i64)>, KafkaError> {
+    const TIMEOUT: Duration = Duration::from_secs(2);
+    let assignment = consumer.assignment()?;
+    let assigned: HashSet<(String, i32)> = assignment
+        .elements()
+        .iter()
+        .map(|e| (e.topic().to_owned(), e.partition()))
+        .collect();
+    // A partition that moved away may come back after others handled it.
+    positions
+        .lock()
+        .unwrap()
+        .retain(|key, _| assigned.contains(key));
+    let known = positions.lock().unwrap().clone();
+    let mut unknown = TopicPartitionList::new();
+    for (topic, partition) in assigned.iter().filter(|k| !known.contains_key(*k)) {
+        unknown.add_partition(topic, *partition);
+    }
+    let committed = if unknown.count() > 0 {
+        consumer.committed_offsets(unknown, TIMEOUT)?
+    } else {
+        TopicPartitionList::new()
+    };
+    let mut lags = Vec::with_capacity(assigned.len());
+    for (topic, partition) in assigned {
+        let (low, high) = consumer.fetch_watermarks(&topic, partition, TIMEOUT)?;
+        let next = known
+            .get(&(topic.clone(), partition))
+            .copied()
+            .or_else(|| {
+                committed
+                    .find_partition(&topic, partition)
+                    .and_then(|p| p.offset().to_raw())
+            })
+            .filter(|offset| *offset >= 0)
+            .unwrap_or(low);
+        lags.push((topic, partition, (high - next.max(low)).max(0)));
+    }
+    Ok(lags)
 }
 
 /// The span every log line about an event is written in.

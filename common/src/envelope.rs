@@ -5,6 +5,7 @@
 //! `occurred-at` (RFC 3339), `content-type: application/json`, and
 //! `traceparent` when there is a trace. Value = the JSON body in camelCase.
 
+use crate::events::WithinLimits;
 use crate::trace::TraceContext;
 use chrono::{DateTime, Utc};
 use rdkafka::message::{Headers, Message};
@@ -28,6 +29,14 @@ pub mod dlq {
     pub const CONSUMER_GROUP: &str = "dlq-consumer-group";
     pub const ERROR: &str = "dlq-error";
     pub const FAILED_AT: &str = "dlq-failed-at";
+    /// `true` when the copy was cut to fit; the whole original is stored.
+    pub const CUT: &str = "dlq-cut";
+    pub const ORIGINAL_VALUE_BYTES: &str = "dlq-original-value-bytes";
+    pub const ORIGINAL_HEADER_BYTES: &str = "dlq-original-header-bytes";
+    pub const ORIGINAL_VALUE_SHA256: &str = "dlq-original-value-sha256";
+    /// Id of the whole original in the `dead_letters` table of the service
+    /// that refused it.
+    pub const STORED_ID: &str = "dlq-stored-id";
 }
 
 /// A record from a saga topic whose envelope is valid.
@@ -76,12 +85,26 @@ fn header<'a, M: Message>(message: &'a M, name: &str) -> Option<&'a [u8]> {
         .last()
 }
 
+/// Longest envelope header value we read: ids, type names, versions and
+/// timestamps are short, so anything longer is refused before it is copied
+/// into an error text or a log line.
+pub const MAX_ENVELOPE_HEADER_BYTES: usize = 256;
+
 fn text_header<M: Message>(
     message: &M,
     name: &'static str,
 ) -> Result<Option<String>, EnvelopeError> {
     header(message, name)
         .map(|bytes| {
+            if bytes.len() > MAX_ENVELOPE_HEADER_BYTES {
+                return Err(EnvelopeError::InvalidHeader {
+                    header: name,
+                    reason: format!(
+                        "{} bytes long, more than {MAX_ENVELOPE_HEADER_BYTES}",
+                        bytes.len()
+                    ),
+                });
+            }
             std::str::from_utf8(bytes).map(str::to_owned).map_err(|e| {
                 EnvelopeError::InvalidHeader {
                     header: name,
@@ -141,15 +164,21 @@ impl IncomingEvent {
         })
     }
 
-    /// The body as the handler's type; a mismatch (missing or mistyped field)
-    /// is permanent: no retry can fix it.
-    pub fn payload_as<T: DeserializeOwned>(&self) -> Result<T, crate::consumer::HandleError> {
-        serde_json::from_value(self.payload.clone()).map_err(|e| {
+    /// The body as the handler's type, within our limits; a mismatch
+    /// (missing or mistyped field) or a field beyond the limits is permanent:
+    /// no retry can fix it.
+    pub fn payload_as<T: DeserializeOwned + WithinLimits>(
+        &self,
+    ) -> Result<T, crate::consumer::HandleError> {
+        let permanent = |e: &dyn std::fmt::Display| {
             crate::consumer::HandleError::Permanent(format!(
                 "{} v{} body: {e}",
                 self.event_type, self.event_version
             ))
-        })
+        };
+        let body: T = serde_json::from_value(self.payload.clone()).map_err(|e| permanent(&e))?;
+        body.check_limits().map_err(|e| permanent(&e))?;
+        Ok(body)
     }
 }
 
@@ -233,6 +262,21 @@ mod tests {
         for (m, expected) in cases {
             assert_eq!(IncomingEvent::from_message(&m).unwrap_err(), expected);
         }
+        let huge_type = "T".repeat(600_000);
+        let huge = message(
+            &[
+                (EVENT_ID, ID),
+                (EVENT_TYPE, &huge_type),
+                (EVENT_VERSION, "1"),
+            ],
+            Some("{}"),
+        );
+        let error = IncomingEvent::from_message(&huge).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "header event-type is invalid: 600000 bytes long, more than 256",
+            "the error never repeats the header"
+        );
         let not_uuid = message(
             &[(EVENT_ID, "nope"), (EVENT_TYPE, "X"), (EVENT_VERSION, "1")],
             Some("{}"),

@@ -4,6 +4,7 @@
 //! Money is `rust_decimal::Decimal`, written as a JSON string ("59.97") so no
 //! consumer ever reads it through a float.
 
+use crate::limits;
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -73,6 +74,93 @@ pub struct PaymentFailed {
     pub decided_at: DateTime<Utc>,
 }
 
+/// An event body's fields checked against [`crate::limits`], the same
+/// limits as the HTTP API: a body beyond them came from somewhere other than
+/// our own services and is dead-lettered when decoded, before it can reach
+/// the database (where an 8,000-character id fails in an index, forever).
+pub trait WithinLimits {
+    /// The first field beyond our limits, named by its JSON path.
+    fn check_limits(&self) -> Result<(), String>;
+}
+
+fn text(field: &str, value: &str, max_chars: usize) -> Result<(), String> {
+    limits::check_text(value, max_chars).map_err(|e| format!("{field} {e}"))
+}
+
+fn amount(field: &str, value: Decimal) -> Result<(), String> {
+    match limits::money(value) {
+        Some(_) if value > Decimal::ZERO && value <= MAX_AMOUNT => Ok(()),
+        _ => Err(format!(
+            "{field} must be an amount greater than 0 and at most {MAX_AMOUNT}, with at most 2 decimals"
+        )),
+    }
+}
+
+fn currency(value: &str) -> Result<(), String> {
+    if value.len() == 3 && value.bytes().all(|b| b.is_ascii_uppercase()) {
+        Ok(())
+    } else {
+        Err("currency must be a three-letter ISO 4217 code".into())
+    }
+}
+
+/// The largest amount a `NUMERIC(14, 2)` column holds.
+const MAX_AMOUNT: Decimal = Decimal::from_parts(276_447_231, 23_283, 0, false, 2);
+
+impl WithinLimits for OrderCreated {
+    fn check_limits(&self) -> Result<(), String> {
+        text("customerId", &self.customer_id, limits::MAX_ID_CHARS)?;
+        if self.items.is_empty() || self.items.len() > limits::MAX_ITEMS {
+            return Err(format!("items must hold 1 to {} items", limits::MAX_ITEMS));
+        }
+        for (i, item) in self.items.iter().enumerate() {
+            text(
+                &format!("items[{i}].productId"),
+                &item.product_id,
+                limits::MAX_ID_CHARS,
+            )?;
+            text(
+                &format!("items[{i}].name"),
+                &item.name,
+                limits::MAX_NAME_CHARS,
+            )?;
+            amount(&format!("items[{i}].price"), item.price)?;
+            amount(&format!("items[{i}].subtotal"), item.subtotal)?;
+            if item.quantity < 1 {
+                return Err(format!("items[{i}].quantity must be at least 1"));
+            }
+        }
+        amount("totalAmount", self.total_amount)?;
+        currency(&self.currency)
+    }
+}
+
+impl WithinLimits for PaymentRequested {
+    fn check_limits(&self) -> Result<(), String> {
+        text("customerId", &self.customer_id, limits::MAX_ID_CHARS)?;
+        amount("amount", self.amount)?;
+        currency(&self.currency)
+    }
+}
+
+impl WithinLimits for PaymentSucceeded {
+    fn check_limits(&self) -> Result<(), String> {
+        text("customerId", &self.customer_id, limits::MAX_ID_CHARS)?;
+        amount("amount", self.amount)?;
+        currency(&self.currency)
+    }
+}
+
+impl WithinLimits for PaymentFailed {
+    fn check_limits(&self) -> Result<(), String> {
+        text("customerId", &self.customer_id, limits::MAX_ID_CHARS)?;
+        amount("amount", self.amount)?;
+        currency(&self.currency)?;
+        limits::check_optional_text(&self.reason, limits::MAX_REASON_CHARS)
+            .map_err(|e| format!("reason {e}"))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -99,5 +187,38 @@ mod tests {
     fn a_body_missing_a_field_does_not_parse() {
         let json = serde_json::json!({"orderId": Uuid::nil(), "customerId": "c"});
         assert!(serde_json::from_value::<PaymentRequested>(json).is_err());
+    }
+
+    #[test]
+    fn the_largest_numeric_14_2_amount_is_the_limit() {
+        assert_eq!(MAX_AMOUNT.to_string(), "999999999999.99");
+    }
+
+    #[test]
+    fn fields_beyond_the_api_limits_are_named() {
+        let mut event = PaymentRequested {
+            order_id: Uuid::nil(),
+            customer_id: "c".repeat(8_000),
+            amount: Decimal::ONE,
+            currency: "USD".into(),
+        };
+        assert_eq!(
+            event.check_limits(),
+            Err("customerId must be at most 100 characters".into())
+        );
+        event.customer_id = "c\0x".into();
+        assert_eq!(
+            event.check_limits(),
+            Err("customerId must not contain NUL characters".into())
+        );
+        event.customer_id = "c-1".into();
+        assert_eq!(event.check_limits(), Ok(()));
+        event.amount = Decimal::from_str("0.001").unwrap();
+        assert!(event.check_limits().unwrap_err().starts_with("amount "));
+        event.amount = Decimal::from_str("1000000000000").unwrap();
+        assert!(event.check_limits().unwrap_err().starts_with("amount "));
+        event.amount = Decimal::ONE;
+        event.currency = "usd".into();
+        assert!(event.check_limits().unwrap_err().starts_with("currency "));
     }
 }

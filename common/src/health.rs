@@ -4,8 +4,15 @@
 //! and concurrently, that the database answers `SELECT 1` (after migrations)
 //! and that a Kafka broker answers a metadata request, each within
 //! `READINESS_TIMEOUT_MS`; the 503 body names what is down and why.
+//!
+//! The body also lists each consumer group with how long it has been
+//! stalled, and names in `stalled` those past `CONSUMER_STALL_THRESHOLD_SECS`.
+//! A stalled consumer does not turn readiness 503: the HTTP API still
+//! serves, taking the pod out of its Service would not unstick the record,
+//! and the `ConsumerStalled` alert is what calls a person.
 
 use crate::kafka::SagaProducer;
+use crate::metrics::Metrics;
 use actix_web::{web, HttpResponse};
 use serde::Serialize;
 use sqlx::PgPool;
@@ -20,6 +27,8 @@ pub struct Readiness {
     pool: PgPool,
     producer: SagaProducer,
     timeout: Duration,
+    metrics: Arc<Metrics>,
+    stall_threshold: Duration,
     migrations: Mutex<MigrationState>,
     shutting_down: AtomicBool,
 }
@@ -38,6 +47,17 @@ pub struct ReadinessReport {
     /// Names of the failing checks, e.g. `["database"]`.
     pub down: Vec<&'static str>,
     pub checks: BTreeMap<&'static str, Check>,
+    /// Each consumer group of the service and how long it has been stalled.
+    pub consumers: BTreeMap<String, ConsumerStatus>,
+    /// Groups stalled longer than the threshold (readiness stays 200).
+    pub stalled: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConsumerStatus {
+    pub stalled_seconds: f64,
+    pub stalled: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -68,12 +88,16 @@ impl Readiness {
         pool: PgPool,
         producer: SagaProducer,
         timeout: Duration,
+        metrics: Arc<Metrics>,
+        stall_threshold: Duration,
     ) -> Arc<Self> {
         Arc::new(Self {
             service,
             pool,
             producer,
             timeout,
+            metrics,
+            stall_threshold,
             migrations: Mutex::new(MigrationState::Pending),
             shutting_down: AtomicBool::new(false),
         })
@@ -131,8 +155,27 @@ impl Readiness {
             .filter(|(_, c)| !c.up)
             .map(|(name, _)| *name)
             .collect();
+        let consumers: BTreeMap<String, ConsumerStatus> = self
+            .metrics
+            .stalls()
+            .into_iter()
+            .map(|(group, stalled)| {
+                let status = ConsumerStatus {
+                    stalled_seconds: (stalled.as_secs_f64() * 10.0).round() / 10.0,
+                    stalled: stalled > self.stall_threshold,
+                };
+                (group, status)
+            })
+            .collect();
+        let stalled = consumers
+            .iter()
+            .filter(|(_, c)| c.stalled)
+            .map(|(group, _)| group.clone())
+            .collect();
         ReadinessReport {
             service: self.service,
+            consumers,
+            stalled,
             status: if down.is_empty() {
                 "ready"
             } else {

@@ -1,13 +1,11 @@
 //! Kafka client construction and the cluster probe used by readiness.
 
 use crate::config::KafkaConfig;
-use prometheus::IntGaugeVec;
 use rdkafka::client::ClientContext;
 use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
 use rdkafka::consumer::{BaseConsumer, ConsumerContext, Rebalance};
-use rdkafka::error::{KafkaError, KafkaResult};
+use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
 use rdkafka::producer::{FutureProducer, Producer};
-use rdkafka::statistics::Statistics;
 use rdkafka::TopicPartitionList;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -22,21 +20,14 @@ pub type SagaProducer = FutureProducer<KafkaContext>;
 #[derive(Default)]
 pub struct KafkaContext {
     last_report: Mutex<Option<(Instant, u64)>>,
-    /// For consumers: the `consumer_lag` gauge and the group it reports for.
-    lag: Option<(IntGaugeVec, String)>,
 }
 
 impl KafkaContext {
-    pub fn with_lag_metric(gauge: IntGaugeVec, group: String) -> Self {
-        Self {
-            lag: Some((gauge, group)),
-            ..Self::default()
-        }
-    }
-
     const QUIET_FOR: Duration = Duration::from_secs(10);
 
-    fn report(&self, message: &str) {
+    /// Logs `message` as a warning unless one was logged in the last
+    /// [`Self::QUIET_FOR`]; then only counts it.
+    pub fn report(&self, message: &str) {
         let mut last = self.last_report.lock().unwrap();
         match &mut *last {
             Some((at, suppressed)) if at.elapsed() < Self::QUIET_FOR => *suppressed += 1,
@@ -70,26 +61,6 @@ impl ClientContext for KafkaContext {
 
     fn error(&self, error: KafkaError, reason: &str) {
         self.report(&format!("{error}: {reason}"));
-    }
-
-    /// Consumer lag per assigned partition (librdkafka reports -1 when unknown).
-    fn stats(&self, statistics: Statistics) {
-        let Some((gauge, group)) = &self.lag else {
-            return;
-        };
-        for (topic, stats) in &statistics.topics {
-            for (partition, p) in &stats.partitions {
-                if *partition >= 0 && p.consumer_lag >= 0 {
-                    gauge
-                        .with_label_values(&[
-                            topic.as_str(),
-                            &partition.to_string(),
-                            group.as_str(),
-                        ])
-                        .set(p.consumer_lag);
-                }
-            }
-        }
     }
 }
 
@@ -141,6 +112,26 @@ pub fn create_producer(kafka: &KafkaConfig, client_id: &str) -> Result<SagaProdu
         // outbox row is retried (and the failure is visible) promptly.
         .set("message.timeout.ms", "15000")
         .create_with_context(KafkaContext::default())
+}
+
+/// Whether a failed send can never succeed as it is (too large, invalid,
+/// not allowed): retrying it would wait forever while the broker is healthy.
+/// Anything else (timeouts, brokers or leaders unavailable) is an outage.
+pub fn is_permanent_produce_error(error: &KafkaError) -> bool {
+    matches!(
+        error.rdkafka_error_code(),
+        Some(
+            RDKafkaErrorCode::MessageSizeTooLarge
+                | RDKafkaErrorCode::InvalidMessageSize
+                | RDKafkaErrorCode::InvalidMessage
+                | RDKafkaErrorCode::InvalidRecord
+                | RDKafkaErrorCode::MessageBatchTooLarge
+                | RDKafkaErrorCode::InvalidArgument
+                | RDKafkaErrorCode::InvalidTopic
+                | RDKafkaErrorCode::TopicAuthorizationFailed
+                | RDKafkaErrorCode::PolicyViolation
+        )
+    )
 }
 
 /// Asks the cluster for its metadata: succeeds only when a broker answers

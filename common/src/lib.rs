@@ -7,6 +7,7 @@ pub mod app;
 pub mod config;
 pub mod consumer;
 pub mod db;
+pub mod dead_letter;
 pub mod envelope;
 pub mod events;
 pub mod health;

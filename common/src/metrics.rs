@@ -10,11 +10,12 @@
 
 use actix_web::{web, HttpResponse};
 use prometheus::{
-    Encoder, Gauge, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec,
-    Opts, Registry, TextEncoder,
+    Encoder, Gauge, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec,
+    IntGaugeVec, Opts, Registry, TextEncoder,
 };
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 /// Latency buckets in seconds, from 1 ms to 30 s.
 const LATENCY_BUCKETS: &[f64] = &[
@@ -43,8 +44,14 @@ pub struct Metrics {
     pub consumer_records: IntCounterVec,
     /// `consumer_handle_duration_seconds{topic, group}`
     pub consumer_duration: HistogramVec,
-    /// `consumer_lag{topic, partition, group}`, from librdkafka's statistics.
+    /// `consumer_lag{topic, partition, group}`: records after the position
+    /// the consumer has reached (its last handled record), 0 only when
+    /// nothing waits.
     pub consumer_lag: IntGaugeVec,
+    /// `consumer_stalled_seconds{group}`: how long the group has been busy
+    /// on the same records without finishing one (0 when idle or moving).
+    consumer_stalled: GaugeVec,
+    stall_clocks: Mutex<Vec<(String, Arc<StallClock>)>>,
     /// `build_info{version, revision}` = 1
     pub build_info: IntGaugeVec,
 }
@@ -105,11 +112,20 @@ impl Metrics {
             consumer_lag: IntGaugeVec::new(
                 Opts::new(
                     "consumer_lag",
-                    "Records behind the partition's high watermark.",
+                    "Records after the consumer's position (its last handled record).",
                 ),
                 &["topic", "partition", "group"],
             )
             .unwrap(),
+            consumer_stalled: GaugeVec::new(
+                Opts::new(
+                    "consumer_stalled_seconds",
+                    "Seconds the group has been busy on the same records without finishing one.",
+                ),
+                &["group"],
+            )
+            .unwrap(),
+            stall_clocks: Mutex::new(Vec::new()),
             build_info: IntGaugeVec::new(
                 Opts::new("build_info", "Always 1; labels name the build."),
                 &["version", "revision"],
@@ -149,6 +165,7 @@ impl Metrics {
             Box::new(self.consumer_records.clone()),
             Box::new(self.consumer_duration.clone()),
             Box::new(self.consumer_lag.clone()),
+            Box::new(self.consumer_stalled.clone()),
             Box::new(self.build_info.clone()),
         ];
         for collector in collectors {
@@ -186,7 +203,33 @@ impl Metrics {
             .expect("metric registered once");
     }
 
+    /// The stall clock of a consumer group, reported as `consumer_stalled_seconds`.
+    pub fn stall_clock(&self, group: &str) -> Arc<StallClock> {
+        let clock = Arc::new(StallClock::default());
+        self.stall_clocks
+            .lock()
+            .unwrap()
+            .push((group.to_owned(), clock.clone()));
+        self.consumer_stalled.with_label_values(&[group]).set(0.0);
+        clock
+    }
+
+    /// Each consumer group and how long it has been stalled.
+    pub fn stalls(&self) -> Vec<(String, Duration)> {
+        self.stall_clocks
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(group, clock)| (group.clone(), clock.stalled_for()))
+            .collect()
+    }
+
     pub fn render(&self) -> String {
+        for (group, stalled) in self.stalls() {
+            self.consumer_stalled
+                .with_label_values(&[group.as_str()])
+                .set(stalled.as_secs_f64());
+        }
         let mut buffer = Vec::new();
         TextEncoder::new()
             .encode(&self.registry.gather(), &mut buffer)
@@ -208,6 +251,44 @@ impl Metrics {
                 .expect("valid histogram");
         self.register(&histogram);
         histogram
+    }
+}
+
+/// When a consumer started on records it has not finished; `None` while it
+/// waits for records. Read at scrape time, so a consumer stuck inside a
+/// retry (or a hung statement) still shows a rising value.
+#[derive(Default)]
+pub struct StallClock {
+    busy_since: Mutex<Option<Instant>>,
+}
+
+impl StallClock {
+    /// Records are fetched and being handled (keeps the earlier start).
+    pub fn busy(&self) {
+        self.busy_since
+            .lock()
+            .unwrap()
+            .get_or_insert_with(Instant::now);
+    }
+
+    /// A record was finished; the next one starts now.
+    pub fn progressed(&self) {
+        let mut since = self.busy_since.lock().unwrap();
+        if since.is_some() {
+            *since = Some(Instant::now());
+        }
+    }
+
+    /// Everything fetched is finished.
+    pub fn idle(&self) {
+        *self.busy_since.lock().unwrap() = None;
+    }
+
+    pub fn stalled_for(&self) -> Duration {
+        self.busy_since
+            .lock()
+            .unwrap()
+            .map_or(Duration::ZERO, |since| since.elapsed())
     }
 }
 

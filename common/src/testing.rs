@@ -291,7 +291,11 @@ pub async fn table_names(pool: &PgPool) -> Vec<String> {
 pub async fn produce_raw(topic: &str, key: &str, headers: &[(&str, &str)], payload: &[u8]) {
     use rdkafka::message::{Header, OwnedHeaders};
     use rdkafka::producer::{FutureProducer, FutureRecord};
-    let producer: FutureProducer = admin_config().create().expect("producer");
+    let producer: FutureProducer = admin_config()
+        // Records up to the broker's default limit, for size tests.
+        .set("message.max.bytes", "1048576")
+        .create()
+        .expect("producer");
     let headers = headers.iter().fold(OwnedHeaders::new(), |h, (k, v)| {
         h.insert(Header {
             key: k,

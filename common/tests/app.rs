@@ -39,7 +39,13 @@ async fn ready_answers_200_and_migrations_ran_when_both_dependencies_answer() {
     assert_eq!(body["down"], serde_json::json!([]));
     assert_eq!(
         table_names(&app.pool).await,
-        vec!["_sqlx_migrations", "inbox", "outbox", "probe"]
+        vec![
+            "_sqlx_migrations",
+            "dead_letters",
+            "inbox",
+            "outbox",
+            "probe"
+        ]
     );
 }
 

@@ -18,7 +18,13 @@ async fn ready_answers_200_once_its_database_is_migrated_and_kafka_answers() {
     assert_eq!(body["checks"]["kafka"]["up"], true);
     assert_eq!(
         table_names(&app.pool).await,
-        ["_sqlx_migrations", "inbox", "notifications", "outbox"]
+        [
+            "_sqlx_migrations",
+            "dead_letters",
+            "inbox",
+            "notifications",
+            "outbox"
+        ]
     );
 }
 

@@ -20,6 +20,7 @@ async fn ready_answers_200_once_its_database_is_migrated_and_kafka_answers() {
         table_names(&app.pool).await,
         [
             "_sqlx_migrations",
+            "dead_letters",
             "idempotency_keys",
             "inbox",
             "order_items",
