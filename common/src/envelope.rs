@@ -23,6 +23,8 @@ pub const JSON: &str = "application/json";
 
 /// Headers a dead-lettered record gains, naming where it came from and why.
 pub mod dlq {
+    /// Every header below starts with it; a replay drops them.
+    pub const PREFIX: &str = "dlq-";
     pub const ORIGINAL_TOPIC: &str = "dlq-original-topic";
     pub const ORIGINAL_PARTITION: &str = "dlq-original-partition";
     pub const ORIGINAL_OFFSET: &str = "dlq-original-offset";

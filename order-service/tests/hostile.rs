@@ -207,6 +207,46 @@ async fn records_near_the_size_limit_and_huge_headers_are_dead_lettered_and_the_
             }
         }
     }
+
+    // sagactl reaches the whole original of a cut copy, and replays it whole:
+    // billing refuses it again, and its new cut copy names the same original bytes.
+    let sources = sagactl::Sources::connect(
+        &saga.orders.db.url,
+        &saga.billing.db.url,
+        &saga.notifications.db.url,
+        common::config::KafkaConfig {
+            bootstrap_servers: common::testing::kafka_bootstrap_servers(),
+            topic_prefix: saga.topics.prefix.clone(),
+        },
+    )
+    .await
+    .unwrap();
+    let selection = sagactl::dlq::Selection {
+        topic: Some(topics::PAYMENT_REQUESTS.into()),
+        ..Default::default()
+    };
+    let replayed = sagactl::dlq::replay(&sources, &selection).await.unwrap();
+    assert_eq!(replayed.len(), 1);
+    let entry = &replayed[0].0;
+    assert!(entry.cut);
+    let stored = sagactl::dlq::stored_original(&sources, entry.stored_id.as_deref().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(
+        (stored.database, stored.value_bytes),
+        ("billing", 1_040_000)
+    );
+    let dlq_topic = topics::dlq(&saga.topics.topic(topics::PAYMENT_REQUESTS));
+    let again = read_topic(&dlq_topic, 2, Duration::from_secs(30)).await;
+    assert_eq!(again.len(), 2, "the replayed original was refused again");
+    assert_eq!(
+        header(&again[0], dlq::ORIGINAL_VALUE_SHA256),
+        header(&again[1], dlq::ORIGINAL_VALUE_SHA256)
+    );
+    assert_eq!(
+        header(&again[1], dlq::ORIGINAL_VALUE_BYTES),
+        Some("1040000")
+    );
 }
 
 #[tokio::test]

@@ -1,8 +1,11 @@
 //! `sagactl dlq list|show|replay`: the dead-letter topics, read without a
 //! consumer group (nothing is committed), and replay to the original topic.
 //! Replaying a record twice changes nothing downstream: consumers dedupe by
-//! event id.
+//! event id. A copy that was cut to fit the topic (`dlq-cut: true`) is shown
+//! and replayed from the whole original, kept in the `dead_letters` table of
+//! the service that refused it.
 
+use crate::Sources;
 use common::config::KafkaConfig;
 use common::envelope::{self, dlq};
 use common::topics::{self, DLQ_SUFFIX};
@@ -137,6 +140,11 @@ pub struct Entry {
     pub consumer_group: Option<String>,
     pub error: Option<String>,
     pub failed_at: Option<String>,
+    /// The copy was cut to fit; the whole original is stored as `stored_id`.
+    pub cut: bool,
+    pub stored_id: Option<String>,
+    pub original_value_bytes: Option<String>,
+    pub original_value_sha256: Option<String>,
     pub value: String,
 }
 
@@ -156,6 +164,10 @@ impl Entry {
             consumer_group: text(dlq::CONSUMER_GROUP),
             error: text(dlq::ERROR),
             failed_at: text(dlq::FAILED_AT),
+            cut: header(m, dlq::CUT) == Some("true"),
+            stored_id: text(dlq::STORED_ID),
+            original_value_bytes: text(dlq::ORIGINAL_VALUE_BYTES),
+            original_value_sha256: text(dlq::ORIGINAL_VALUE_SHA256),
             value: m
                 .payload()
                 .map(|v| String::from_utf8_lossy(v).into_owned())
@@ -165,8 +177,14 @@ impl Entry {
 
     pub fn line(&self) -> String {
         let or = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
+        let cut = match (&self.stored_id, &self.original_value_bytes) {
+            (Some(id), Some(bytes)) if self.cut => {
+                format!(" (cut copy; {bytes}-byte original stored as {id})")
+            }
+            _ => String::new(),
+        };
         format!(
-            "{} {}@{} key={} type={} from {}[{}]@{} group={} at {} error: {}",
+            "{} {}@{} key={} type={} from {}[{}]@{} group={} at {}{cut} error: {}",
             self.dlq_topic,
             self.partition,
             self.offset,
@@ -231,17 +249,86 @@ pub fn list(kafka: &KafkaConfig, selection: &Selection) -> anyhow::Result<Vec<Ow
     Ok(selected)
 }
 
+/// The whole original of a cut copy, from the database of the service that
+/// refused it.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StoredOriginal {
+    /// Which of the three databases holds it.
+    pub database: &'static str,
+    #[serde(skip)]
+    pub key: Option<Vec<u8>>,
+    #[serde(skip)]
+    pub value: Option<Vec<u8>>,
+    #[serde(skip)]
+    pub headers: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+    pub value_bytes: usize,
+    /// Header names with their value sizes.
+    pub header_bytes: Vec<(String, usize)>,
+}
+
+/// A header's name and value as bytes.
+type RawHeader<'a> = (&'a [u8], Option<&'a [u8]>);
+
+type StoredRow = (
+    Option<Vec<u8>>,
+    Option<Vec<u8>>,
+    Vec<Vec<u8>>,
+    Vec<Option<Vec<u8>>>,
+);
+
+/// Looks `id` up in the three databases' `dead_letters` tables.
+pub async fn stored_original(sources: &Sources, id: &str) -> anyhow::Result<StoredOriginal> {
+    let id: uuid::Uuid = id
+        .parse()
+        .map_err(|_| anyhow::anyhow!("{} is not a UUID: {id}", dlq::STORED_ID))?;
+    for (database, pool) in sources.databases() {
+        let row: Option<StoredRow> = sqlx::query_as(
+            "SELECT message_key, message_value, header_names, header_values
+               FROM dead_letters WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(pool)
+        .await
+        .map_err(|e| anyhow::anyhow!("reading dead_letters in {database}: {e}"))?;
+        if let Some((key, value, names, values)) = row {
+            let headers: Vec<(Vec<u8>, Option<Vec<u8>>)> = names.into_iter().zip(values).collect();
+            return Ok(StoredOriginal {
+                database,
+                value_bytes: value.as_ref().map_or(0, Vec::len),
+                header_bytes: headers
+                    .iter()
+                    .map(|(k, v)| {
+                        (
+                            String::from_utf8_lossy(k).into_owned(),
+                            v.as_ref().map_or(0, Vec::len),
+                        )
+                    })
+                    .collect(),
+                key,
+                value,
+                headers,
+            });
+        }
+    }
+    anyhow::bail!("dead letter {id} is in none of the three databases")
+}
+
 /// Sends each selected record back to its original topic with its key, value
-/// and original headers (the `dlq-*` ones dropped). Returns what was replayed.
+/// and original headers (the `dlq-*` ones dropped); a cut copy is replaced by
+/// its stored original. Returns what was replayed.
 pub async fn replay(
-    kafka: &KafkaConfig,
+    sources: &Sources,
     selection: &Selection,
 ) -> anyhow::Result<Vec<(Entry, String)>> {
+    let kafka = &sources.kafka;
     let records = {
         let (kafka, selection) = (kafka.clone(), selection.clone());
         tokio::task::spawn_blocking(move || list(&kafka, &selection)).await??
     };
     let producer: FutureProducer = client(kafka)
+        // A stored original may be as large as the broker accepts.
+        .set("message.max.bytes", "1048576")
         .set("acks", "all")
         .set("enable.idempotence", "true")
         .create()?;
@@ -252,20 +339,44 @@ pub async fn replay(
             .original_topic
             .clone()
             .unwrap_or_else(|| record.topic().trim_end_matches(DLQ_SUFFIX).to_owned());
+        let stored = match (&entry.stored_id, entry.cut) {
+            (Some(id), true) => Some(stored_original(sources, id).await?),
+            _ => None,
+        };
+        let (key, value, original_headers): (_, _, Vec<RawHeader>) = match &stored {
+            Some(s) => (
+                s.key.as_deref(),
+                s.value.as_deref(),
+                s.headers
+                    .iter()
+                    .map(|(k, v)| (k.as_slice(), v.as_deref()))
+                    .collect(),
+            ),
+            None => (
+                record.key(),
+                record.payload(),
+                record
+                    .headers()
+                    .map(|h| h.iter().map(|h| (h.key.as_bytes(), h.value)).collect())
+                    .unwrap_or_default(),
+            ),
+        };
         let mut headers = OwnedHeaders::new();
-        if let Some(original) = record.headers() {
-            for h in original.iter().filter(|h| !h.key.starts_with("dlq-")) {
-                headers = headers.insert(Header {
-                    key: h.key,
-                    value: h.value,
-                });
+        for (name, value) in original_headers {
+            let name = String::from_utf8_lossy(name);
+            if name.starts_with(dlq::PREFIX) {
+                continue;
             }
+            headers = headers.insert(Header {
+                key: name.as_ref(),
+                value,
+            });
         }
         let mut out: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(&target).headers(headers);
-        if let Some(key) = record.key() {
+        if let Some(key) = key {
             out = out.key(key);
         }
-        if let Some(value) = record.payload() {
+        if let Some(value) = value {
             out = out.payload(value);
         }
         producer.send(out, TIMEOUT).await.map_err(|(e, _)| {

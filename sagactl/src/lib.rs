@@ -27,19 +27,43 @@ impl Sources {
         notifications: &str,
         kafka: KafkaConfig,
     ) -> anyhow::Result<Self> {
-        async fn read_only(url: &str) -> anyhow::Result<PgPool> {
+        let sources = Self::lazy(orders, billing, notifications, kafka)?;
+        for pool in [&sources.orders, &sources.billing, &sources.notifications] {
+            pool.acquire().await?;
+        }
+        Ok(sources)
+    }
+
+    /// Like [`Sources::connect`], connecting only when a database is first
+    /// used (`dlq` reads them only for a record whose copy was cut).
+    pub fn lazy(
+        orders: &str,
+        billing: &str,
+        notifications: &str,
+        kafka: KafkaConfig,
+    ) -> anyhow::Result<Self> {
+        fn read_only(url: &str) -> anyhow::Result<PgPool> {
             let options =
                 PgConnectOptions::from_str(url)?.options([("default_transaction_read_only", "on")]);
             Ok(PgPoolOptions::new()
                 .max_connections(2)
-                .connect_with(options)
-                .await?)
+                .acquire_timeout(std::time::Duration::from_secs(10))
+                .connect_lazy_with(options))
         }
         Ok(Self {
-            orders: read_only(orders).await?,
-            billing: read_only(billing).await?,
-            notifications: read_only(notifications).await?,
+            orders: read_only(orders)?,
+            billing: read_only(billing)?,
+            notifications: read_only(notifications)?,
             kafka,
         })
+    }
+
+    /// Each database by the name the README gives it.
+    pub fn databases(&self) -> [(&'static str, &PgPool); 3] {
+        [
+            ("orders", &self.orders),
+            ("billing", &self.billing),
+            ("notifications", &self.notifications),
+        ]
     }
 }

@@ -167,7 +167,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 ExitCode::from(1)
             })
         }
-        Command::Dlq { command } => dlq_command(command, kafka).await,
+        Command::Dlq { command } => {
+            let [orders, billing, notifications] = &databases;
+            let sources = Sources::lazy(orders, billing, notifications, kafka)?;
+            dlq_command(command, &sources).await
+        }
         Command::Trail { order_id } => {
             let sources = connect(&databases, kafka).await?;
             print!("{}", sagactl::trail::trail(&sources, order_id).await?);
@@ -182,7 +186,8 @@ async fn connect(databases: &[String; 3], kafka: KafkaConfig) -> anyhow::Result<
     Sources::connect(orders, billing, notifications, kafka).await
 }
 
-async fn dlq_command(command: DlqCommand, kafka: KafkaConfig) -> anyhow::Result<ExitCode> {
+async fn dlq_command(command: DlqCommand, sources: &Sources) -> anyhow::Result<ExitCode> {
+    let kafka = sources.kafka.clone();
     match command {
         DlqCommand::List { select, json } => {
             let selection = select.selection();
@@ -215,16 +220,24 @@ async fn dlq_command(command: DlqCommand, kafka: KafkaConfig) -> anyhow::Result<
             let Some(record) = records.first() else {
                 anyhow::bail!("no such record");
             };
+            let entry = Entry::from_record(record);
+            let stored = match (&entry.stored_id, entry.cut) {
+                (Some(id), true) => Some(dlq::stored_original(sources, id).await?),
+                _ => None,
+            };
             println!(
                 "{}",
-                serde_json::to_string_pretty(&Entry::from_record(record))?
+                serde_json::to_string_pretty(&serde_json::json!({
+                    "record": entry,
+                    "storedOriginal": stored,
+                }))?
             );
         }
         DlqCommand::Replay { select, all } => {
             if select.is_empty() && !all {
                 anyhow::bail!("say which records to replay (--topic, --partition, --from-offset, --to-offset, --event-type) or --all");
             }
-            let replayed = dlq::replay(&kafka, &select.selection()).await?;
+            let replayed = dlq::replay(sources, &select.selection()).await?;
             for (entry, target) in &replayed {
                 println!(
                     "replayed {} {}@{} ({} {}) -> {target}",

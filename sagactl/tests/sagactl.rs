@@ -216,7 +216,8 @@ async fn dead_letters_are_listed_with_provenance_and_replaying_twice_charges_onc
         b"not json",
     )
     .await;
-    let kafka = stack.sources().await.kafka;
+    let sources = stack.sources().await;
+    let kafka = sources.kafka.clone();
     let all = Selection::default();
     let deadline = Instant::now() + Duration::from_secs(20);
     let records = loop {
@@ -254,7 +255,7 @@ async fn dead_letters_are_listed_with_provenance_and_replaying_twice_charges_onc
         ..Selection::default()
     };
     for _ in 0..2 {
-        let replayed = replay(&kafka, &only_payment_requests).await.unwrap();
+        let replayed = replay(&sources, &only_payment_requests).await.unwrap();
         assert_eq!(replayed.len(), 1, "only the PaymentRequested is selected");
         assert_eq!(replayed[0].1, stack.topics.topic(topics::PAYMENT_REQUESTS));
     }
@@ -347,7 +348,8 @@ async fn a_repaired_dead_letter_replayed_completes_its_saga_and_a_second_replay_
     )
     .await;
 
-    let kafka = stack.sources().await.kafka;
+    let sources = stack.sources().await;
+    let kafka = sources.kafka.clone();
     let payment_requests_dlq = Selection {
         topic: Some(topics::PAYMENT_REQUESTS.into()),
         ..Selection::default()
@@ -383,7 +385,7 @@ async fn a_repaired_dead_letter_replayed_completes_its_saga_and_a_second_replay_
         event_type: None,
     };
 
-    assert_eq!(replay(&kafka, &only_the_fix).await.unwrap().len(), 1);
+    assert_eq!(replay(&sources, &only_the_fix).await.unwrap().len(), 1);
     let order = stack
         .orders
         .get_until(
@@ -394,7 +396,7 @@ async fn a_repaired_dead_letter_replayed_completes_its_saga_and_a_second_replay_
         .await;
     assert_eq!(order["status"], "PAID", "{order}");
 
-    assert_eq!(replay(&kafka, &only_the_fix).await.unwrap().len(), 1);
+    assert_eq!(replay(&sources, &only_the_fix).await.unwrap().len(), 1);
     let duplicates = stack
         .billing
         .metric_eventually("consumer_records_total", &[("result", "duplicate")], 1.0)
