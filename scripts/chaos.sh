@@ -5,11 +5,13 @@
 # one row. Every row must show 0 lost, 0 charged twice, 0 duplicate
 # notifications, 0 stuck, and every injected malformed record dead-lettered.
 #
-#   scripts/chaos.sh [scenario...]     default: all eight, in order
+#   scripts/chaos.sh [scenario...]     default: all twelve, in order
 #
 # Environment: CHAOS_RATE (orders/s, default 25), CHAOS_DURATION (s of load per
 # scenario, default 20), CHAOS_FAULT_AT (s into the load, default 6),
-# CHAOS_QUIET_TIMEOUT (s to recover, default 180).
+# CHAOS_QUIET_TIMEOUT (s to recover, default 180), CHAOS_OUTAGE_SECS (length of
+# the Kafka outage under load, default 60), CHAOS_OUTAGE_RECOVERY_SECS (most
+# seconds from the broker's return to quiet, default 20).
 set -Eeuo pipefail
 # shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -20,6 +22,8 @@ RATE=${CHAOS_RATE:-25}
 DURATION=${CHAOS_DURATION:-20}
 FAULT_AT=${CHAOS_FAULT_AT:-6}
 QUIET_TIMEOUT=${CHAOS_QUIET_TIMEOUT:-180}
+OUTAGE=${CHAOS_OUTAGE_SECS:-60}
+OUTAGE_RECOVERY=${CHAOS_OUTAGE_RECOVERY_SECS:-20}
 ORDERS=http://127.0.0.1:${ORDER_SERVICE_PORT:-8080}
 BIN=$ROOT_DIR/kafka-setup/bin
 WORK=$STATE_DIR/chaos
@@ -131,13 +135,82 @@ fault_malformed_records() {
       4) line="event-id:$id,event-type:PaymentRequested,event-version:1	chaos	$big" ;;
       esac
       printf '%s\n' "$line"
-    done | "$BIN/kafka-console-producer" --bootstrap-server "$KAFKA_BOOTSTRAP_SERVERS" --topic "$topic" \
-      --producer-property max.request.size=1048576 \
-      --property parse.key=true --property key.separator=$'\t' \
-      --property parse.headers=true --property headers.delimiter=$'\t' \
-      --property headers.separator=, --property headers.key.separator=:
+    done | produce_lines "$topic"
   done
   # notification-events is read by two groups: each dead-letters its copy.
+  INJECTED=$((per_topic * 4))
+}
+
+# The broker stopped for CHAOS_OUTAGE_SECS while orders keep coming (the load
+# of this scenario lasts until the broker is back); recovery counts from its
+# return and must stay within CHAOS_OUTAGE_RECOVERY_SECS.
+fault_kafka_outage() {
+  "$ROOT_DIR/kafka-setup/kafka.sh" stop >/dev/null
+  sleep "$OUTAGE"
+  "$ROOT_DIR/kafka-setup/kafka.sh" start >/dev/null
+}
+
+# Hostile records into each consumed topic with the console producer, one
+# record per line: `headers<TAB>key<TAB>value`.
+produce_lines() { # topic < lines
+  "$BIN/kafka-console-producer" --bootstrap-server "$KAFKA_BOOTSTRAP_SERVERS" --topic "$1" \
+    --producer-property max.request.size=1048576 \
+    --property parse.key=true --property key.separator=$'\t' \
+    --property parse.headers=true --property headers.delimiter=$'\t' \
+    --property headers.separator=, --property headers.key.separator=:
+}
+
+envelope() { # event-type
+  echo "event-id:$(cat /proc/sys/kernel/random/uuid),event-type:$1,event-version:1"
+}
+
+# Three records per consumed topic whose value (1,040,000 bytes) the broker
+# takes but whose dead-letter copy cannot fit: each is cut, its original kept.
+fault_oversized_records() {
+  local topic type i huge
+  huge=$(head -c 1040000 /dev/zero | tr '\0' x)
+  for topic in order-created:OrderCreated payment-requests:PaymentRequested notification-events:PaymentSucceeded; do
+    type=${topic#*:}
+    for ((i = 0; i < 3; i++)); do
+      printf '%s\tchaos-oversized\t%s\n' "$(envelope "$type")" "$huge"
+    done | produce_lines "${topic%%:*}"
+  done
+  INJECTED=$((3 * 4)) # notification-events is read by two groups
+}
+
+# Three records per consumed topic with a 600 KB event-type header.
+fault_oversized_headers() {
+  local topic i big
+  big=$(head -c 600000 /dev/zero | tr '\0' T)
+  for topic in order-created payment-requests notification-events; do
+    for ((i = 0; i < 3; i++)); do
+      printf 'event-id:%s,event-type:%s,event-version:1\tchaos-header\t{}\n' \
+        "$(cat /proc/sys/kernel/random/uuid)" "$big"
+    done | produce_lines "$topic"
+  done
+  INJECTED=$((3 * 4))
+}
+
+# One record in ten of the stream: well-formed events whose fields are far
+# beyond the API's limits (an 8,000-character customer id, NUL, a third
+# decimal), for orders that do not exist. Each is refused when decoded.
+fault_out_of_limit_fields() {
+  local per_topic i long now
+  per_topic=$((RATE * DURATION / 10))
+  long=$(head -c 8000 /dev/zero | tr '\0' c)
+  now=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+  for ((i = 0; i < per_topic; i++)); do
+    printf '%s\tchaos-limits\t{"orderId":"%s","customerId":"%s","amount":"10.00","currency":"USD"}\n' \
+      "$(envelope PaymentRequested)" "$(cat /proc/sys/kernel/random/uuid)" "$long"
+  done | produce_lines payment-requests
+  for ((i = 0; i < per_topic; i++)); do
+    printf '%s\tchaos-limits\t{"orderId":"%s","customerId":"c\\u0000x","items":[{"productId":"p","name":"n","price":"1.00","quantity":1,"subtotal":"1.00"}],"totalAmount":"1.00","currency":"USD","createdAt":"%s"}\n' \
+      "$(envelope OrderCreated)" "$(cat /proc/sys/kernel/random/uuid)" "$now"
+  done | produce_lines order-created
+  for ((i = 0; i < per_topic; i++)); do
+    printf '%s\tchaos-limits\t{"orderId":"%s","customerId":"c","amount":"10.001","currency":"USD","decidedAt":"%s"}\n' \
+      "$(envelope PaymentSucceeded)" "$(cat /proc/sys/kernel/random/uuid)" "$now"
+  done | produce_lines notification-events
   INJECTED=$((per_topic * 4))
 }
 
@@ -145,13 +218,15 @@ fault_malformed_records() {
 ROWS=()
 run() { # name fault
   local name=$1 fault=$2 ids=$WORK/$1.ids load dlq_before dlq_after t0 recovered accepted completed lost
-  local twice dup stuck violations dead result
+  local twice dup stuck violations dead result duration=$DURATION
   : >"$ids"
   INJECTED=0
   ensure_up
   dlq_before=$(dead_lettered_total)
-  say "scenario $name: $RATE orders/s for $DURATION s, fault at ${FAULT_AT}s"
-  python3 "$ROOT_DIR/scripts/chaos-load.py" "$ORDERS" "$RATE" "$DURATION" "$ids" >"$WORK/$name.load" &
+  # The outage happens under load: orders keep coming until the broker is back.
+  [ "$name" = kafka_outage ] && duration=$((FAULT_AT + OUTAGE))
+  say "scenario $name: $RATE orders/s for $duration s, fault at ${FAULT_AT}s"
+  python3 "$ROOT_DIR/scripts/chaos-load.py" "$ORDERS" "$RATE" "$duration" "$ids" >"$WORK/$name.load" &
   load=$!
   sleep "$FAULT_AT"
   "$fault"
@@ -180,12 +255,16 @@ run() { # name fault
   if [ "$lost" != 0 ] || [ "$twice" != 0 ] || [ "$dup" != 0 ] || [ "$stuck" != 0 ] || [ "$violations" != 0 ] || ((dead < INJECTED)); then
     result=FAIL
   fi
+  if [ "$name" = kafka_outage ] && ((recovered > OUTAGE_RECOVERY)); then
+    result=FAIL
+  fi
   ROWS+=("| $name | $accepted | $completed | $lost | $twice | $dup | $stuck | $dead (injected $INJECTED) | $recovered | $violations | $result |")
   echo "${ROWS[-1]}"
 }
 
 SCENARIOS=(kill_order_service kill_billing_service kill_notification_service kill_kafka postgres_immediate
-  scale_billing reset_billing_group malformed_records)
+  scale_billing reset_billing_group malformed_records oversized_records oversized_headers out_of_limit_fields
+  kafka_outage)
 [ $# -gt 0 ] && SCENARIOS=("$@")
 
 "$ROOT_DIR/scripts/stack.sh" up

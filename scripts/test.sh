@@ -40,6 +40,7 @@ cargo test --workspace
 # no saga.
 say "bench, quick: two short steps, the machine's limits, one report"
 BENCH_QUICK=1 CARGO_PROFILE=$CARGO_PROFILE "$ROOT_DIR/scripts/bench.sh"
-say "chaos, shortened: the eight fault scenarios at a lower rate and for less time"
+say "chaos, shortened: the twelve fault scenarios at a lower rate and for less time"
 CHAOS_RATE=${CHAOS_RATE:-15} CHAOS_DURATION=${CHAOS_DURATION:-8} CHAOS_FAULT_AT=${CHAOS_FAULT_AT:-3} \
+  CHAOS_OUTAGE_SECS=${CHAOS_OUTAGE_SECS:-15} \
   "$ROOT_DIR/scripts/chaos.sh"
