@@ -42,9 +42,9 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 # the ladder stops climbing.
 KEEP_UP_COMPLETED = 0.98  # completed within the step + grace / accepted
 KEEP_UP_OUTBOX_P99_S = 1.0  # every relay's commit -> ack p99
-# consumer_lag counts from the committed offset, which auto-commit moves every
-# 5 s, and is refreshed every 5 s: a consumer that is not behind at all still
-# shows up to ~5 s of its consumption as lag. Behind = more than this.
+# consumer_lag counts from the consumer's position but is refreshed every 5 s:
+# a consumer that is not behind at all may still show up to ~5 s of its
+# consumption as lag. Behind = more than this.
 KEEP_UP_LAG_SECONDS = 8.0
 FAILED_COMPLETED = 0.80
 FAILED_ERRORS = 0.05  # refused + dropped over offered
