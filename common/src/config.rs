@@ -148,26 +148,8 @@ impl ServiceConfig {
                 inbox_retention: Duration::from_secs(vars.parsed("INBOX_RETENTION_SECS", 86400)?),
                 cleanup_interval: Duration::from_secs(vars.parsed("CLEANUP_INTERVAL_SECS", 60)?),
             },
-            consumer_batch_size: match vars.parsed("CONSUMER_BATCH_SIZE", 200)? {
-                0 => {
-                    return Err(ConfigError {
-                        variable: "CONSUMER_BATCH_SIZE",
-                        value: "0".into(),
-                        reason: "must be at least 1".into(),
-                    })
-                }
-                n => n,
-            },
-            consumer_max_attempts: match vars.parsed("CONSUMER_MAX_ATTEMPTS", 10)? {
-                0 => {
-                    return Err(ConfigError {
-                        variable: "CONSUMER_MAX_ATTEMPTS",
-                        value: "0".into(),
-                        reason: "must be at least 1".into(),
-                    })
-                }
-                n => n,
-            },
+            consumer_batch_size: vars.positive("CONSUMER_BATCH_SIZE", 200)?,
+            consumer_max_attempts: vars.positive("CONSUMER_MAX_ATTEMPTS", 10)?,
             consumer_stall_threshold: Duration::from_secs(
                 vars.parsed("CONSUMER_STALL_THRESHOLD_SECS", 30)?,
             ),
@@ -191,6 +173,23 @@ impl ServiceConfig {
 struct Vars<'a>(&'a dyn Fn(&str) -> Option<String>);
 
 impl Vars<'_> {
+    /// A count that must be at least 1.
+    fn positive<T>(&self, name: &'static str, default: T) -> Result<T, ConfigError>
+    where
+        T: std::str::FromStr + Default + PartialEq + ToString,
+        T::Err: std::fmt::Display,
+    {
+        let value = self.parsed(name, default)?;
+        if value == T::default() {
+            return Err(ConfigError {
+                variable: name,
+                value: value.to_string(),
+                reason: "must be at least 1".into(),
+            });
+        }
+        Ok(value)
+    }
+
     fn string(&self, name: &'static str, default: &str) -> String {
         (self.0)(name)
             .filter(|v| !v.is_empty())

@@ -77,6 +77,11 @@ pub enum EnvelopeError {
     NotJson(String),
 }
 
+/// A header's value as text, when it is UTF-8 (the last occurrence wins).
+pub fn header_text<'a, M: Message>(message: &'a M, name: &str) -> Option<&'a str> {
+    header(message, name).and_then(|v| std::str::from_utf8(v).ok())
+}
+
 fn header<'a, M: Message>(message: &'a M, name: &str) -> Option<&'a [u8]> {
     let headers = message.headers()?;
     // The last occurrence wins, as in Kafka's own clients.

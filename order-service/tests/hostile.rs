@@ -3,10 +3,10 @@
 //! while the database answers, and a consumer held by a lock. No record may
 //! stop a consumer for good, and a consumer that waits must be visible.
 
-use common::envelope::{self, dlq};
+use common::envelope::{self, dlq, header_text as header};
 use common::testing::{produce_raw, read_topic, spawn_app, spawn_app_with, TestApp, TestTopics};
 use common::topics;
-use rdkafka::message::{Headers, Message, OwnedMessage};
+use rdkafka::message::{Message, OwnedMessage};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use std::time::{Duration, Instant};
@@ -16,15 +16,6 @@ fn billing_definition() -> common::app::ServiceDefinition {
     billing_service::definition(
         billing_service::config::BillingConfig::from_lookup(|_| None).unwrap(),
     )
-}
-
-fn header<'a>(m: &'a OwnedMessage, name: &str) -> Option<&'a str> {
-    m.headers()?
-        .iter()
-        .filter(|h| h.key == name)
-        .filter_map(|h| h.value)
-        .last()
-        .and_then(|v| std::str::from_utf8(v).ok())
 }
 
 async fn produce_event(topic: &str, key: &str, event_type: &str, body: &[u8]) {

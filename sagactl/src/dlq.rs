@@ -7,7 +7,7 @@
 
 use crate::Sources;
 use common::config::KafkaConfig;
-use common::envelope::{self, dlq};
+use common::envelope::{self, dlq, header_text as header};
 use common::topics::{self, DLQ_SUFFIX};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -114,15 +114,6 @@ pub async fn dead_letter_counts(kafka: &KafkaConfig) -> anyhow::Result<BTreeMap<
         Ok(counts)
     })
     .await?
-}
-
-fn header<'a>(m: &'a OwnedMessage, name: &str) -> Option<&'a str> {
-    m.headers()?
-        .iter()
-        .filter(|h| h.key == name)
-        .filter_map(|h| h.value)
-        .last()
-        .and_then(|v| std::str::from_utf8(v).ok())
 }
 
 /// One dead-lettered record and where it came from.
