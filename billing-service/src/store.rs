@@ -6,7 +6,7 @@
 //! charge and no statement can set the available credit wrong.
 
 use chrono::{DateTime, Utc};
-use common::limits::MONEY_SCALE;
+use common::limits;
 use rust_decimal::Decimal;
 use serde::{Serialize, Serializer};
 use sqlx::{PgConnection, PgPool};
@@ -40,12 +40,9 @@ pub struct PaymentView {
     pub decided_at: DateTime<Utc>,
 }
 
-/// Writes an amount with its two decimals: sqlx decodes a NUMERIC zero
-/// without its scale, which would show a new account's spend as "0".
+/// Writes an amount with its two decimals (a new account's spend is "0.00", not "0").
 fn cents<S: Serializer>(amount: &Decimal, serializer: S) -> Result<S::Ok, S::Error> {
-    let mut amount = *amount;
-    amount.rescale(MONEY_SCALE);
-    Serialize::serialize(&amount, serializer)
+    Serialize::serialize(&limits::cents(*amount), serializer)
 }
 
 pub const SUCCEEDED: &str = "SUCCEEDED";
