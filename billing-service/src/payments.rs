@@ -87,6 +87,8 @@ impl EventHandler for PaymentRequestHandler {
                 currency: &request.currency,
                 status,
                 decline_reason: reason,
+                credit_limit_at_decision: account.credit_limit,
+                spent_before: account.spent,
             },
         )
         .await?

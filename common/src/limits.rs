@@ -47,6 +47,14 @@ pub fn money(amount: Decimal) -> Option<Decimal> {
     Some(cents)
 }
 
+/// The amount written with exactly two decimals. sqlx decodes a NUMERIC
+/// zero without its scale ("0"); every other stored amount already has two.
+pub fn cents(amount: Decimal) -> Decimal {
+    let mut cents = amount;
+    cents.rescale(MONEY_SCALE);
+    cents
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -72,6 +80,13 @@ mod tests {
         assert_eq!(check_text("  ", 10), Err("must not be blank".into()));
         assert_eq!(check_optional_text("", 10), Ok(()));
         assert!(check_optional_text("\0", 10).is_err());
+    }
+
+    #[test]
+    fn cents_always_have_two_decimals() {
+        assert_eq!(cents(Decimal::ZERO).to_string(), "0.00");
+        assert_eq!(cents(Decimal::new(998, 2)).to_string(), "9.98");
+        assert_eq!(cents(Decimal::from(5)).to_string(), "5.00");
     }
 
     #[test]

@@ -287,6 +287,36 @@ pub async fn table_names(pool: &PgPool) -> Vec<String> {
         .expect("list tables")
 }
 
+/// The plans Postgres makes for `sql` (a service's query, `$n` parameters)
+/// executed with `arguments` (SQL literals, e.g. `'c-1', 20`): the custom
+/// plan, and the generic plan it may switch to after five executions of a
+/// prepared statement. Sequential scans are disabled, so a query no index
+/// serves shows a Seq Scan (or another index) instead of the expected one.
+pub async fn query_plans(database_url: &str, sql: &str, arguments: &str) -> [String; 2] {
+    let mut conn = PgConnection::connect(database_url)
+        .await
+        .expect("connect for EXPLAIN");
+    conn.execute("SET enable_seqscan = off")
+        .await
+        .expect("disable sequential scans");
+    conn.execute(format!("PREPARE planned AS {sql}").as_str())
+        .await
+        .expect("prepare the query");
+    let mut plans = Vec::new();
+    for mode in ["force_custom_plan", "force_generic_plan"] {
+        conn.execute(format!("SET plan_cache_mode = {mode}").as_str())
+            .await
+            .expect("set plan_cache_mode");
+        let lines: Vec<String> =
+            sqlx::query_scalar(&format!("EXPLAIN EXECUTE planned({arguments})"))
+                .fetch_all(&mut conn)
+                .await
+                .expect("EXPLAIN");
+        plans.push(format!("{mode}:\n{}", lines.join("\n")));
+    }
+    plans.try_into().expect("two plans")
+}
+
 /// Produces one raw record (for redelivery and poison-record tests).
 pub async fn produce_raw(topic: &str, key: &str, headers: &[(&str, &str)], payload: &[u8]) {
     use rdkafka::message::{Header, OwnedHeaders};

@@ -191,14 +191,12 @@ async fn list_orders(
         .as_deref()
         .map(|a| parse_uuid("after", a))
         .transpose()?;
-    let orders = store::list(
-        &pool,
-        query.customer_id.as_deref(),
-        query.status.as_deref(),
+    let filter = store::OrderFilter {
+        customer_id: query.customer_id.as_deref(),
+        status: query.status.as_deref(),
         after,
-        limit,
-    )
-    .await?;
+    };
+    let orders = store::list(&pool, &filter, limit).await?;
     let next_after = (orders.len() as i64 == limit)
         .then(|| orders.last().map(|o| o.order_id))
         .flatten();

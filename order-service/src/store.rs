@@ -6,7 +6,7 @@ use common::events::OrderLine;
 use common::outbox::OutboxBatch;
 use rust_decimal::Decimal;
 use serde::Serialize;
-use sqlx::{PgConnection, PgPool};
+use sqlx::{PgConnection, PgPool, Postgres, QueryBuilder};
 use uuid::Uuid;
 
 pub const PENDING: &str = "PENDING";
@@ -100,27 +100,45 @@ pub async fn find(pool: &PgPool, id: Uuid) -> Result<Option<OrderView>, sqlx::Er
     Ok(Some(view))
 }
 
+/// The filters of `GET /api/orders`.
+#[derive(Debug, Default)]
+pub struct OrderFilter<'a> {
+    pub customer_id: Option<&'a str>,
+    pub status: Option<&'a str>,
+    /// Keyset: only orders older than this one (ids are UUID v7).
+    pub after: Option<Uuid>,
+}
+
+/// The listing's SQL names only the filters given, so each combination is a
+/// prepared statement of its own whose plan, custom or generic, can use the
+/// filter's index (`orders_customer_id_id` for a customer). The catch-all
+/// `($1 IS NULL OR customer_id = $1)` cannot use it in a generic plan, which
+/// Postgres may switch to after five executions.
+pub fn list_query<'a>(filter: &OrderFilter<'a>, limit: i64) -> QueryBuilder<'a, Postgres> {
+    let mut query = QueryBuilder::new(format!("SELECT {ORDER_COLUMNS} FROM orders WHERE true"));
+    if let Some(customer_id) = filter.customer_id {
+        query.push(" AND customer_id = ").push_bind(customer_id);
+    }
+    if let Some(status) = filter.status {
+        query.push(" AND status = ").push_bind(status);
+    }
+    if let Some(after) = filter.after {
+        query.push(" AND id < ").push_bind(after);
+    }
+    query.push(" ORDER BY id DESC LIMIT ").push_bind(limit);
+    query
+}
+
 /// Keyset pagination, newest first (ids are UUID v7, ordered by creation).
 pub async fn list(
     pool: &PgPool,
-    customer_id: Option<&str>,
-    status: Option<&str>,
-    after: Option<Uuid>,
+    filter: &OrderFilter<'_>,
     limit: i64,
 ) -> Result<Vec<OrderView>, sqlx::Error> {
-    sqlx::query_as(&format!(
-        "SELECT {ORDER_COLUMNS} FROM orders
-          WHERE ($1::text IS NULL OR customer_id = $1)
-            AND ($2::text IS NULL OR status = $2)
-            AND ($3::uuid IS NULL OR id < $3)
-          ORDER BY id DESC LIMIT $4"
-    ))
-    .bind(customer_id)
-    .bind(status)
-    .bind(after)
-    .bind(limit)
-    .fetch_all(pool)
-    .await
+    list_query(filter, limit)
+        .build_query_as()
+        .fetch_all(pool)
+        .await
 }
 
 pub struct ExistingKey {

@@ -1,7 +1,8 @@
 //! order-service's HTTP API on the real database: what a client sees for good
 //! and bad requests. No input may produce a 5xx.
 
-use common::testing::{spawn_app, TestApp, TestTopics};
+use common::testing::{query_plans, spawn_app, TestApp, TestTopics};
+use order_service::store::{list_query, OrderFilter};
 use serde_json::Value;
 
 const ITEM: &str =
@@ -266,4 +267,28 @@ async fn orders_are_listed_newest_first_a_page_at_a_time() {
         .await
         .unwrap();
     assert_eq!(pending["orders"].as_array().unwrap().len(), 5);
+}
+
+#[tokio::test]
+async fn a_customers_orders_are_listed_from_the_customer_index_in_custom_and_generic_plans() {
+    let topics = TestTopics::create().await;
+    let app = spawn_app(order_service::definition(), &topics).await;
+    let first_page = OrderFilter {
+        customer_id: Some("c-1"),
+        ..OrderFilter::default()
+    };
+    let next_page = OrderFilter {
+        customer_id: Some("c-1"),
+        after: Some(uuid::Uuid::now_v7()),
+        ..OrderFilter::default()
+    };
+    for (filter, arguments) in [
+        (first_page, "'c-1', 20".to_owned()),
+        (next_page, format!("'c-1', '{}', 20", uuid::Uuid::now_v7())),
+    ] {
+        let sql = list_query(&filter, 20).into_sql();
+        for plan in query_plans(&app.db.url, &sql, &arguments).await {
+            assert!(plan.contains("orders_customer_id_id"), "{sql}\n{plan}");
+        }
+    }
 }

@@ -118,6 +118,16 @@ fn order_body(customer: &str) -> Value {
     .unwrap()
 }
 
+/// An order of one item costing `amount`.
+fn single_item_order(customer: &str, amount: &str) -> Value {
+    serde_json::from_str(&format!(
+        r#"{{"customerId": "{customer}", "items": [
+            {{"productId": "p-1", "name": "Chair", "price": {amount}, "quantity": 1, "subtotal": {amount}}}],
+          "totalAmount": {amount}}}"#
+    ))
+    .unwrap()
+}
+
 fn header<'a>(m: &'a OwnedMessage, name: &str) -> Option<&'a str> {
     m.headers()?
         .iter()
@@ -253,6 +263,71 @@ async fn insufficient_credit_fails_the_payment_cancels_the_order_and_sends_an_sm
             ("PAYMENT_FAILED".into(), "sms".into())
         ]
     );
+}
+
+/// The spend survives limit changes: lowering the limit to 0 and raising it
+/// again must not hand the customer their spent credit back.
+#[tokio::test]
+async fn a_limit_lowered_and_restored_still_counts_what_was_spent() {
+    let saga = &Saga::start().await;
+    let set_limit = |limit: u32| async move {
+        let response = saga
+            .billing
+            .put_json("/api/accounts/hank", &json!({"creditLimit": limit}))
+            .await;
+        assert_eq!(response.status().as_u16(), 200);
+        let account: Value = response.json().await.unwrap();
+        (
+            account["spent"].as_str().unwrap().to_owned(),
+            account["availableCredit"].as_str().unwrap().to_owned(),
+        )
+    };
+    let final_status = |amount: &'static str| async move {
+        let order = saga.place(&single_item_order("hank", amount)).await;
+        let id = order["orderId"].as_str().unwrap().to_owned();
+        let (order, _) = saga.final_order(&id).await;
+        (id, order["status"].as_str().unwrap().to_owned())
+    };
+
+    assert_eq!(set_limit(1000).await, ("0.00".into(), "1000.00".into()));
+    assert_eq!(final_status("900.00").await.1, "PAID");
+    assert_eq!(set_limit(0).await, ("900.00".into(), "0.00".into()));
+    assert_eq!(set_limit(1000).await, ("900.00".into(), "100.00".into()));
+    let (refused, status) = final_status("900.00").await;
+    assert_eq!(status, "PAYMENT_FAILED");
+    let (paid, status) = final_status("50.00").await;
+    assert_eq!(status, "PAID");
+
+    let account: Value = saga
+        .billing
+        .get("/api/accounts/hank")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            &account["creditLimit"],
+            &account["spent"],
+            &account["availableCredit"]
+        ),
+        (&json!("1000.00"), &json!("950.00"), &json!("50.00")),
+        "{account}"
+    );
+    // Each decision keeps the limit and the spend it was made against.
+    for (order_id, expected) in [
+        (&refused, ("1000.00", "900.00")),
+        (&paid, ("1000.00", "900.00")),
+    ] {
+        let (limit, spent): (String, String) = sqlx::query_as(
+            "SELECT credit_limit_at_decision::text, spent_before::text FROM payments WHERE order_id = $1::uuid",
+        )
+        .bind(order_id)
+        .fetch_one(&saga.billing.pool)
+        .await
+        .unwrap();
+        assert_eq!((limit.as_str(), spent.as_str()), expected);
+    }
 }
 
 #[tokio::test]

@@ -2,8 +2,10 @@
 //! (read-only) and counts the dead-lettered records, once the system is quiet.
 
 use crate::Sources;
+use common::limits::cents;
+use rust_decimal::Decimal;
 use serde::Serialize;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
 use uuid::Uuid;
 
@@ -34,7 +36,7 @@ pub struct Counts {
 pub struct Violation {
     /// Which invariant, e.g. `missing_payment`.
     pub rule: &'static str,
-    /// The order (or outbox row) concerned.
+    /// The order, the customer (credit rules) or the outbox row concerned.
     pub id: String,
     pub detail: String,
 }
@@ -168,14 +170,36 @@ pub async fn audit(sources: &Sources, thresholds: Thresholds) -> anyhow::Result<
             format!("{n} payment decisions for one order"),
         );
     }
-    let known: std::collections::HashSet<Uuid> = orders.iter().map(|o| o.id).collect();
-    for order_id in payments.keys().filter(|id| !known.contains(id)) {
+    let known: HashSet<Uuid> = orders.iter().map(|o| o.id).collect();
+    let unknown_paid = payments.keys().filter(|id| !known.contains(id)).copied();
+    for order_id in still_unknown(sources, unknown_paid.collect()).await? {
         violation(
             "orphan_payment",
-            *order_id,
+            order_id,
             "payment decision for an unknown order".into(),
         );
     }
+    // A forged payment result for an order that never existed: order-service
+    // dead-letters it, notification-service cannot tell and notifies.
+    let mut unknown_notified: BTreeMap<Uuid, Vec<String>> = BTreeMap::new();
+    for (order_id, kind, n) in notifications.iter().filter(|(id, ..)| !known.contains(id)) {
+        unknown_notified
+            .entry(*order_id)
+            .or_default()
+            .push(format!("{n} {kind}"));
+    }
+    let orphans = still_unknown(sources, unknown_notified.keys().copied().collect()).await?;
+    for order_id in orphans {
+        violation(
+            "orphan_notification",
+            order_id,
+            format!(
+                "notifications for an unknown order: {}",
+                unknown_notified[&order_id].join(", ")
+            ),
+        );
+    }
+    violations.extend(credit_violations(sources).await?);
 
     for (name, pool) in [
         ("orders", &sources.orders),
@@ -209,6 +233,74 @@ pub async fn audit(sources: &Sources, thresholds: Thresholds) -> anyhow::Result<
     report.counts.dead_lettered = crate::dlq::dead_letter_counts(&sources.kafka).await?;
     report.violations = violations;
     Ok(report)
+}
+
+/// Of `candidates`, the order ids still not in the orders database. The
+/// audit reads orders first; an order placed since then may already have a
+/// payment or notifications, and is no orphan.
+async fn still_unknown(sources: &Sources, candidates: Vec<Uuid>) -> anyhow::Result<Vec<Uuid>> {
+    if candidates.is_empty() {
+        return Ok(candidates);
+    }
+    let found: HashSet<Uuid> = sqlx::query_scalar("SELECT id FROM orders WHERE id = ANY($1)")
+        .bind(&candidates)
+        .fetch_all(&sources.orders)
+        .await?
+        .into_iter()
+        .collect();
+    Ok(candidates
+        .into_iter()
+        .filter(|id| !found.contains(id))
+        .collect())
+}
+
+/// The credit rules, per customer (the violation's id): the account's spend
+/// is the sum of its succeeded payments and its available credit
+/// max(limit - that sum, 0) (`credit_mismatch`); and every succeeded payment
+/// that recorded what its decision saw fitted the limit then in force:
+/// spent_before + amount <= credit_limit_at_decision (`credit_overspent`).
+async fn credit_violations(sources: &Sources) -> anyhow::Result<Vec<Violation>> {
+    let mismatched: Vec<(String, Decimal, Decimal, Decimal, Decimal)> = sqlx::query_as(
+        "SELECT a.customer_id, a.credit_limit, a.spent, a.available_credit, coalesce(p.total, 0)
+           FROM accounts a
+           LEFT JOIN (SELECT customer_id, sum(amount) AS total FROM payments
+                       WHERE status = 'SUCCEEDED' GROUP BY customer_id) p USING (customer_id)
+          WHERE a.spent <> coalesce(p.total, 0)
+             OR a.available_credit <> greatest(a.credit_limit - coalesce(p.total, 0), 0)
+          ORDER BY a.customer_id",
+    )
+    .fetch_all(&sources.billing)
+    .await?;
+    let overspent: Vec<(String, Uuid, Decimal, Decimal, Decimal)> = sqlx::query_as(
+        "SELECT customer_id, order_id, amount, spent_before, credit_limit_at_decision
+           FROM payments
+          WHERE status = 'SUCCEEDED' AND spent_before + amount > credit_limit_at_decision
+          ORDER BY customer_id, decided_at",
+    )
+    .fetch_all(&sources.billing)
+    .await?;
+    let mismatches = mismatched.into_iter().map(|(customer, limit, spent, available, paid)| {
+        let [limit, spent, available, paid] = [limit, spent, available, paid].map(cents);
+        let expected = cents((limit - paid).max(Decimal::ZERO));
+        Violation {
+            rule: "credit_mismatch",
+            id: customer,
+            detail: format!(
+                "limit {limit}, spent {spent}, available {available}; succeeded payments sum to {paid}, so spent {paid} and available {expected}"
+            ),
+        }
+    });
+    let overspends = overspent.into_iter().map(|(customer, order_id, amount, before, limit)| {
+        let [amount, before, limit] = [amount, before, limit].map(cents);
+        Violation {
+            rule: "credit_overspent",
+            id: customer,
+            detail: format!(
+                "order {order_id} charged {amount} on {before} already spent, over the limit {limit} then in force"
+            ),
+        }
+    });
+    Ok(mismatches.chain(overspends).collect())
 }
 
 /// The human-readable report.

@@ -45,6 +45,25 @@ impl Stack {
         .unwrap()
     }
 
+    /// Runs the `sagactl audit` binary on this stack.
+    fn cli_audit(&self, json: bool) -> std::process::Output {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_sagactl"));
+        command
+            .env("ORDERS_DATABASE_URL", &self.orders.db.url)
+            .env("BILLING_DATABASE_URL", &self.billing.db.url)
+            .env("NOTIFICATIONS_DATABASE_URL", &self.notifications.db.url)
+            .env(
+                "KAFKA_BOOTSTRAP_SERVERS",
+                common::testing::kafka_bootstrap_servers(),
+            )
+            .env("KAFKA_TOPIC_PREFIX", &self.topics.prefix)
+            .arg("audit");
+        if json {
+            command.arg("--json");
+        }
+        command.output().expect("run sagactl")
+    }
+
     /// Places an order and waits until it is final and both notifications exist.
     async fn completed_order(&self, customer: &str) -> String {
         let body = json!({"customerId": customer, "items": [{"productId": "p-1", "name": "Mug",
@@ -155,6 +174,12 @@ async fn audit_is_clean_after_complete_sagas_and_names_every_broken_invariant() 
         ("missing_payment", stuck.as_str()),
         ("order_received_notifications", stuck.as_str()),
         ("orphan_payment", orphan.as_str()),
+        // The orphan charged rich 1.00 more, and poor's refusal became a
+        // charge: neither account's spend says so.
+        ("credit_mismatch", "rich"),
+        ("credit_mismatch", "poor"),
+        // poor's recorded decision had a limit of 1.00: a 9.98 charge exceeds it.
+        ("credit_overspent", "poor"),
     ] {
         assert!(found.contains(&expected), "{expected:?} not in {found:?}");
     }
@@ -166,7 +191,7 @@ async fn audit_is_clean_after_complete_sagas_and_names_every_broken_invariant() 
     );
     assert_eq!(
         report.violations.len(),
-        8,
+        11,
         "{}",
         sagactl::audit::render(&report)
     );
@@ -275,23 +300,7 @@ async fn dead_letters_are_listed_with_provenance_and_replaying_twice_charges_onc
 async fn the_cli_exits_non_zero_naming_an_order_charged_twice() {
     let stack = stack().await;
     let id = stack.completed_order("jack").await;
-    let audit = |json: bool| {
-        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_sagactl"));
-        command
-            .env("ORDERS_DATABASE_URL", &stack.orders.db.url)
-            .env("BILLING_DATABASE_URL", &stack.billing.db.url)
-            .env("NOTIFICATIONS_DATABASE_URL", &stack.notifications.db.url)
-            .env(
-                "KAFKA_BOOTSTRAP_SERVERS",
-                common::testing::kafka_bootstrap_servers(),
-            )
-            .env("KAFKA_TOPIC_PREFIX", &stack.topics.prefix)
-            .arg("audit");
-        if json {
-            command.arg("--json");
-        }
-        command.output().expect("run sagactl")
-    };
+    let audit = |json: bool| stack.cli_audit(json);
     let clean = audit(false);
     assert!(
         clean.status.success(),
@@ -320,6 +329,106 @@ async fn the_cli_exits_non_zero_naming_an_order_charged_twice() {
     let json: Value = serde_json::from_slice(&audit(true).stdout).unwrap();
     assert_eq!(json["violations"][0]["rule"], "duplicate_payment");
     assert_eq!(json["violations"][0]["id"], id.as_str());
+}
+
+#[tokio::test]
+async fn the_cli_exits_non_zero_naming_customers_whose_credit_is_broken_and_an_orphan_notification()
+{
+    let stack = stack().await;
+    let lena = stack.completed_order("lena").await;
+    stack.completed_order("mia").await;
+    let clean = stack.cli_audit(false);
+    assert!(
+        clean.status.success(),
+        "{}",
+        String::from_utf8_lossy(&clean.stdout)
+    );
+
+    // A forged PaymentSucceeded for an order that never existed: order-service
+    // dead-letters it, notification-service (which cannot know) notifies.
+    let ghost = uuid::Uuid::now_v7();
+    let event_id = uuid::Uuid::now_v7().to_string();
+    let forged = json!({"orderId": ghost, "customerId": "mallory", "amount": "5.00",
+                        "currency": "USD", "decidedAt": "2026-11-24T00:00:00Z"});
+    produce_raw(
+        &stack.topics.topic(topics::NOTIFICATION_EVENTS),
+        &ghost.to_string(),
+        &[
+            (envelope::EVENT_ID, event_id.as_str()),
+            (envelope::EVENT_TYPE, "PaymentSucceeded"),
+            (envelope::EVENT_VERSION, "1"),
+        ],
+        forged.to_string().as_bytes(),
+    )
+    .await;
+    let dead = read_topic(
+        &stack
+            .topics
+            .topic(&topics::dlq(topics::NOTIFICATION_EVENTS)),
+        1,
+        Duration::from_secs(20),
+    )
+    .await;
+    assert_eq!(dead.len(), 1);
+    let group = dead[0]
+        .headers()
+        .unwrap()
+        .iter()
+        .find(|h| h.key == dlq::CONSUMER_GROUP)
+        .and_then(|h| h.value);
+    assert_eq!(group, Some(&b"order-service"[..]));
+    stack
+        .notifications
+        .get_until(
+            &format!("/api/notifications?orderId={ghost}"),
+            Duration::from_secs(20),
+            |b| b["notifications"].as_array().is_some_and(|n| n.len() == 1),
+        )
+        .await;
+
+    // lena's charge, as if decided against a limit of 5.00; mia's spend
+    // bumped without a payment.
+    sqlx::query("UPDATE payments SET credit_limit_at_decision = 5.00 WHERE order_id = $1::uuid")
+        .bind(&lena)
+        .execute(&stack.billing.pool)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE accounts SET spent = spent + 100 WHERE customer_id = 'mia'")
+        .execute(&stack.billing.pool)
+        .await
+        .unwrap();
+
+    let planted = stack.cli_audit(false);
+    let stdout = String::from_utf8_lossy(&planted.stdout);
+    assert_eq!(planted.status.code(), Some(1), "{stdout}");
+    for line in [
+        format!("VIOLATION orphan_notification {ghost}: notifications for an unknown order: 1 PAYMENT_SUCCEEDED"),
+        format!("VIOLATION credit_overspent lena: order {lena} charged 9.98 on 0.00 already spent, over the limit 5.00 then in force"),
+        "VIOLATION credit_mismatch mia: limit 1000.00, spent 109.98, available 890.02; succeeded payments sum to 9.98, so spent 9.98 and available 990.02".into(),
+    ] {
+        assert!(stdout.contains(&line), "{line:?} not in {stdout}");
+    }
+    let json: Value = serde_json::from_slice(&stack.cli_audit(true).stdout).unwrap();
+    let mut found: Vec<(String, String)> = json["violations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| {
+            (
+                v["rule"].as_str().unwrap().into(),
+                v["id"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    found.sort();
+    assert_eq!(
+        found,
+        [
+            ("credit_mismatch".into(), "mia".into()),
+            ("credit_overspent".into(), "lena".into()),
+            ("orphan_notification".into(), ghost.to_string()),
+        ]
+    );
 }
 
 #[tokio::test]

@@ -1,0 +1,71 @@
+//! notification-service's listing on the real database.
+
+use common::testing::{query_plans, spawn_app, TestTopics};
+use notification_service::routes::{list_query, NotificationFilter};
+use serde_json::Value;
+
+#[tokio::test]
+async fn notifications_are_listed_from_the_index_of_their_filter_in_custom_and_generic_plans() {
+    let topics = TestTopics::create().await;
+    let app = spawn_app(notification_service::definition(), &topics).await;
+    let order_id = uuid::Uuid::now_v7();
+    for (filter, arguments, expected) in [
+        (
+            NotificationFilter {
+                customer_id: Some("c-1"),
+                ..NotificationFilter::default()
+            },
+            "'c-1', 20".to_owned(),
+            "notifications_customer_id_id",
+        ),
+        (
+            NotificationFilter {
+                order_id: Some(order_id),
+                ..NotificationFilter::default()
+            },
+            format!("'{order_id}', 20"),
+            // notifications_order_id or notifications_one_per_kind: both lead with order_id.
+            "Index Cond: (order_id = ",
+        ),
+    ] {
+        let sql = list_query(&filter, 20).into_sql();
+        for plan in query_plans(&app.db.url, &sql, &arguments).await {
+            assert!(plan.contains(expected), "{sql}\n{plan}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_customers_notifications_are_listed_newest_first_and_only_theirs() {
+    let topics = TestTopics::create().await;
+    let app = spawn_app(notification_service::definition(), &topics).await;
+    let mut ids = Vec::new();
+    for customer in ["c-1", "c-2", "c-1", "c-1"] {
+        let id = uuid::Uuid::now_v7();
+        sqlx::query(
+            "INSERT INTO notifications (id, source_event_id, order_id, customer_id, kind, channel, message)
+             VALUES ($1, gen_random_uuid(), gen_random_uuid(), $2, 'ORDER_RECEIVED', 'email', 'hi')",
+        )
+        .bind(id)
+        .bind(customer)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+        ids.push((customer, id.to_string()));
+    }
+
+    let body: Value = app
+        .get("/api/notifications?customerId=c-1&limit=2")
+        .await
+        .json()
+        .await
+        .unwrap();
+
+    let listed: Vec<&str> = body["notifications"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(listed, [ids[3].1.as_str(), ids[2].1.as_str()], "{body}");
+}
