@@ -47,7 +47,7 @@ impl EventHandler for PaymentRequestHandler {
         outbox: &mut OutboxBatch,
     ) -> Result<(), HandleError> {
         let request: PaymentRequested = event.payload_as()?;
-        if request.amount <= Decimal::ZERO || request.amount.scale() > 2 {
+        if request.amount <= Decimal::ZERO || common::limits::money(request.amount).is_none() {
             return Err(HandleError::Permanent(format!(
                 "invalid amount {}",
                 request.amount

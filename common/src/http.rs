@@ -3,6 +3,7 @@
 //!
 //! Body: `{"error": "<code>", "message": "<sentence>", "fields": [{"field", "message"}]}`.
 
+use crate::limits;
 use actix_web::http::StatusCode;
 use actix_web::{error::JsonPayloadError, web, HttpRequest, HttpResponse, ResponseError};
 use serde::Serialize;
@@ -164,6 +165,16 @@ pub fn query_config() -> web::QueryConfig {
 /// Parses a UUID path segment, answering 400 naming `field` when malformed.
 pub fn parse_uuid(field: &str, raw: &str) -> Result<uuid::Uuid, ApiError> {
     uuid::Uuid::parse_str(raw).map_err(|_| ApiError::bad_field(field, "must be a UUID"))
+}
+
+/// A customer id from a path segment or a query string, by the rule order
+/// bodies follow too ([`limits::check_trimmed`] with [`limits::MAX_ID_CHARS`]):
+/// 400 naming `field` when it is blank, too long or holds a NUL, which Postgres
+/// would refuse with a 500.
+pub fn customer_id_param(field: &str, raw: &str) -> Result<String, ApiError> {
+    limits::check_trimmed(raw, limits::MAX_ID_CHARS)
+        .map(str::to_owned)
+        .map_err(|message| ApiError::bad_field(field, message))
 }
 
 /// Page size from `?limit=`: 1 to 100, default 20.

@@ -2,7 +2,7 @@
 
 use actix_web::{web, HttpResponse};
 use chrono::{DateTime, Utc};
-use common::http::{page_limit, parse_uuid, ApiError};
+use common::http::{customer_id_param, page_limit, parse_uuid, ApiError};
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -39,6 +39,11 @@ async fn list(query: web::Query<Query>, pool: web::Data<PgPool>) -> Result<HttpR
         .as_deref()
         .map(|id| parse_uuid("orderId", id))
         .transpose()?;
+    let customer_id = query
+        .customer_id
+        .as_deref()
+        .map(|c| customer_id_param("customerId", c))
+        .transpose()?;
     let notifications: Vec<NotificationView> = sqlx::query_as(
         "SELECT id, source_event_id, order_id, customer_id, kind, channel, message, created_at
            FROM notifications
@@ -46,7 +51,7 @@ async fn list(query: web::Query<Query>, pool: web::Data<PgPool>) -> Result<HttpR
           ORDER BY id DESC LIMIT $3",
     )
     .bind(order_id)
-    .bind(query.customer_id.as_deref())
+    .bind(customer_id.as_deref())
     .bind(limit)
     .fetch_all(pool.get_ref())
     .await?;
