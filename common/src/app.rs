@@ -269,13 +269,15 @@ async fn refuse_until_schema_ready(
     .into())
 }
 
-/// Counts and times every request by method, route template and status.
+/// Counts and times every request by method, route template and status
+/// (all from closed sets: see [`crate::metrics`]).
 async fn record_http_metrics(
     request: actix_web::dev::ServiceRequest,
     next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
 ) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
     let started = std::time::Instant::now();
-    let method = request.method().to_string();
+    let method = crate::metrics::method_label(request.method());
+    // The template of the matched route, never the path a client chose.
     let route = request
         .match_pattern()
         .unwrap_or_else(|| "unmatched".to_owned());
@@ -288,11 +290,11 @@ async fn record_http_metrics(
         };
         metrics
             .http_requests
-            .with_label_values(&[method.as_str(), route.as_str(), &status.to_string()])
+            .with_label_values(&[method, route.as_str(), &status.to_string()])
             .inc();
         metrics
             .http_duration
-            .with_label_values(&[method.as_str(), route.as_str()])
+            .with_label_values(&[method, route.as_str()])
             .observe(started.elapsed().as_secs_f64());
     }
     response
