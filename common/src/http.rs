@@ -40,6 +40,9 @@ pub enum ApiError {
     /// 413
     #[error("request body larger than {MAX_BODY_BYTES} bytes")]
     TooLarge,
+    /// 408: the body did not fully arrive within `HTTP_BODY_READ_TIMEOUT_MS`.
+    #[error("the request body did not arrive in time")]
+    RequestTimeout,
     /// 415
     #[error("content type must be application/json")]
     UnsupportedMediaType,
@@ -71,6 +74,7 @@ impl ApiError {
             ApiError::BadRequest { .. } => "bad_request",
             ApiError::NotFound(_) => "not_found",
             ApiError::TooLarge => "payload_too_large",
+            ApiError::RequestTimeout => "request_timeout",
             ApiError::UnsupportedMediaType => "unsupported_media_type",
             ApiError::Unprocessable { .. } => "validation_failed",
             ApiError::Unavailable(_) => "unavailable",
@@ -106,6 +110,7 @@ impl ResponseError for ApiError {
             ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
