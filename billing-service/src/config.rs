@@ -39,9 +39,13 @@ impl BillingConfig {
         let default_credit_limit =
             match lookup("BILLING_DEFAULT_CREDIT_LIMIT").filter(|v| !v.is_empty()) {
                 None => Decimal::new(100_000, 2),
-                Some(v) => match Decimal::from_str_exact(v.trim()) {
-                    Ok(d) if d >= Decimal::ZERO && d.scale() <= 2 => d,
-                    _ => {
+                Some(v) => match Decimal::from_str_exact(v.trim())
+                    .ok()
+                    .filter(|d| *d >= Decimal::ZERO)
+                    .and_then(common::limits::money)
+                {
+                    Some(d) => d,
+                    None => {
                         return Err(invalid(
                             "BILLING_DEFAULT_CREDIT_LIMIT",
                             v,

@@ -14,7 +14,6 @@ use common::metrics::Metrics;
 use common::outbox::{NewEvent, OutboxBatch};
 use common::topics;
 use prometheus::IntCounterVec;
-use rust_decimal::Decimal;
 use sqlx::PgConnection;
 
 pub struct PaymentRequestHandler {
@@ -46,13 +45,8 @@ impl EventHandler for PaymentRequestHandler {
         event: &IncomingEvent,
         outbox: &mut OutboxBatch,
     ) -> Result<(), HandleError> {
+        // Decoding checks the body against our limits (amount > 0, cents only).
         let request: PaymentRequested = event.payload_as()?;
-        if request.amount <= Decimal::ZERO || request.amount.scale() > 2 {
-            return Err(HandleError::Permanent(format!(
-                "invalid amount {}",
-                request.amount
-            )));
-        }
         let account = store::lock_account(
             conn,
             &request.customer_id,

@@ -3,7 +3,8 @@
 
 use crate::store;
 use actix_web::{web, HttpResponse};
-use common::http::{found, parse_uuid, ApiError, FieldError};
+use common::http::{customer_id_param, found, parse_uuid, ApiError, FieldError};
+use common::limits;
 use common::money::exact_decimal;
 use rust_decimal::Decimal;
 use sqlx::PgPool;
@@ -29,7 +30,11 @@ async fn get_account(
     path: web::Path<String>,
     pool: web::Data<PgPool>,
 ) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(found(store::find_account(&pool, &path).await?, "account")?))
+    let customer_id = customer_id_param("customerId", &path)?;
+    Ok(HttpResponse::Ok().json(found(
+        store::find_account(&pool, &customer_id).await?,
+        "account",
+    )?))
 }
 
 fn invalid(field: &str, message: &str) -> ApiError {
@@ -46,13 +51,13 @@ fn credit_limit(body: &serde_json::Value) -> Result<Decimal, ApiError> {
     let Some(number) = value.as_number() else {
         return Err(invalid("creditLimit", "must be a number"));
     };
-    match exact_decimal(number) {
-        Some(d)
-            if d >= Decimal::ZERO && d.scale() <= 2 && d < Decimal::from(1_000_000_000_000i64) =>
-        {
-            Ok(d.round_dp(2))
-        }
-        _ => Err(invalid(
+    // The shared money rule: 1.50000 is 1.50, 19.999 is refused.
+    match exact_decimal(number)
+        .filter(|d| *d >= Decimal::ZERO && *d < Decimal::from(1_000_000_000_000i64))
+        .and_then(limits::money)
+    {
+        Some(limit) => Ok(limit),
+        None => Err(invalid(
             "creditLimit",
             "must be an amount from 0 to 999999999999.99 with at most 2 decimal places",
         )),
@@ -64,13 +69,7 @@ async fn put_account(
     body: web::Json<serde_json::Value>,
     pool: web::Data<PgPool>,
 ) -> Result<HttpResponse, ApiError> {
-    let customer_id = path.trim();
-    if customer_id.is_empty() || customer_id.len() > 100 {
-        return Err(ApiError::bad_field(
-            "customerId",
-            "must be 1 to 100 characters",
-        ));
-    }
+    let customer_id = customer_id_param("customerId", &path)?;
     let limit = credit_limit(&body)?;
-    Ok(HttpResponse::Ok().json(store::set_credit_limit(&pool, customer_id, limit).await?))
+    Ok(HttpResponse::Ok().json(store::set_credit_limit(&pool, &customer_id, limit).await?))
 }

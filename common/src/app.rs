@@ -93,7 +93,12 @@ impl Application {
         let producer_data = web::Data::new(producer);
         let outbox_data = web::Data::new(outbox);
         let metrics_data = web::Data::from(definition.metrics.clone());
+        let body_timeout_data = web::Data::new(BodyReadTimeout(config.http.body_read_timeout));
         let routes = definition.routes.clone();
+        let workers = std::thread::available_parallelism().map_or(2, |n| n.get().min(512));
+        let descriptors = raise_descriptor_limit();
+        let max_connections =
+            connections_per_worker(config.http.max_connections_per_worker, workers, descriptors);
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(readiness_data.clone())
@@ -101,9 +106,11 @@ impl Application {
                 .app_data(producer_data.clone())
                 .app_data(outbox_data.clone())
                 .app_data(metrics_data.clone())
+                .app_data(body_timeout_data.clone())
                 .app_data(crate::http::json_config())
                 .app_data(crate::http::query_config())
                 .wrap(actix_web::middleware::from_fn(refuse_until_schema_ready))
+                .wrap(actix_web::middleware::from_fn(read_body_in_time))
                 .wrap(actix_web::middleware::from_fn(record_http_metrics))
                 .wrap(actix_web::middleware::from_fn(trace_request))
                 .configure(health::configure)
@@ -118,10 +125,23 @@ impl Application {
         // We handle signals ourselves: readiness must turn 503 before the server stops.
         .disable_signals()
         .shutdown_timeout(config.shutdown_timeout.as_secs())
+        .workers(workers)
+        .max_connections(max_connections)
+        .client_request_timeout(config.http.header_read_timeout)
         .listen(listener)?
         .run();
 
-        tracing::info!(service = config.service_name, %address, port, "listening");
+        tracing::info!(
+            service = config.service_name,
+            %address,
+            port,
+            workers,
+            max_connections_per_worker = max_connections,
+            descriptor_limit = descriptors,
+            header_read_timeout_ms = config.http.header_read_timeout.as_millis() as u64,
+            body_read_timeout_ms = config.http.body_read_timeout.as_millis() as u64,
+            "listening"
+        );
         Ok(Self {
             port,
             server,
@@ -272,13 +292,169 @@ async fn refuse_until_schema_ready(
     .into())
 }
 
-/// Counts and times every request by method, route template and status.
+/// Descriptors kept for everything but HTTP connections: the database pool,
+/// Kafka's sockets, log files (at most half the limit when it is small).
+const RESERVED_DESCRIPTORS: u64 = 1024;
+
+/// actix's own default for connections per worker, the ceiling when the
+/// descriptor limit is higher still.
+const MAX_CONNECTIONS_PER_WORKER: usize = 25_600;
+
+/// Raises the soft RLIMIT_NOFILE to the hard limit (with the `rlimit` crate)
+/// and returns the limit in force. Many systems start processes at a soft
+/// limit of 1024, far below the hard one, and a server that runs out of
+/// descriptors can neither accept connections nor open database or Kafka
+/// sockets; raising the soft limit up to the hard one needs no privilege.
+fn raise_descriptor_limit() -> u64 {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => limit,
+        Err(e) => {
+            let (soft, _) = rlimit::Resource::NOFILE.get().unwrap_or((1024, 1024));
+            tracing::warn!(error = %e, soft, "could not raise the descriptor limit (RLIMIT_NOFILE)");
+            soft
+        }
+    }
+}
+
+/// Connections each worker accepts (actix's `max_connections`): the
+/// `HTTP_MAX_CONNECTIONS_PER_WORKER` asked for, or as many as the descriptor
+/// limit leaves room for, and never more than that room, so the workers
+/// together stop accepting before the process runs out of descriptors.
+fn connections_per_worker(
+    configured: Option<std::num::NonZeroUsize>,
+    workers: usize,
+    descriptors: u64,
+) -> usize {
+    let reserved = RESERVED_DESCRIPTORS.min(descriptors / 2);
+    let room = usize::try_from((descriptors - reserved) / workers.max(1) as u64)
+        .unwrap_or(usize::MAX)
+        .max(1);
+    match configured.map(std::num::NonZeroUsize::get) {
+        None => room.min(MAX_CONNECTIONS_PER_WORKER),
+        Some(asked) if asked > room => {
+            tracing::warn!(
+                asked,
+                allowed = room,
+                descriptors,
+                workers,
+                "HTTP_MAX_CONNECTIONS_PER_WORKER lowered to what the descriptor limit allows"
+            );
+            room
+        }
+        Some(asked) => asked,
+    }
+}
+
+/// `HTTP_BODY_READ_TIMEOUT_MS`, for [`read_body_in_time`].
+struct BodyReadTimeout(Duration);
+
+/// Reads the whole request body before routing, within
+/// `HTTP_BODY_READ_TIMEOUT_MS` of the head and up to [`MAX_BODY_BYTES`]:
+/// a body that has not fully arrived by then gets 408, a larger one 413 (a
+/// `Content-Length` over the limit before anything is read), and either way
+/// the connection is closed. Without this a client that trickles a body one
+/// byte now and then holds its connection, and a descriptor, for ever.
+///
+/// [`MAX_BODY_BYTES`]: crate::http::MAX_BODY_BYTES
+async fn read_body_in_time(
+    timeout: web::Data<BodyReadTimeout>,
+    mut request: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
+) -> Result<actix_web::dev::ServiceResponse<actix_web::body::BoxBody>, actix_web::Error> {
+    use crate::http::{ApiError, FieldError, MAX_BODY_BYTES};
+    use actix_web::HttpMessage;
+    let timeout = timeout.0;
+    let declared = request
+        .headers()
+        .get(actix_web::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    let mut payload = request.take_payload();
+    let refusal = if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
+        ApiError::TooLarge
+    } else {
+        match tokio::time::timeout(timeout, read_body(&mut payload, MAX_BODY_BYTES)).await {
+            Ok(Ok(body)) => {
+                request.set_payload(actix_web::dev::Payload::from(body.freeze()));
+                return next.call(request).await.map(|r| r.map_into_boxed_body());
+            }
+            Ok(Err(BodyError::TooLarge)) => ApiError::TooLarge,
+            Ok(Err(BodyError::Payload(e))) => ApiError::BadRequest {
+                message: format!("the request body could not be read: {e}"),
+                fields: vec![FieldError::new("body", "could not be read")],
+            },
+            // Counted by `http_requests_total{status="408"}`, not logged: a
+            // flood would print a line per connection.
+            Err(_elapsed) => ApiError::RequestTimeout,
+        }
+    };
+    // actix closes a connection whose request body is unread when the response
+    // is written, but drains a dropped chunked body, which a trickling client
+    // can make last for ever: the response keeps the payload alive until then.
+    Ok(request.error_response(refusal).map_body(|head, body| {
+        head.set_connection_type(actix_web::http::ConnectionType::Close);
+        actix_web::body::BoxBody::new(HoldingUnreadPayload {
+            body,
+            _payload: payload,
+        })
+    }))
+}
+
+/// Why [`read_body`] stopped short of the body's end.
+enum BodyError {
+    /// More than the limit arrived.
+    TooLarge,
+    /// The connection broke or the chunked framing was bad.
+    Payload(actix_web::error::PayloadError),
+}
+
+/// The body's bytes, or [`BodyError::TooLarge`] as soon as they pass `limit`.
+async fn read_body(
+    payload: &mut actix_web::dev::Payload,
+    limit: usize,
+) -> Result<web::BytesMut, BodyError> {
+    use futures_util::StreamExt;
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(BodyError::Payload)?;
+        if body.len() + chunk.len() > limit {
+            return Err(BodyError::TooLarge);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// A response body that owns the request's unread payload until it has been
+/// written (see [`read_body_in_time`]).
+struct HoldingUnreadPayload {
+    body: actix_web::body::BoxBody,
+    _payload: actix_web::dev::Payload,
+}
+
+impl actix_web::body::MessageBody for HoldingUnreadPayload {
+    type Error = Box<dyn std::error::Error>;
+
+    fn size(&self) -> actix_web::body::BodySize {
+        self.body.size()
+    }
+
+    fn poll_next(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<web::Bytes, Self::Error>>> {
+        std::pin::Pin::new(&mut self.get_mut().body).poll_next(cx)
+    }
+}
+
+/// Counts and times every request by method, route template and status
+/// (all from closed sets: see [`crate::metrics`]).
 async fn record_http_metrics(
     request: actix_web::dev::ServiceRequest,
     next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
 ) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
     let started = std::time::Instant::now();
-    let method = request.method().to_string();
+    let method = crate::metrics::method_label(request.method());
+    // The template of the matched route, never the path a client chose.
     let route = request
         .match_pattern()
         .unwrap_or_else(|| "unmatched".to_owned());
@@ -291,11 +467,11 @@ async fn record_http_metrics(
         };
         metrics
             .http_requests
-            .with_label_values(&[method.as_str(), route.as_str(), &status.to_string()])
+            .with_label_values(&[method, route.as_str(), &status.to_string()])
             .inc();
         metrics
             .http_duration
-            .with_label_values(&[method.as_str(), route.as_str()])
+            .with_label_values(&[method, route.as_str()])
             .observe(started.elapsed().as_secs_f64());
     }
     response
@@ -332,4 +508,27 @@ async fn trace_request(
         );
     }
     Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::num::NonZeroUsize;
+
+    #[test]
+    fn connections_fit_in_the_descriptor_limit_beside_a_reserve() {
+        assert_eq!(connections_per_worker(None, 2, 20_000), (20_000 - 1024) / 2);
+        // A small limit keeps half for the rest of the process.
+        assert_eq!(connections_per_worker(None, 2, 1024), 256);
+        // A huge (or unlimited) limit is capped at actix's default.
+        assert_eq!(connections_per_worker(None, 4, u64::MAX), 25_600);
+    }
+
+    #[test]
+    fn an_asked_limit_is_kept_unless_descriptors_cannot_back_it() {
+        let asked = |n| NonZeroUsize::new(n);
+        assert_eq!(connections_per_worker(asked(500), 2, 20_000), 500);
+        assert_eq!(connections_per_worker(asked(50_000), 2, 20_000), 9_488);
+        assert_eq!(connections_per_worker(asked(50_000), 1, 1), 1);
+    }
 }

@@ -3,6 +3,7 @@
 //! Every variable is listed in the README; the defaults match the local stack
 //! that `make up` starts, so a service runs with no variables set at all.
 
+use std::num::{NonZeroU64, NonZeroUsize};
 use std::time::Duration;
 
 /// What differs between the three services before any variable is read.
@@ -47,6 +48,18 @@ pub struct HttpConfig {
     pub host: String,
     /// `HTTP_PORT`: port to bind; 0 picks a free one (tests).
     pub port: u16,
+    /// `HTTP_HEADER_READ_TIMEOUT_MS`, default 5000: a connection whose first
+    /// request head has not fully arrived by then gets 408 and is closed
+    /// (actix's `client_request_timeout`).
+    pub header_read_timeout: Duration,
+    /// `HTTP_BODY_READ_TIMEOUT_MS`, default 10000: a request whose body has not
+    /// fully arrived this long after its head gets 408 and its connection is
+    /// closed, so clients that trickle a body cannot hold descriptors for ever.
+    pub body_read_timeout: Duration,
+    /// `HTTP_MAX_CONNECTIONS_PER_WORKER`, default unset: as many as the
+    /// descriptor limit leaves room for (see `app::connection_limit`); a worker
+    /// at its limit stops accepting until one of its connections closes.
+    pub max_connections_per_worker: Option<NonZeroUsize>,
 }
 
 #[derive(Debug, Clone)]
@@ -126,6 +139,9 @@ impl ServiceConfig {
             http: HttpConfig {
                 host: vars.string("HTTP_HOST", "127.0.0.1"),
                 port: vars.parsed("HTTP_PORT", defaults.http_port)?,
+                header_read_timeout: vars.millis("HTTP_HEADER_READ_TIMEOUT_MS", 5000)?,
+                body_read_timeout: vars.millis("HTTP_BODY_READ_TIMEOUT_MS", 10_000)?,
+                max_connections_per_worker: vars.optional("HTTP_MAX_CONNECTIONS_PER_WORKER")?,
             },
             database: DatabaseConfig {
                 url: vars.string(
@@ -201,14 +217,33 @@ impl Vars<'_> {
         T: std::str::FromStr,
         T::Err: std::fmt::Display,
     {
+        Ok(self.optional(name)?.unwrap_or(default))
+    }
+
+    /// `None` when the variable is unset or empty.
+    fn optional<T>(&self, name: &'static str) -> Result<Option<T>, ConfigError>
+    where
+        T: std::str::FromStr,
+        T::Err: std::fmt::Display,
+    {
         match (self.0)(name).filter(|v| !v.is_empty()) {
-            None => Ok(default),
-            Some(value) => value.trim().parse().map_err(|e: T::Err| ConfigError {
-                variable: name,
-                reason: e.to_string(),
-                value,
-            }),
+            None => Ok(None),
+            Some(value) => value
+                .trim()
+                .parse()
+                .map(Some)
+                .map_err(|e: T::Err| ConfigError {
+                    variable: name,
+                    reason: e.to_string(),
+                    value,
+                }),
         }
+    }
+
+    /// A timeout in milliseconds; 0 is refused, as it would mean none at all.
+    fn millis(&self, name: &'static str, default: u64) -> Result<Duration, ConfigError> {
+        let default = NonZeroU64::new(default).expect("non-zero default");
+        Ok(Duration::from_millis(self.parsed(name, default)?.get()))
     }
 }
 
@@ -243,6 +278,30 @@ mod tests {
         assert_eq!(c.kafka.bootstrap_servers, "127.0.0.1:9092");
         assert_eq!(c.log_format, LogFormat::Text);
         assert_eq!(c.shutdown_timeout, Duration::from_secs(25));
+        assert_eq!(c.http.header_read_timeout, Duration::from_secs(5));
+        assert_eq!(c.http.body_read_timeout, Duration::from_secs(10));
+        assert_eq!(c.http.max_connections_per_worker, None);
+    }
+
+    #[test]
+    fn http_limits_are_read_and_zero_is_refused() {
+        let c = config(&[
+            ("HTTP_HEADER_READ_TIMEOUT_MS", "750"),
+            ("HTTP_BODY_READ_TIMEOUT_MS", "1500"),
+            ("HTTP_MAX_CONNECTIONS_PER_WORKER", "64"),
+        ])
+        .unwrap();
+        assert_eq!(c.http.header_read_timeout, Duration::from_millis(750));
+        assert_eq!(c.http.body_read_timeout, Duration::from_millis(1500));
+        assert_eq!(c.http.max_connections_per_worker.map(|n| n.get()), Some(64));
+        for variable in [
+            "HTTP_HEADER_READ_TIMEOUT_MS",
+            "HTTP_BODY_READ_TIMEOUT_MS",
+            "HTTP_MAX_CONNECTIONS_PER_WORKER",
+        ] {
+            let err = config(&[(variable, "0")]).unwrap_err();
+            assert_eq!((err.variable, err.value.as_str()), (variable, "0"));
+        }
     }
 
     #[test]

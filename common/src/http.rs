@@ -3,6 +3,7 @@
 //!
 //! Body: `{"error": "<code>", "message": "<sentence>", "fields": [{"field", "message"}]}`.
 
+use crate::limits;
 use actix_web::http::StatusCode;
 use actix_web::{error::JsonPayloadError, web, HttpRequest, HttpResponse, ResponseError};
 use serde::Serialize;
@@ -39,6 +40,9 @@ pub enum ApiError {
     /// 413
     #[error("request body larger than {MAX_BODY_BYTES} bytes")]
     TooLarge,
+    /// 408: the body did not fully arrive within `HTTP_BODY_READ_TIMEOUT_MS`.
+    #[error("the request body did not arrive in time")]
+    RequestTimeout,
     /// 415
     #[error("content type must be application/json")]
     UnsupportedMediaType,
@@ -70,6 +74,7 @@ impl ApiError {
             ApiError::BadRequest { .. } => "bad_request",
             ApiError::NotFound(_) => "not_found",
             ApiError::TooLarge => "payload_too_large",
+            ApiError::RequestTimeout => "request_timeout",
             ApiError::UnsupportedMediaType => "unsupported_media_type",
             ApiError::Unprocessable { .. } => "validation_failed",
             ApiError::Unavailable(_) => "unavailable",
@@ -105,6 +110,7 @@ impl ResponseError for ApiError {
             ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -164,6 +170,16 @@ pub fn query_config() -> web::QueryConfig {
 /// Parses a UUID path segment, answering 400 naming `field` when malformed.
 pub fn parse_uuid(field: &str, raw: &str) -> Result<uuid::Uuid, ApiError> {
     uuid::Uuid::parse_str(raw).map_err(|_| ApiError::bad_field(field, "must be a UUID"))
+}
+
+/// A customer id from a path segment or a query string, by the rule order
+/// bodies follow too ([`limits::check_trimmed`] with [`limits::MAX_ID_CHARS`]):
+/// 400 naming `field` when it is blank, too long or holds a NUL, which Postgres
+/// would refuse with a 500.
+pub fn customer_id_param(field: &str, raw: &str) -> Result<String, ApiError> {
+    limits::check_trimmed(raw, limits::MAX_ID_CHARS)
+        .map(str::to_owned)
+        .map_err(|message| ApiError::bad_field(field, message))
 }
 
 /// Page size from `?limit=`: 1 to 100, default 20.

@@ -36,6 +36,16 @@ pub fn check_optional_text(text: &str, max_chars: usize) -> Result<(), String> {
     Ok(())
 }
 
+/// The text as every edge stores it: surrounding whitespace trimmed, then
+/// [`check_text`]. Customer ids go through this with [`MAX_ID_CHARS`]
+/// wherever they arrive (order body, account path, list filters), so an id
+/// one API accepts the others accept too.
+pub fn check_trimmed(text: &str, max_chars: usize) -> Result<&str, String> {
+    let trimmed = text.trim();
+    check_text(trimmed, max_chars)?;
+    Ok(trimmed)
+}
+
 /// The amount at scale 2 when it has at most two significant decimals:
 /// trailing zeros are accepted (`19.990` is `19.99`), `19.999` is not.
 pub fn money(amount: Decimal) -> Option<Decimal> {
@@ -87,6 +97,24 @@ mod tests {
         assert_eq!(cents(Decimal::ZERO).to_string(), "0.00");
         assert_eq!(cents(Decimal::new(998, 2)).to_string(), "9.98");
         assert_eq!(cents(Decimal::from(5)).to_string(), "5.00");
+    }
+
+    #[test]
+    fn trimmed_text_is_checked_after_trimming() {
+        let id = format!("  {}  ", "😀".repeat(26));
+        assert_eq!(
+            check_trimmed(&id, MAX_ID_CHARS),
+            Ok("😀".repeat(26).as_str())
+        );
+        assert_eq!(
+            check_trimmed(&format!(" {} ", "c".repeat(100)), MAX_ID_CHARS).map(str::len),
+            Ok(100)
+        );
+        assert!(check_trimmed(" c\0x ", MAX_ID_CHARS).is_err());
+        assert_eq!(
+            check_trimmed(" \t ", MAX_ID_CHARS),
+            Err("must not be blank".into())
+        );
     }
 
     #[test]

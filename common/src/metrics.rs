@@ -7,7 +7,18 @@
 //!
 //! Names are a contract: the alert rules and the dashboard in `k8s/` use
 //! them, and a test checks that every name they use is exported.
+//!
+//! Every label takes its values from a closed set, so no client input can
+//! grow the registry (each new value is a series kept for the process's
+//! life): `method` is one of the nine standard methods or `other`
+//! ([`method_label`]); `route` is the route template or `unmatched`, never the
+//! path; `status` is a `u16` the handlers and actix choose; `topic`, `group`
+//! and `partition` are the service's own subscriptions and their partitions
+//! (topics from the catalogue, group from the code, partitions from the
+//! broker); `result`, `outcome` and `channel` are words written in the code;
+//! `version` and `revision` are fixed at build time; `service` is constant.
 
+use actix_web::http::Method;
 use actix_web::{web, HttpResponse};
 use prometheus::{
     Encoder, Gauge, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec,
@@ -23,11 +34,35 @@ const LATENCY_BUCKETS: &[f64] = &[
     0.25, 0.35, 0.5, 0.75, 1.0, 2.5, 5.0, 10.0, 30.0,
 ];
 
+/// The methods that get a `method` label value of their own.
+static STANDARD_METHODS: [Method; 9] = [
+    Method::GET,
+    Method::HEAD,
+    Method::POST,
+    Method::PUT,
+    Method::DELETE,
+    Method::CONNECT,
+    Method::OPTIONS,
+    Method::TRACE,
+    Method::PATCH,
+];
+
+/// The `method` label: a standard method by name, anything else `other`.
+/// Any token is a valid HTTP method, so taking it as sent would let one client
+/// add a series per request.
+pub fn method_label(method: &Method) -> &'static str {
+    STANDARD_METHODS
+        .iter()
+        .find(|standard| *standard == method)
+        .map_or("other", Method::as_str)
+}
+
 pub struct Metrics {
     registry: Registry,
-    /// `http_requests_total{method, route, status}`
+    /// `http_requests_total{method, route, status}`: method by
+    /// [`method_label`], route the template or `unmatched`.
     pub http_requests: IntCounterVec,
-    /// `http_request_duration_seconds{method, route}`
+    /// `http_request_duration_seconds{method, route}`, labelled as above.
     pub http_duration: HistogramVec,
     /// Gauges read from the database at scrape time, each by one query
     /// returning a float8: `outbox_pending_rows`,
@@ -298,4 +333,20 @@ pub async fn serve(metrics: web::Data<Metrics>, pool: web::Data<sqlx::PgPool>) -
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
         .body(metrics.render())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn standard_methods_keep_their_name_and_any_other_token_is_other() {
+        assert_eq!(method_label(&Method::GET), "GET");
+        assert_eq!(method_label(&Method::PATCH), "PATCH");
+        assert_eq!(method_label(&Method::CONNECT), "CONNECT");
+        for token in ["FOO", "get", "PROPFIND", "X-1234"] {
+            let method = Method::from_bytes(token.as_bytes()).unwrap();
+            assert_eq!(method_label(&method), "other", "{token}");
+        }
+    }
 }

@@ -2,7 +2,7 @@
 
 use actix_web::{web, HttpResponse};
 use chrono::{DateTime, Utc};
-use common::http::{page_limit, parse_uuid, ApiError};
+use common::http::{customer_id_param, page_limit, parse_uuid, ApiError};
 use serde::{Deserialize, Serialize};
 use sqlx::{PgPool, Postgres, QueryBuilder};
 use uuid::Uuid;
@@ -64,9 +64,14 @@ async fn list(query: web::Query<Query>, pool: web::Data<PgPool>) -> Result<HttpR
         .as_deref()
         .map(|id| parse_uuid("orderId", id))
         .transpose()?;
+    let customer_id = query
+        .customer_id
+        .as_deref()
+        .map(|c| customer_id_param("customerId", c))
+        .transpose()?;
     let filter = NotificationFilter {
         order_id,
-        customer_id: query.customer_id.as_deref(),
+        customer_id: customer_id.as_deref(),
     };
     let notifications: Vec<NotificationView> = list_query(&filter, limit)
         .build_query_as()

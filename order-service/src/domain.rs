@@ -5,6 +5,7 @@
 //! field by JSON path. Money is read from the literal JSON text into [`Decimal`] and never
 //! passes through `f64`, so what the client typed is what gets compared and stored.
 
+use common::limits::{self, MAX_ID_CHARS, MAX_ITEMS, MAX_NAME_CHARS, MONEY_SCALE};
 use common::money::exact_decimal;
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::{Decimal, RoundingStrategy};
@@ -33,12 +34,8 @@ pub struct NewOrderItem {
     pub subtotal: Decimal,
 }
 
-const MAX_ITEMS: usize = 100;
-const MAX_ID_CHARS: usize = 100;
-const MAX_NAME_CHARS: usize = 200;
 const MAX_QUANTITY: i32 = 1000;
 const MAX_PRICE: Decimal = Decimal::from_parts(1_000_000, 0, 0, false, 0);
-const MONEY_SCALE: u32 = 2;
 const DEFAULT_CURRENCY: &str = "USD";
 
 /// Active ISO 4217 codes of circulating currencies, sorted so lookups can binary-search.
@@ -195,7 +192,7 @@ fn order_item(path: &str, item: &Value, problems: &mut Problems) -> Option<NewOr
 }
 
 fn unit_price(item: &Map<String, Value>, path: &str, problems: &mut Problems) -> Option<Decimal> {
-    let mut price = number(item, "price", path, problems)?;
+    let price = number(item, "price", path, problems)?;
     if price <= Decimal::ZERO {
         problems.add(path, "must be greater than 0");
         return None;
@@ -204,16 +201,15 @@ fn unit_price(item: &Map<String, Value>, path: &str, problems: &mut Problems) ->
         problems.add(path, format!("must be at most {MAX_PRICE}"));
         return None;
     }
-    // normalize() drops trailing zeros, so 19.990 counts as the 2-decimal 19.99 it equals.
-    if price.normalize().scale() > MONEY_SCALE {
+    // The shared money rule: 19.990 is the 2-decimal 19.99 it equals, 19.999 is refused.
+    let price = limits::money(price);
+    if price.is_none() {
         problems.add(
             path,
             format!("must have at most {MONEY_SCALE} decimal places"),
         );
-        return None;
     }
-    price.rescale(MONEY_SCALE);
-    Some(price)
+    price
 }
 
 fn quantity(item: &Map<String, Value>, path: &str, problems: &mut Problems) -> Option<i32> {
@@ -298,7 +294,8 @@ fn required<'a>(
     }
 }
 
-/// A required string, trimmed, non-blank and at most `max_chars` characters.
+/// A required string by the shared text rule: trimmed, non-blank, no NUL
+/// (Postgres refuses it), at most `max_chars` characters.
 fn text(
     object: &Map<String, Value>,
     key: &str,
@@ -310,16 +307,13 @@ fn text(
         problems.add(path, "must be a string");
         return None;
     };
-    let text = text.trim();
-    if text.is_empty() {
-        problems.add(path, "must not be blank");
-        return None;
+    match limits::check_trimmed(text, max_chars) {
+        Ok(text) => Some(text.to_owned()),
+        Err(message) => {
+            problems.add(path, message);
+            None
+        }
     }
-    if text.chars().count() > max_chars {
-        problems.add(path, format!("must be at most {max_chars} characters"));
-        return None;
-    }
-    Some(text.to_owned())
 }
 
 /// A required JSON number, read exactly as written.
@@ -487,6 +481,18 @@ mod tests {
                     "c".repeat(101)
                 )),
                 "customerId",
+            ),
+            (
+                "customerId with a NUL",
+                with_top(r#""customerId": "c\u0000x", "totalAmount": 59.97"#),
+                "customerId",
+            ),
+            (
+                "name with a NUL",
+                with_item(
+                    r#"{"productId": "p", "name": "W\u0000", "price": 19.99, "quantity": 3, "subtotal": 59.97}"#,
+                ),
+                "items[0].name",
             ),
             (
                 "missing items",

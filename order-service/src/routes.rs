@@ -5,7 +5,7 @@ use crate::store::{self, OrderView};
 use actix_web::{http::header, web, HttpRequest, HttpResponse};
 use chrono::{DateTime, SubsecRound, Utc};
 use common::events::{self, OrderCreated, PaymentRequested};
-use common::http::{found, page_limit, parse_uuid, ApiError, FieldError};
+use common::http::{customer_id_param, found, page_limit, parse_uuid, ApiError, FieldError};
 use common::outbox::{NewEvent, Outbox, OutboxBatch};
 use common::topics;
 use common::trace::TraceContext;
@@ -191,8 +191,13 @@ async fn list_orders(
         .as_deref()
         .map(|a| parse_uuid("after", a))
         .transpose()?;
+    let customer_id = query
+        .customer_id
+        .as_deref()
+        .map(|c| customer_id_param("customerId", c))
+        .transpose()?;
     let filter = store::OrderFilter {
-        customer_id: query.customer_id.as_deref(),
+        customer_id: customer_id.as_deref(),
         status: query.status.as_deref(),
         after,
     };

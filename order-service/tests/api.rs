@@ -292,3 +292,155 @@ async fn a_customers_orders_are_listed_from_the_customer_index_in_custom_and_gen
         }
     }
 }
+
+/// The error body's field names.
+fn named_fields(error: &Value) -> Vec<String> {
+    error["fields"]
+        .as_array()
+        .map(|fields| {
+            fields
+                .iter()
+                .filter_map(|f| f["field"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn a_nul_anywhere_in_an_order_or_its_filter_is_refused_naming_the_field() {
+    let topics = TestTopics::create().await;
+    let app = spawn_app(order_service::definition(), &topics).await;
+    let nul_item = ITEM.replace("Widget", r"Wid\u0000get");
+    let cases = [
+        (
+            body_with(ITEM, "59.97", "").replace("c-1", r"c\u0000x"),
+            "customerId",
+        ),
+        (
+            body_with(&ITEM.replace("p-1", r"\u0000"), "59.97", ""),
+            "items[0].productId",
+        ),
+        (body_with(&nul_item, "59.97", ""), "items[0].name"),
+    ];
+    for (body, field) in cases {
+        let (status, error) = post_raw(&app, "application/json", body.clone()).await;
+        assert_eq!(status, 422, "{body} -> {error}");
+        assert_eq!(error["error"], "validation_failed");
+        assert_eq!(named_fields(&error), [field], "{body} -> {error}");
+    }
+
+    let response = app.get("/api/orders?customerId=c%00x").await;
+    assert_eq!(response.status().as_u16(), 400);
+    let error: Value = response.json().await.unwrap();
+    assert_eq!(named_fields(&error), ["customerId"], "{error}");
+
+    let orders: i64 = sqlx::query_scalar("SELECT count(*) FROM orders")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(orders, 0);
+}
+
+#[tokio::test]
+async fn customer_ids_and_money_follow_one_rule_in_orders_and_accounts() {
+    let topics = TestTopics::create().await;
+    let orders = spawn_app(order_service::definition(), &topics).await;
+    let billing = spawn_app(
+        billing_service::definition(
+            billing_service::config::BillingConfig::from_lookup(|_| None).unwrap(),
+        ),
+        &topics,
+    )
+    .await;
+    // 26 characters, 104 bytes: counted in characters everywhere.
+    let emoji = "😀".repeat(26);
+
+    let body: Value =
+        serde_json::from_str(&body_with(ITEM, "59.97", "").replace("c-1", &emoji)).unwrap();
+    let response = orders.post_json("/api/orders", &body).await;
+    assert_eq!(response.status().as_u16(), 202);
+    let order: Value = response.json().await.unwrap();
+    assert_eq!(order["customerId"], emoji.as_str());
+    let listed: Value = orders
+        .get(&format!("/api/orders?customerId={emoji}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed["orders"][0]["orderId"], order["orderId"]);
+
+    // Trailing zeros are accepted in a credit limit as in a price.
+    let response = billing
+        .put_json(
+            &format!("/api/accounts/{emoji}"),
+            &serde_json::from_str::<Value>(r#"{"creditLimit": 1.50000}"#).unwrap(),
+        )
+        .await;
+    assert_eq!(response.status().as_u16(), 200);
+    let account: Value = billing
+        .get(&format!("/api/accounts/{emoji}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(account["customerId"], emoji.as_str());
+    assert_eq!(account["creditLimit"], "1.50");
+
+    let price_19_990: Value =
+        serde_json::from_str(&body_with(&ITEM.replace("19.99", "19.990"), "59.97", "")).unwrap();
+    assert_eq!(
+        orders
+            .post_json("/api/orders", &price_19_990)
+            .await
+            .status()
+            .as_u16(),
+        202
+    );
+
+    // A third significant decimal is refused by both.
+    let (status, error) = post_raw(
+        &orders,
+        "application/json",
+        body_with(&ITEM.replace("19.99", "19.999"), "59.997", ""),
+    )
+    .await;
+    assert_eq!(
+        (status, named_fields(&error)),
+        (422, vec!["items[0].price".to_owned()])
+    );
+    let response = billing
+        .put_json(
+            &format!("/api/accounts/{emoji}"),
+            &serde_json::from_str::<Value>(r#"{"creditLimit": 19.999}"#).unwrap(),
+        )
+        .await;
+    assert_eq!(response.status().as_u16(), 422);
+    let error: Value = response.json().await.unwrap();
+    assert_eq!(named_fields(&error), ["creditLimit"], "{error}");
+    let account: Value = billing
+        .get(&format!("/api/accounts/{emoji}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        account["creditLimit"], "1.50",
+        "the refused limit changed nothing"
+    );
+
+    // 101 characters are one too many for both.
+    let long = "😀".repeat(101);
+    let body: Value =
+        serde_json::from_str(&body_with(ITEM, "59.97", "").replace("c-1", &long)).unwrap();
+    let response = orders.post_json("/api/orders", &body).await;
+    assert_eq!(response.status().as_u16(), 422);
+    let response = billing
+        .put_json(
+            &format!("/api/accounts/{long}"),
+            &serde_json::json!({"creditLimit": 5}),
+        )
+        .await;
+    assert_eq!(response.status().as_u16(), 400);
+    let error: Value = response.json().await.unwrap();
+    assert_eq!(named_fields(&error), ["customerId"], "{error}");
+}
