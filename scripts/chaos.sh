@@ -31,8 +31,8 @@ mkdir -p "$WORK"
 PSQL=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)/psql
 [ -x "$PSQL" ] || PSQL=psql
 
-sql() { # database query
-  PGPASSWORD=$1 "$PSQL" -X -q -t -A -h 127.0.0.1 -p "$PG_PORT" -U "$1" -d "$1" -c "$2"
+sql() { # database query (on stdin: a list of thousands of ids exceeds one argument's limit)
+  printf '%s\n' "$2" | PGPASSWORD=$1 "$PSQL" -X -q -t -A -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PG_PORT" -U "$1" -d "$1" -f -
 }
 
 sagactl() {
