@@ -3,6 +3,8 @@
 //! while the database answers, and a consumer held by a lock. No record may
 //! stop a consumer for good, and a consumer that waits must be visible.
 
+mod support;
+
 use common::envelope::{self, dlq, header_text as header};
 use common::testing::{produce_raw, read_topic, spawn_app, spawn_app_with, TestApp, TestTopics};
 use common::topics;
@@ -10,13 +12,8 @@ use rdkafka::message::{Message, OwnedMessage};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use std::time::{Duration, Instant};
+use support::{billing_definition, order_body, Saga};
 use uuid::Uuid;
-
-fn billing_definition() -> common::app::ServiceDefinition {
-    billing_service::definition(
-        billing_service::config::BillingConfig::from_lookup(|_| None).unwrap(),
-    )
-}
 
 async fn produce_event(topic: &str, key: &str, event_type: &str, body: &[u8]) {
     let event_id = Uuid::now_v7().to_string();
@@ -34,46 +31,11 @@ fn payment_requested(order_id: Uuid, customer: &str) -> Vec<u8> {
         .into_bytes()
 }
 
-fn order_body(customer: &str) -> Value {
-    json!({"customerId": customer, "totalAmount": 9.98,
-           "items": [{"productId": "p-1", "name": "Mug", "price": 4.99, "quantity": 2, "subtotal": 9.98}]})
-}
-
-struct Saga {
-    topics: TestTopics,
-    orders: TestApp,
-    billing: TestApp,
-    notifications: TestApp,
-}
-
 impl Saga {
-    async fn start() -> Self {
-        let topics = TestTopics::create().await;
-        let orders = spawn_app(order_service::definition(), &topics).await;
-        let billing = spawn_app(billing_definition(), &topics).await;
-        let notifications = spawn_app(notification_service::definition(), &topics).await;
-        Saga {
-            topics,
-            orders,
-            billing,
-            notifications,
-        }
-    }
-
     /// Places an order and waits until it is final.
     async fn place_and_finish(&self, customer: &str) -> Value {
-        let response = self
-            .orders
-            .post_json("/api/orders", &order_body(customer))
-            .await;
-        assert_eq!(response.status().as_u16(), 202);
-        let order: Value = response.json().await.unwrap();
-        let id = order["orderId"].as_str().unwrap();
-        self.orders
-            .get_until(&format!("/api/orders/{id}"), Duration::from_secs(60), |o| {
-                o["status"] != "PENDING" && !o["status"].is_null()
-            })
-            .await
+        let order = self.place(&order_body(customer)).await;
+        self.final_order(order["orderId"].as_str().unwrap()).await.0
     }
 }
 
