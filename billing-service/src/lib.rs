@@ -36,7 +36,7 @@ pub fn definition(config: config::BillingConfig) -> ServiceDefinition {
         routes: Arc::new(routes::configure),
         consumers: vec![ConsumerDefinition {
             group: GROUP.into(),
-            topics: vec![topics::PAYMENT_REQUESTS],
+            topics: topics::consumed_by(GROUP),
             handler: Arc::new(handler),
         }],
         metrics,

@@ -13,6 +13,28 @@ pub fn dlq(topic: &str) -> String {
     format!("{topic}{DLQ_SUFFIX}")
 }
 
+/// Each consumer group of the saga and the topics it reads (the configured
+/// prefix is added to both): the services subscribe from here, and
+/// `sagactl audit` reports what waits for each group.
+pub const CONSUMER_GROUPS: [(&str, &[&str]); 3] = [
+    ("order-service", &[NOTIFICATION_EVENTS]),
+    ("billing-service", &[PAYMENT_REQUESTS]),
+    (
+        "notification-service",
+        &[ORDER_CREATED, NOTIFICATION_EVENTS],
+    ),
+];
+
+/// The topics `group` reads; panics for a group not in [`CONSUMER_GROUPS`]
+/// (a programming error, caught by every service's tests at start).
+pub fn consumed_by(group: &str) -> Vec<&'static str> {
+    CONSUMER_GROUPS
+        .iter()
+        .find(|(name, _)| *name == group)
+        .map(|(_, topics)| topics.to_vec())
+        .unwrap_or_else(|| panic!("consumer group {group} is not in topics::CONSUMER_GROUPS"))
+}
+
 /// One topic as the catalogue describes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CatalogueTopic {

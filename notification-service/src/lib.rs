@@ -33,7 +33,7 @@ pub fn definition() -> ServiceDefinition {
         routes: Arc::new(routes::configure),
         consumers: vec![ConsumerDefinition {
             group: GROUP.into(),
-            topics: vec![topics::ORDER_CREATED, topics::NOTIFICATION_EVENTS],
+            topics: topics::consumed_by(GROUP),
             handler: Arc::new(handler),
         }],
         metrics,

@@ -46,7 +46,7 @@ pub fn definition() -> ServiceDefinition {
         routes: Arc::new(routes::configure),
         consumers: vec![ConsumerDefinition {
             group: GROUP.into(),
-            topics: vec![topics::NOTIFICATION_EVENTS],
+            topics: topics::consumed_by(GROUP),
             handler: Arc::new(handler),
         }],
         metrics,

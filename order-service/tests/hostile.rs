@@ -374,6 +374,13 @@ async fn a_consumer_held_by_a_lock_shows_its_stall_and_its_lag_until_it_moves_ag
         billing.metric("consumer_lag", &group).await,
         billing.metric("consumer_stalled_seconds", &group).await
     );
+    // sagactl sees the same wait, from the group's committed offsets.
+    let kafka = common::config::KafkaConfig {
+        bootstrap_servers: common::testing::kafka_bootstrap_servers(),
+        topic_prefix: topics.prefix.clone(),
+    };
+    let waiting = sagactl::dlq::waiting_by_group(&kafka).await.unwrap();
+    assert_eq!(waiting["billing-service"], 3, "{waiting:?}");
     lock.rollback().await.unwrap();
     for id in &orders {
         let payment = billing
@@ -393,4 +400,9 @@ async fn a_consumer_held_by_a_lock_shows_its_stall_and_its_lag_until_it_moves_ag
         .await,
         "lag and stall back to 0 once nothing waits"
     );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while sagactl::dlq::waiting_by_group(&kafka).await.unwrap()["billing-service"] > 0 {
+        assert!(Instant::now() < deadline, "the group's commits catch up");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
 }

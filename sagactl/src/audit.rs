@@ -28,6 +28,8 @@ pub struct Counts {
     pub notifications: usize,
     /// Records on each dead-letter topic.
     pub dead_lettered: BTreeMap<String, i64>,
+    /// Records after each consumer group's committed offsets: what waits.
+    pub waiting_for_consumers: BTreeMap<String, i64>,
     /// Unpublished outbox rows per database.
     pub unpublished_outbox: BTreeMap<String, i64>,
 }
@@ -231,6 +233,7 @@ pub async fn audit(sources: &Sources, thresholds: Thresholds) -> anyhow::Result<
         }
     }
     report.counts.dead_lettered = crate::dlq::dead_letter_counts(&sources.kafka).await?;
+    report.counts.waiting_for_consumers = crate::dlq::waiting_by_group(&sources.kafka).await?;
     report.violations = violations;
     Ok(report)
 }
@@ -318,6 +321,10 @@ pub fn render(report: &Report) -> String {
     };
     out += &format!("unpublished outbox rows: {}\n", list(&c.unpublished_outbox));
     out += &format!("dead-lettered records: {}\n", list(&c.dead_lettered));
+    out += &format!(
+        "records waiting for consumers (after committed offsets): {}\n",
+        list(&c.waiting_for_consumers)
+    );
     for v in &report.violations {
         out += &format!("VIOLATION {} {}: {}\n", v.rule, v.id, v.detail);
     }

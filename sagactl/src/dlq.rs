@@ -116,6 +116,41 @@ pub async fn dead_letter_counts(kafka: &KafkaConfig) -> anyhow::Result<BTreeMap<
     .await?
 }
 
+/// Records waiting for each consumer group: after its committed offsets, on
+/// every partition of the topics it reads (all of a partition when the group
+/// has committed nothing there). Committed offsets trail what a consumer has
+/// handled by up to its auto-commit interval (5 s).
+pub async fn waiting_by_group(kafka: &KafkaConfig) -> anyhow::Result<BTreeMap<String, i64>> {
+    let kafka = kafka.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut waiting = BTreeMap::new();
+        for (group, consumed) in topics::CONSUMER_GROUPS {
+            // Only asks for the group's committed offsets: it never joins the group.
+            let consumer: BaseConsumer = client(&kafka)
+                .set("group.id", kafka.topic(group))
+                .set("enable.auto.commit", "false")
+                .create()?;
+            let mut partitions = TopicPartitionList::new();
+            for topic in consumed.iter().map(|t| kafka.topic(t)) {
+                let metadata = consumer.fetch_metadata(Some(&topic), TIMEOUT)?;
+                for p in metadata.topics().iter().flat_map(|t| t.partitions()) {
+                    partitions.add_partition(&topic, p.id());
+                }
+            }
+            let committed = consumer.committed_offsets(partitions, TIMEOUT)?;
+            let mut total = 0;
+            for p in committed.elements() {
+                let (low, high) = consumer.fetch_watermarks(p.topic(), p.partition(), TIMEOUT)?;
+                let next = p.offset().to_raw().filter(|o| *o >= 0).unwrap_or(low);
+                total += (high - next.max(low)).max(0);
+            }
+            waiting.insert(group.to_owned(), total);
+        }
+        Ok(waiting)
+    })
+    .await?
+}
+
 /// One dead-lettered record and where it came from.
 #[derive(Debug, Serialize)]
 pub struct Entry {
