@@ -93,6 +93,11 @@ impl Application {
         let producer_data = web::Data::new(producer);
         let outbox_data = web::Data::new(outbox);
         let metrics_data = web::Data::from(definition.metrics.clone());
+        let admission_data = web::Data::new(crate::admission::Admission::new(
+            config.http.admission_max_in_flight,
+            config.http.admission_wait,
+            definition.metrics.admission_refused.clone(),
+        ));
         let body_timeout_data = web::Data::new(BodyReadTimeout(config.http.body_read_timeout));
         let routes = definition.routes.clone();
         let workers = std::thread::available_parallelism().map_or(2, |n| n.get().min(512));
@@ -106,11 +111,14 @@ impl Application {
                 .app_data(producer_data.clone())
                 .app_data(outbox_data.clone())
                 .app_data(metrics_data.clone())
+                .app_data(admission_data.clone())
                 .app_data(body_timeout_data.clone())
                 .app_data(crate::http::json_config())
                 .app_data(crate::http::query_config())
                 .wrap(actix_web::middleware::from_fn(refuse_until_schema_ready))
                 .wrap(actix_web::middleware::from_fn(read_body_in_time))
+                // Outside the body reader: a refused request's body is never read.
+                .wrap(actix_web::middleware::from_fn(crate::admission::admit))
                 .wrap(actix_web::middleware::from_fn(record_http_metrics))
                 .wrap(actix_web::middleware::from_fn(trace_request))
                 .configure(health::configure)

@@ -8,6 +8,12 @@ use actix_web::http::StatusCode;
 use actix_web::{error::JsonPayloadError, web, HttpRequest, HttpResponse, ResponseError};
 use serde::Serialize;
 
+/// Seconds a client is told to wait (`Retry-After`) when refused as overloaded.
+pub const OVERLOAD_RETRY_AFTER_SECS: u64 = 1;
+
+static DATABASE_UNAVAILABLE: crate::throttle::LogThrottle =
+    crate::throttle::LogThrottle::new("database_unavailable", std::time::Duration::from_secs(10));
+
 /// Largest accepted request body.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
@@ -52,6 +58,9 @@ pub enum ApiError {
         message: String,
         fields: Vec<FieldError>,
     },
+    /// 503 with `Retry-After`: over capacity, refused before any work.
+    #[error("the service is over capacity; retry after {OVERLOAD_RETRY_AFTER_SECS} s")]
+    Overloaded,
     /// 503: a dependency (the database) is unavailable; worth retrying later.
     #[error("{0}")]
     Unavailable(String),
@@ -77,6 +86,7 @@ impl ApiError {
             ApiError::RequestTimeout => "request_timeout",
             ApiError::UnsupportedMediaType => "unsupported_media_type",
             ApiError::Unprocessable { .. } => "validation_failed",
+            ApiError::Overloaded => "overloaded",
             ApiError::Unavailable(_) => "unavailable",
             ApiError::Internal(_) => "internal",
         }
@@ -88,7 +98,8 @@ impl From<sqlx::Error> for ApiError {
     fn from(e: sqlx::Error) -> Self {
         match e {
             sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
-                tracing::warn!(error = %e, "database unavailable");
+                // Counted by http_requests_total{status="503"}; one line per interval.
+                DATABASE_UNAVAILABLE.warn(format_args!("database unavailable: {e}"));
                 ApiError::Unavailable("the database is unavailable; try again shortly".into())
             }
             other => ApiError::Internal(other.into()),
@@ -113,7 +124,7 @@ impl ResponseError for ApiError {
             ApiError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
-            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Overloaded | ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -128,7 +139,14 @@ impl ResponseError for ApiError {
             }
             _ => &[],
         };
-        HttpResponse::build(self.status_code()).json(ErrorBody {
+        let mut response = HttpResponse::build(self.status_code());
+        if matches!(self, ApiError::Overloaded) {
+            response.insert_header((
+                actix_web::http::header::RETRY_AFTER,
+                OVERLOAD_RETRY_AFTER_SECS.to_string(),
+            ));
+        }
+        response.json(ErrorBody {
             error: self.code(),
             message: self.to_string(),
             fields,

@@ -3,6 +3,7 @@
 //! relay, the inbox, idempotent consumers with dead-lettering, health
 //! endpoints, and the application skeleton that wires them together.
 
+pub mod admission;
 pub mod app;
 pub mod config;
 pub mod consumer;
@@ -21,5 +22,6 @@ pub mod outbox;
 pub mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod throttle;
 pub mod topics;
 pub mod trace;

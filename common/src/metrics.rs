@@ -68,6 +68,8 @@ pub struct Metrics {
     /// returning a float8: `outbox_pending_rows`,
     /// `outbox_oldest_pending_age_seconds`, and those a service adds.
     sql_gauges: Mutex<Vec<(Gauge, &'static str)>>,
+    /// `admission_refused_total`: writes refused with 503 over capacity.
+    pub admission_refused: IntCounter,
     /// `outbox_published_total`
     pub outbox_published: IntCounter,
     /// `outbox_publish_latency_seconds`: from the row's commit to the broker's acknowledgement.
@@ -113,6 +115,11 @@ impl Metrics {
             )
             .unwrap(),
             sql_gauges: Mutex::new(Vec::new()),
+            admission_refused: IntCounter::new(
+                "admission_refused_total",
+                "Writes refused with 503 and Retry-After because the service was at capacity.",
+            )
+            .unwrap(),
             outbox_published: IntCounter::new(
                 "outbox_published_total",
                 "Outbox rows published to Kafka.",
@@ -194,6 +201,7 @@ impl Metrics {
         let collectors: Vec<Box<dyn prometheus::core::Collector>> = vec![
             Box::new(self.http_requests.clone()),
             Box::new(self.http_duration.clone()),
+            Box::new(self.admission_refused.clone()),
             Box::new(self.outbox_published.clone()),
             Box::new(self.outbox_publish_latency.clone()),
             Box::new(self.outbox_publish_errors.clone()),
