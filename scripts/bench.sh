@@ -109,16 +109,6 @@ admin_sql() { # database query
   PGOPTIONS="-c client_min_messages=warning" "$PSQL" -X -q -t -A -v ON_ERROR_STOP=1 "$(admin_url "$1")" -c "$2"
 }
 
-# The target directory (debug, release, ...) of the running binary of a service.
-running_profile_dir() {
-  local pid exe
-  pid=$(pid_of "$1" "$(service_pattern "$1")") || return 1
-  exe=$(tr '\0' '\n' <"/proc/$pid/cmdline" 2>/dev/null | head -1)
-  basename "$(dirname "$exe")"
-}
-
-profile_dir() { if [ "$1" = dev ]; then echo debug; else echo "$1"; fi; }
-dir_profile() { if [ "$1" = debug ]; then echo dev; else echo "$1"; fi; }
 
 # --- the stack: start what is missing, stop at the end only that --------------
 started_infra=0 started_services=0 restore_profile="" K6_PID=""

@@ -13,13 +13,14 @@ mkdir -p "$LOG_DIR" "$RUN_DIR"
 KAFKA_PORT=${KAFKA_PORT:-9092}
 KAFKA_CONTROLLER_PORT=${KAFKA_CONTROLLER_PORT:-9093}
 KAFKA_BOOTSTRAP_SERVERS=${KAFKA_BOOTSTRAP_SERVERS:-127.0.0.1:$KAFKA_PORT}
-PG_PORT=${PG_PORT:-55432}
+PG_PORT=${PG_PORT:-15432}
 PG_SUPERUSER_PASSWORD=${PG_SUPERUSER_PASSWORD:-postgres}
 PG_ADMIN_URL=${PG_ADMIN_URL:-postgres://postgres:$PG_SUPERUSER_PASSWORD@127.0.0.1:$PG_PORT/postgres}
 export KAFKA_BOOTSTRAP_SERVERS PG_ADMIN_URL
 
-# The workspace's binaries, built by `cargo build --profile $CARGO_PROFILE`.
-CARGO_PROFILE=${CARGO_PROFILE:-dev}
+# The workspace's binaries, built by `cargo build --profile $CARGO_PROFILE`:
+# the release build by default, as users run it (`make test` uses dev).
+CARGO_PROFILE=${CARGO_PROFILE:-release}
 cargo_bin() {
   local dir=debug
   [ "$CARGO_PROFILE" = dev ] || dir=$CARGO_PROFILE
@@ -40,6 +41,17 @@ service_port() {
 # Matches a service of this checkout built in any profile, so `down` and
 # `status` find it whatever CARGO_PROFILE it was started with.
 service_pattern() { echo "${CARGO_TARGET_DIR:-$ROOT_DIR/target}/*/$1"; }
+
+# The target directory (debug, release, ...) of the running binary of a service.
+running_profile_dir() {
+  local pid exe
+  pid=$(pid_of "$1" "$(service_pattern "$1")") || return 1
+  exe=$(tr '\0' '\n' <"/proc/$pid/cmdline" 2>/dev/null | head -1)
+  basename "$(dirname "$exe")"
+}
+
+profile_dir() { if [ "$1" = dev ]; then echo debug; else echo "$1"; fi; }
+dir_profile() { if [ "$1" = debug ]; then echo dev; else echo "$1"; fi; }
 
 say() { printf '==> %s\n' "$*"; }
 warn() { printf 'warning: %s\n' "$*" >&2; }

@@ -7,7 +7,7 @@
 #   postgres.sh stop     fast shutdown (pass `immediate` to simulate a crash)
 #   postgres.sh status
 #
-# Environment (defaults in scripts/lib.sh): PG_PORT (55432), PG_BIN (newest
+# Environment (defaults in scripts/lib.sh): PG_PORT (15432), PG_BIN (newest
 # /usr/lib/postgresql/*/bin), PG_DATA_DIR (.local/postgres), PG_SUPERUSER_PASSWORD,
 # PG_SERVER_OPTIONS (extra server settings, e.g. for profiling:
 # "-c shared_preload_libraries=pg_stat_statements").

@@ -98,7 +98,7 @@ sigterm_exits_cleanly() {
   local port pid rc
   port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
   HTTP_PORT=$port DATABASE_URL="postgres://orders:orders@127.0.0.1:$PG_PORT/orders" \
-    "${CARGO_TARGET_DIR:-$ROOT_DIR/target}/debug/order-service" >"$LOG_DIR/smoke-sigterm.log" 2>&1 &
+    "$(cargo_bin order-service)" >"$LOG_DIR/smoke-sigterm.log" 2>&1 &
   pid=$!
   local i
   for ((i = 0; i < 120; i++)); do
@@ -150,7 +150,7 @@ run_traced_request() { # trace_id env...
   shift
   port=$(free_port)
   env "$@" HTTP_PORT="$port" DATABASE_URL="postgres://notifications:notifications@127.0.0.1:$PG_PORT/notifications" \
-    "${CARGO_TARGET_DIR:-$ROOT_DIR/target}/debug/notification-service" >>"$LOG_DIR/smoke-otlp.log" 2>&1 &
+    "$(cargo_bin notification-service)" >>"$LOG_DIR/smoke-otlp.log" 2>&1 &
   pid=$!
   for ((i = 0; i < 120; i++)); do
     curl -fsS -o /dev/null "http://127.0.0.1:$port/health/live" 2>/dev/null && break

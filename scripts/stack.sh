@@ -7,7 +7,7 @@
 #
 # Re-running `up` is harmless; a port taken by something else is an error naming it.
 # Environment: ORDER_SERVICE_PORT (8080), BILLING_SERVICE_PORT (8081),
-# NOTIFICATION_SERVICE_PORT (8082), CARGO_PROFILE (dev | release, default dev),
+# NOTIFICATION_SERVICE_PORT (8082), CARGO_PROFILE (release | dev, default release),
 # plus what scripts/postgres.sh and kafka-setup/kafka.sh read.
 set -euo pipefail
 # shellcheck source=lib.sh
@@ -24,7 +24,7 @@ service_database() {
 build() {
   command -v cargo >/dev/null || die "cargo not found: install Rust (https://rustup.rs) first"
   say "building the services (cargo build --profile $CARGO_PROFILE; the first build takes a few minutes)"
-  (cd "$ROOT_DIR" && cargo build --profile "$CARGO_PROFILE" --bins --quiet)
+  (cd "$ROOT_DIR" && cargo build --profile "$CARGO_PROFILE" --bins)
 }
 
 start_service() {

@@ -3,9 +3,17 @@
 # Kafka and Postgres, then the end-to-end smoke checks. Brings up whatever part
 # of the stack is not running and stops, at the end, only what it started.
 set -euo pipefail
+profile_asked=${CARGO_PROFILE:-}
 # shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT_DIR"
+# The dev build (quicker to compile), unless told otherwise or the services
+# already run in another profile (after `make run`): those are tested as they are.
+if [ -z "$profile_asked" ]; then
+  CARGO_PROFILE=dev
+  if dir=$(running_profile_dir order-service); then CARGO_PROFILE=$(dir_profile "$dir"); fi
+fi
+export CARGO_PROFILE
 
 "$ROOT_DIR/scripts/provision.sh"
 

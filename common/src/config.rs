@@ -71,7 +71,7 @@ pub struct HttpConfig {
 
 #[derive(Debug, Clone)]
 pub struct DatabaseConfig {
-    /// `DATABASE_URL`, default `postgres://<db>:<db>@127.0.0.1:55432/<db>`.
+    /// `DATABASE_URL`, default `postgres://<db>:<db>@127.0.0.1:15432/<db>`.
     pub url: String,
     /// `DATABASE_MAX_CONNECTIONS`, default 10.
     pub max_connections: u32,
@@ -158,7 +158,7 @@ impl ServiceConfig {
             database: DatabaseConfig {
                 url: vars.string(
                     "DATABASE_URL",
-                    &format!("postgres://{db}:{db}@127.0.0.1:55432/{db}"),
+                    &format!("postgres://{db}:{db}@127.0.0.1:15432/{db}"),
                 ),
                 max_connections: vars.parsed("DATABASE_MAX_CONNECTIONS", 10)?,
                 acquire_timeout: Duration::from_millis(
@@ -285,7 +285,7 @@ mod tests {
         assert_eq!(c.http.port, 8080);
         assert_eq!(
             c.database.url,
-            "postgres://orders:orders@127.0.0.1:55432/orders"
+            "postgres://orders:orders@127.0.0.1:15432/orders"
         );
         assert_eq!(c.kafka.bootstrap_servers, "127.0.0.1:9092");
         assert_eq!(c.log_format, LogFormat::Text);

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 pub fn admin_url() -> String {
     std::env::var("PG_ADMIN_URL")
-        .unwrap_or_else(|_| "postgres://postgres:postgres@127.0.0.1:55432/postgres".into())
+        .unwrap_or_else(|_| "postgres://postgres:postgres@127.0.0.1:15432/postgres".into())
 }
 
 pub fn kafka_bootstrap_servers() -> String {

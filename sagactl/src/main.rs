@@ -18,19 +18,19 @@ struct Cli {
     #[arg(
         long,
         env = "ORDERS_DATABASE_URL",
-        default_value = "postgres://orders:orders@127.0.0.1:55432/orders"
+        default_value = "postgres://orders:orders@127.0.0.1:15432/orders"
     )]
     orders_db: String,
     #[arg(
         long,
         env = "BILLING_DATABASE_URL",
-        default_value = "postgres://billing:billing@127.0.0.1:55432/billing"
+        default_value = "postgres://billing:billing@127.0.0.1:15432/billing"
     )]
     billing_db: String,
     #[arg(
         long,
         env = "NOTIFICATIONS_DATABASE_URL",
-        default_value = "postgres://notifications:notifications@127.0.0.1:55432/notifications"
+        default_value = "postgres://notifications:notifications@127.0.0.1:15432/notifications"
     )]
     notifications_db: String,
     #[arg(
