@@ -4,6 +4,7 @@
 // a Kubernetes ConfigMap is generated from these files and its keys cannot
 // contain slashes.
 import http from 'k6/http';
+import { Rate } from 'k6/metrics';
 import { check } from 'k6';
 
 // Order-service base URL, without a trailing slash.
@@ -83,12 +84,23 @@ export function placeOrder() {
     tags: { name: 'POST /api/orders' },
   });
   const body = jsonBody(res);
+  // Past capacity the service refuses at once with 503 + Retry-After: the
+  // documented overload answer, counted apart ("refused fast", not "failed").
+  if (res.status === 503 && res.headers['Retry-After']) {
+    overloaded.add(1);
+    check(res, { 'overload answer is 503 with Retry-After': () => body !== null && body.error === 'overloaded' });
+    return null;
+  }
+  overloaded.add(0);
   const ok = check(res, {
     'status is 202': (r) => r.status === 202,
     'response has orderId': () => body !== null && typeof body.orderId !== 'undefined' && body.orderId !== null,
   });
   return ok ? body.orderId : null;
 }
+
+// Share of POSTs refused with the overload answer (503 + Retry-After).
+export const overloaded = new Rate('orders_refused_overloaded');
 
 // Thresholds every script shares; k6 exits non-zero (99) when one is crossed.
 export const THRESHOLDS = {
