@@ -12,7 +12,7 @@
 #   3. the cost of one saga: Postgres transactions (Δxact_commit) and Kafka
 #      records (Δoutbox_published_total) over the ladder, per completed saga;
 # and prints one report (also $STATE_DIR/bench/<UTC stamp>.{json,md} and
-# latest.{json,md}) with the sustainable throughput and issue 8's targets.
+# latest.{json,md}) with the sustainable throughput and the performance targets.
 #
 # Environment (all optional):
 #   CARGO_PROFILE        build profile of the services (default release here)

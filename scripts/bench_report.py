@@ -687,7 +687,7 @@ def markdown(rep):
           + (f" = {su['peak_pg_ratio']:.0%} of the Postgres bound ({su['pg_bound_any']:,.0f} sagas/s)"
              if su.get("peak_pg_ratio") is not None else "") + ".")
     w("")
-    w("## Targets (issue 8)")
+    w("## Performance targets")
     w("")
     w("| target | measured | met |")
     w("|---|---|---|")
