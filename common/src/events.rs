@@ -135,27 +135,28 @@ impl WithinLimits for OrderCreated {
     }
 }
 
+/// The fields every payment event carries: who, how much, in what currency.
+fn payment(customer_id: &str, value: Decimal, currency_code: &str) -> Result<(), String> {
+    text("customerId", customer_id, limits::MAX_ID_CHARS)?;
+    amount("amount", value)?;
+    currency(currency_code)
+}
+
 impl WithinLimits for PaymentRequested {
     fn check_limits(&self) -> Result<(), String> {
-        text("customerId", &self.customer_id, limits::MAX_ID_CHARS)?;
-        amount("amount", self.amount)?;
-        currency(&self.currency)
+        payment(&self.customer_id, self.amount, &self.currency)
     }
 }
 
 impl WithinLimits for PaymentSucceeded {
     fn check_limits(&self) -> Result<(), String> {
-        text("customerId", &self.customer_id, limits::MAX_ID_CHARS)?;
-        amount("amount", self.amount)?;
-        currency(&self.currency)
+        payment(&self.customer_id, self.amount, &self.currency)
     }
 }
 
 impl WithinLimits for PaymentFailed {
     fn check_limits(&self) -> Result<(), String> {
-        text("customerId", &self.customer_id, limits::MAX_ID_CHARS)?;
-        amount("amount", self.amount)?;
-        currency(&self.currency)?;
+        payment(&self.customer_id, self.amount, &self.currency)?;
         limits::check_optional_text(&self.reason, limits::MAX_REASON_CHARS)
             .map_err(|e| format!("reason {e}"))
     }
