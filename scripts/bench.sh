@@ -9,10 +9,12 @@
 #      step POST latency, errors, saga end-to-end latency from the orders table,
 #      completions, relay p99 from outbox_publish_latency_seconds, consumer lag,
 #      CPU of every process; each step drains before the next;
-#   3. the cost of one saga: Postgres transactions (Δxact_commit) and Kafka
+#   3. past capacity: steps at 2× and 4× the sustainable rate (goodput,
+#      refused share, refusals' and accepted answers' p99), then sagactl audit;
+#   4. the cost of one saga: Postgres transactions (Δxact_commit) and Kafka
 #      records (Δoutbox_published_total) over the ladder, per completed saga;
-# and prints one report (also $STATE_DIR/bench/<UTC stamp>.{json,md} and
-# latest.{json,md}) with the sustainable throughput and the performance targets.
+# and prints one report (also $STATE_DIR/bench/<UTC stamp>.{json,md,svg} and
+# latest.{json,md,svg}) with the sustainable throughput and the performance targets.
 #
 # Environment (all optional):
 #   CARGO_PROFILE        build profile of the services (default release here)
@@ -23,7 +25,7 @@
 #   BENCH_DRAIN_SECS     longest wait for a step to drain (default 120)
 #   BENCH_DRAINED_OK_SECS  drained within this counts as keeping up (default 10)
 #   BENCH_MAX_VUS        cap on k6 VUs per phase (default 1000)
-#   BENCH_ALL_STEPS=1    climb the whole ladder, even past a step that clearly failed
+#   BENCH_ALL_STEPS=1    climb the whole ladder, even past a step that failed or shed load
 #   BENCH_PGBENCH_CLIENTS, BENCH_PGBENCH_SECS   pgbench run (default 8 clients, 10 s)
 #   BENCH_KAFKA_RECORDS  records for kafka-producer-perf-test (default 300000)
 #   BENCH_QUICK=1        tiny run for CI: rates "50 100", 5 s steps, short limits
@@ -31,7 +33,8 @@
 # another profile are restarted in the bench profile (and restored after);
 # stops at the end only what it started. Exits 0 when the report was produced
 # (it says which targets were met); non-zero when the benchmark could not run
-# or the report lacks a limit, the saga cost, or a step completed no saga.
+# or the report lacks a limit, the saga cost, or a step completed no saga, or
+# the audit was not clean.
 set -euo pipefail
 # Load tests measure the optimised build unless told otherwise.
 export CARGO_PROFILE=${CARGO_PROFILE:-release}
@@ -354,12 +357,14 @@ snapshot "$WORK/idle-end.json"
 # --- 3. the ladder ---------------------------------------------------------------
 cp "$WORK/idle-end.json" "$WORK/ladder-start.json"
 LADDER_FROM_MS=$(now_ms)
+# One measured step; sets VERDICT (ok | behind | shed | failed).
 step=0
-for rate in "${RATE_LIST[@]}"; do
+run_step() { # rate
+  local rate=$1 dir from_ms to_ms drained drain_s
   step=$((step + 1))
   dir=$WORK/step-$(printf '%02d' $step)-$rate
   mkdir -p "$dir"
-  say "step $step/${#RATE_LIST[@]}: $rate orders/s for ${STEP_SECS}s (+${WARMUP_SECS}s warm-up), elapsed $(elapsed)"
+  say "step $step: $rate orders/s for ${STEP_SECS}s (+${WARMUP_SECS}s warm-up), elapsed $(elapsed)"
   # 2 s of load after the window keep k6 (and the load) alive for the end snapshot.
   start_k6 "$rate" "$STEP_SECS" "$WARMUP_SECS" 2 "$dir/k6.json" "$dir/k6.log"
   TREES_K6=(--tree "k6=$K6_PID")
@@ -392,20 +397,49 @@ for rate in "${RATE_LIST[@]}"; do
             FROM orders
            WHERE created_at >= to_timestamp($from_ms / 1000.0) AND created_at < to_timestamp($to_ms / 1000.0)) o" \
     >"$dir/sql.json"
-  verdict=$(helper step "$dir")
-  if [ "$verdict" = failed ] && [ "$step" -lt ${#RATE_LIST[@]} ] && [ "${BENCH_ALL_STEPS:-0}" != 1 ]; then
-    skipped="${RATE_LIST[*]:$step}"
-    put stopped_early="after the $rate/s step, which clearly failed to keep up; not run: ${skipped// //s, }/s"
-    warn "the $rate/s step clearly failed to keep up: not climbing further (skipping ${skipped// //s, }/s)"
+  VERDICT=$(helper step "$dir")
+}
+
+# The ladder climbs until a step clearly fails or has to shed load (unless
+# BENCH_ALL_STEPS=1); then come the steps past capacity, at 2× and 4× the
+# sustainable rate, where goodput must hold and the excess be refused fast.
+MEASURED=" "
+for index in "${!RATE_LIST[@]}"; do
+  rate=${RATE_LIST[$index]}
+  run_step "$rate"
+  verdict=$VERDICT
+  MEASURED+="$rate "
+  if [[ $verdict =~ ^(failed|shed)$ ]] && [ "$index" -lt $((${#RATE_LIST[@]} - 1)) ] && [ "${BENCH_ALL_STEPS:-0}" != 1 ]; then
+    skipped="${RATE_LIST[*]:$((index + 1))}"
+    put stopped_early="after the $rate/s step ($verdict); not run: ${skipped// //s, }/s"
+    say "the $rate/s step: $verdict; the ladder stops climbing (skipping ${skipped// //s, }/s)"
     break
   fi
 done
+SUSTAINABLE=$(helper sustainable "$WORK")
+if [ -n "$SUSTAINABLE" ]; then
+  for multiple in 2 4; do
+    rate=$((SUSTAINABLE * multiple))
+    [[ $MEASURED == *" $rate "* ]] && continue
+    say "past capacity: $multiple × the sustainable $SUSTAINABLE/s"
+    run_step "$rate"
+    MEASURED+="$rate "
+  done
+else
+  warn "no step kept up: no sustainable rate, so no step past capacity"
+fi
 
 # Every saga of the ladder, and the counters after them (statistics settled).
 sleep_until_ms $((LAST_LOAD_MS + STATS_SETTLE_MS))
 helper snapshot "$WORK/ladder-end.json" "${METRICS[@]}" --pg
 put ladder_sagas:="$(sql orders "SELECT count(*) FROM orders WHERE status <> 'PENDING'
   AND created_at >= to_timestamp($LADDER_FROM_MS / 1000.0)")"
+
+# Every money rule holds after all of it.
+say "sagactl audit ($(elapsed))"
+audit_rc=0
+sagactl audit --json >"$WORK/audit.json" 2>"$WORK/audit.err" || audit_rc=$?
+put audit.exit:="$audit_rc"
 
 say "report ($(elapsed))"
 helper report "$WORK" "$BENCH_DIR" || die "the benchmark ran but its report is incomplete (see above); raw data in $WORK"

@@ -13,7 +13,9 @@ Subcommands (standard library only):
   step DIR                     one ladder step: DIR/{window,k6,sql,drain}.json
                                and DIR/{start,end}.json -> DIR/result.json;
                                prints a progress line on stderr and the verdict
-                               (ok | behind | failed) on stdout
+                               (ok | behind | shed | failed) on stdout
+  sustainable WORK             prints the sustainable rate of the steps so far
+                               (empty when none kept up)
   report WORK OUTDIR           the whole run -> OUTDIR/<stamp>.{json,md} and
                                latest.{json,md}; prints the Markdown; exits 1
                                when the report lacks a limit or a step
@@ -48,6 +50,14 @@ KEEP_UP_OUTBOX_P99_S = 1.0  # every relay's commit -> ack p99
 KEEP_UP_LAG_SECONDS = 8.0
 FAILED_COMPLETED = 0.80
 FAILED_ERRORS = 0.05  # refused + dropped over offered
+
+# Past capacity (see README, "Performance"): at these multiples of the
+# sustainable rate, goodput holds and the excess is refused fast.
+OVERLOAD = {
+    "multiples": (2, 4),
+    "completed_share": 0.90,  # completed sagas/s over the sustainable rate
+    "refused_p99_ms": 50.0,  # the 503 answers' p99
+}
 
 TARGETS = {
     "sustainable": 2000.0,  # sagas/s
@@ -306,8 +316,8 @@ def histogram_quantile(q, before, after):
     return lower
 
 
-def k6_metric(summary, name, stat):
-    metric = (summary.get("metrics") or {}).get(name + "{scenario:step}")
+def k6_metric(summary, name, stat, tags=""):
+    metric = (summary.get("metrics") or {}).get(name + "{scenario:step" + (f",{tags}" if tags else "") + "}")
     if not metric:
         return None
     values = metric.get("values", metric)  # k6 puts the numbers under "values"
@@ -328,6 +338,8 @@ def analyse_step(step_dir):
     requests = k6_metric(k6, "http_reqs", "count") or 0
     accepted_k6 = k6_metric(k6, "orders_accepted", "count") or 0
     rejected = k6_metric(k6, "orders_rejected", "count") or 0
+    # Refused with the overload answer (503 + Retry-After): shed, not failed.
+    shed = k6_metric(k6, "orders_refused_overloaded", "passes") or 0
     dropped = k6_metric(k6, "dropped_iterations", "count") or 0
     created = sql.get("created") or 0
     in_time = sql.get("in_time") or 0
@@ -378,8 +390,8 @@ def analyse_step(step_dir):
     drain_secs = drain.get("seconds")
 
     reasons = []
-    if rejected:
-        reasons.append(f"{int(rejected)} refused")
+    if rejected - shed:
+        reasons.append(f"{int(rejected - shed)} refused")
     if dropped:
         reasons.append(f"{int(dropped)} dropped by k6")
     if completed_ratio < KEEP_UP_COMPLETED:
@@ -398,8 +410,13 @@ def analyse_step(step_dir):
 
     verdict = "ok" if not reasons else "behind"
     if (not drained or completed_ratio < FAILED_COMPLETED or created == 0
-            or (offered and errors / offered > FAILED_ERRORS)):
+            or (offered and (errors - shed) / offered > FAILED_ERRORS)):
         verdict = "failed"
+    elif shed:
+        # Past capacity: the excess was refused at once and what was accepted
+        # went through; the ladder has found its ceiling.
+        verdict = "shed"
+        reasons.insert(0, f"{int(shed)} refused as overloaded ({shed / requests:.1%})")
 
     return {
         "rate": rate,
@@ -416,6 +433,14 @@ def analyse_step(step_dir):
                     "p99": k6_metric(k6, "http_req_duration", "p(99)"),
                     "max": k6_metric(k6, "http_req_duration", "max")},
         "rejected": rejected,
+        "refused_overloaded": shed,
+        "refused_share": shed / requests if requests else 0.0,
+        "post_accepted_ms": {"p50": k6_metric(k6, "http_req_duration", "med", "status:202"),
+                             "p99": k6_metric(k6, "http_req_duration", "p(99)", "status:202")},
+        # k6 reports 0 for a sub-metric without samples: no refusal, no latency.
+        "post_refused_ms": {"p50": k6_metric(k6, "http_req_duration", "med", "status:503") if shed else None,
+                            "p99": k6_metric(k6, "http_req_duration", "p(99)", "status:503") if shed else None},
+        "all_accepted_final": drained and (sql.get("pending") or 0) == 0,
         "dropped_iterations": dropped,
         "errors": errors,
         "e2e_ms": {"p50": sql.get("e2e_p50_ms"), "p95": sql.get("e2e_p95_ms"), "p99": sql.get("e2e_p99_ms"),
@@ -578,6 +603,110 @@ def targets(steps, best, limits, cost_, run):
     return rows, top
 
 
+def overload(steps, best, run):
+    """The past-capacity checks at each multiple of the sustainable rate."""
+    if not best:
+        return []
+    rows = []
+    audit = run.get("audit") or {}
+    for multiple in OVERLOAD["multiples"]:
+        rate = best["rate"] * multiple
+        st = next((x for x in steps if x["rate"] == rate), None)
+        row = {"multiple": multiple, "rate": rate, "measured": st is not None}
+        if st:
+            completed = st.get("completed_per_s") or 0.0
+            refused_p99 = st["post_refused_ms"]["p99"]
+            row.update({
+                "completed_per_s": completed,
+                "completed_share": completed / best["rate"],
+                "refused_share": st["refused_share"],
+                "refused_p99_ms": refused_p99,
+                "accepted_p99_ms": st["post_accepted_ms"]["p99"],
+                "all_accepted_final": st["all_accepted_final"],
+            })
+            row["met"] = (completed >= OVERLOAD["completed_share"] * best["rate"]
+                          and (refused_p99 is None or refused_p99 <= OVERLOAD["refused_p99_ms"])
+                          and st["all_accepted_final"] and audit.get("clean") is True)
+        else:
+            row["met"] = False
+        rows.append(row)
+    return rows
+
+
+def chart_svg(steps, sustainable_rate):
+    """Two panels over the offered rate: goodput (offered, accepted/s,
+    completed/s) and POST p99 of accepted orders and of refusals (log scale)."""
+    steps = sorted(steps, key=lambda st: st["rate"])
+    if not steps:
+        return None
+    width, height, pad = 960, 400, 60
+    panel_w = (width - 3 * pad) / 2
+    top, bottom = 50, height - 60
+    x_max = max(st["rate"] for st in steps) * 1.05
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+           f'font-family="sans-serif" font-size="12">',
+           f'<rect width="{width}" height="{height}" fill="white"/>']
+
+    def panel(x0, title, series, y_max, y_of, y_ticks, y_label):
+        def x_of(v):
+            return x0 + panel_w * v / x_max
+        out.append(f'<text x="{x0 + panel_w / 2}" y="25" text-anchor="middle" font-size="14">{title}</text>')
+        out.append(f'<line x1="{x0}" y1="{bottom}" x2="{x0 + panel_w}" y2="{bottom}" stroke="black"/>')
+        out.append(f'<line x1="{x0}" y1="{top}" x2="{x0}" y2="{bottom}" stroke="black"/>')
+        for tick, label in y_ticks:
+            y = y_of(tick)
+            out.append(f'<line x1="{x0}" y1="{y:.1f}" x2="{x0 + panel_w}" y2="{y:.1f}" stroke="#ddd"/>')
+            out.append(f'<text x="{x0 - 6}" y="{y + 4:.1f}" text-anchor="end">{label}</text>')
+        for st in steps:
+            x = x_of(st["rate"])
+            out.append(f'<text x="{x:.1f}" y="{bottom + 16}" text-anchor="middle">{st["rate"]}</text>')
+        out.append(f'<text x="{x0 + panel_w / 2}" y="{bottom + 36}" text-anchor="middle">offered orders/s</text>')
+        out.append(f'<text x="{x0 - 45}" y="{(top + bottom) / 2}" text-anchor="middle" '
+                   f'transform="rotate(-90 {x0 - 45} {(top + bottom) / 2})">{y_label}</text>')
+        if sustainable_rate:
+            x = x_of(sustainable_rate)
+            out.append(f'<line x1="{x:.1f}" y1="{top}" x2="{x:.1f}" y2="{bottom}" stroke="#999" stroke-dasharray="4 4"/>')
+            out.append(f'<text x="{x + 4:.1f}" y="{top + 12}" fill="#666">sustainable {sustainable_rate}/s</text>')
+        for i, (name, colour, dash, values) in enumerate(series):
+            points = [(x_of(r), y_of(v)) for r, v in values if v is not None]
+            if points:
+                path = " ".join(f"{x:.1f},{y:.1f}" for x, y in points)
+                out.append(f'<polyline points="{path}" fill="none" stroke="{colour}" stroke-width="2"'
+                           + (f' stroke-dasharray="{dash}"' if dash else "") + "/>")
+                for x, y in points:
+                    out.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="{colour}"/>')
+            ly = top + 14 + 16 * (i + 1)
+            out.append(f'<line x1="{x0 + 10}" y1="{ly - 4}" x2="{x0 + 30}" y2="{ly - 4}" stroke="{colour}" '
+                       f'stroke-width="2"' + (f' stroke-dasharray="{dash}"' if dash else "") + "/>")
+            out.append(f'<text x="{x0 + 36}" y="{ly}">{name}</text>')
+
+    # Goodput, linear.
+    y_max = x_max
+    step_tick = max(1, 10 ** int(math.log10(y_max)) // 2)
+    ticks = [(v, f"{v:,}") for v in range(0, int(y_max) + 1, int(step_tick))]
+    panel(pad, "Goodput", [
+        ("offered", "#999", "6 3", [(st["rate"], st["rate"]) for st in steps]),
+        ("accepted/s", "#1f77b4", None, [(st["rate"], st["accepted_per_s"]) for st in steps]),
+        ("completed sagas/s", "#2ca02c", None, [(st["rate"], st.get("completed_per_s")) for st in steps]),
+    ], y_max, lambda v: bottom - (bottom - top) * min(v, y_max) / y_max, ticks, "per second")
+
+    # Latency, log scale from 1 ms to the largest p99 seen.
+    values = [v for st in steps for v in (st["post_accepted_ms"]["p99"], st["post_refused_ms"]["p99"]) if v]
+    hi = max(values + [10.0])
+    lo_log, hi_log = 0.0, math.ceil(math.log10(hi))
+
+    def y_log(v):
+        v = max(v, 1.0)
+        return bottom - (bottom - top) * (math.log10(v) - lo_log) / (hi_log - lo_log)
+    ticks = [(10 ** e, f"{10 ** e:,}") for e in range(int(lo_log), int(hi_log) + 1)]
+    panel(2 * pad + panel_w, "POST latency p99", [
+        ("accepted (202)", "#1f77b4", None, [(st["rate"], st["post_accepted_ms"]["p99"]) for st in steps]),
+        ("refused (503 + Retry-After)", "#d62728", None, [(st["rate"], st["post_refused_ms"]["p99"]) for st in steps]),
+    ], hi, y_log, ticks, "milliseconds (log scale)")
+    out.append("</svg>")
+    return "\n".join(out) + "\n"
+
+
 def markdown(rep):
     m, s, lim, c = rep["machine"], rep["settings"], rep["limits"], rep["cost"]
     out = []
@@ -668,6 +797,39 @@ def markdown(rep):
               + (f" (lag by consumer group: {groups})" if groups else ""))
     if any(st["reasons"] for st in rep["steps"]):
         w("")
+    w("## Past capacity")
+    w("")
+    w("Goodput and refusals at each step (refused = `503` with `Retry-After`, answered before the body is read); "
+      "\"every accepted final\": no order of the step's window still `PENDING` after the drain. "
+      f"Chart: `{rep.get('chart') or 'not drawn'}`.")
+    w("")
+    w("| orders/s offered | accepted/s | completed sagas/s | refused | refused p99 ms | accepted p99 ms "
+      "| every accepted final | verdict |")
+    w("|---|---|---|---|---|---|---|---|")
+    for st in rep["steps"]:
+        w(f"| {st['rate']} | {num(st['accepted_per_s'])} | {num(st['completed_per_s'])} | "
+          f"{st['refused_share']:.1%} | {num(st['post_refused_ms']['p99'], 1)} | "
+          f"{num(st['post_accepted_ms']['p99'], 1)} | {'yes' if st['all_accepted_final'] else '**no**'} | "
+          f"{st['verdict']} |")
+    w("")
+    audit = rep.get("audit") or {}
+    if rep.get("overload"):
+        w(f"At multiples of the sustainable rate: completed ≥ {OVERLOAD['completed_share']:.0%} of it, refusals' p99 "
+          f"≤ {OVERLOAD['refused_p99_ms']:.0f} ms, every accepted order final, and `sagactl audit` clean after the run "
+          f"({'clean' if audit.get('clean') else 'not clean: ' + str(audit.get('violations')) + ' violations'}):")
+        w("")
+        w("| offered | completed/s (share of sustainable) | refused | refused p99 ms | accepted p99 ms "
+          "| every accepted final | met |")
+        w("|---|---|---|---|---|---|---|")
+        for row in rep["overload"]:
+            if not row["measured"]:
+                w(f"| {row['multiple']}× = {row['rate']}/s | not measured | | | | | **missed** |")
+                continue
+            w(f"| {row['multiple']}× = {row['rate']}/s | {num(row['completed_per_s'])} "
+              f"({row['completed_share']:.0%}) | {row['refused_share']:.1%} | {num(row['refused_p99_ms'], 1)} | "
+              f"{num(row['accepted_p99_ms'], 1)} | {'yes' if row['all_accepted_final'] else '**no**'} | "
+              f"{'met' if row['met'] else '**missed**'} |")
+        w("")
     w("## Result")
     w("")
     su = rep["sustainable"]
@@ -709,6 +871,20 @@ def markdown(rep):
     return "\n".join(out) + "\n"
 
 
+def load_steps(work):
+    steps = []
+    for step_dir in sorted(glob.glob(os.path.join(work, "step-*"))):
+        result = load(os.path.join(step_dir, "result.json"))
+        if result:
+            steps.append(result)
+    return steps
+
+
+def cmd_sustainable(args):
+    best, _ = sustainable(load_steps(args.work))
+    print(best["rate"] if best else "")
+
+
 def cmd_report(args):
     run = load(os.path.join(args.work, "run.json"), {})
     for key in ("ladder_start", "ladder_end", "idle_start", "idle_end"):
@@ -717,11 +893,11 @@ def cmd_report(args):
     if a.get("pg_commits") and b.get("pg_commits") and b["time"] > a["time"]:
         idle = sum(b["pg_commits"].get(d, 0) - a["pg_commits"].get(d, 0) for d in DATABASES)
         run["idle"] = {"commits_per_s": idle / (b["time"] - a["time"]), "seconds": b["time"] - a["time"]}
-    steps = []
-    for step_dir in sorted(glob.glob(os.path.join(args.work, "step-*"))):
-        result = load(os.path.join(step_dir, "result.json"))
-        if result:
-            steps.append(result)
+    steps = load_steps(args.work)
+    audit = load(os.path.join(args.work, "audit.json"))
+    run["audit"] = {"exit": (run.get("audit") or {}).get("exit"),
+                    "violations": len(audit["violations"]) if audit else None}
+    run["audit"]["clean"] = run["audit"]["exit"] == 0 and run["audit"]["violations"] == 0
     limits = run.get("limits") or {}
     cost_ = cost(run, steps)
     best, note = sustainable(steps)
@@ -739,6 +915,13 @@ def cmd_report(args):
             sus["pg_bound_any"] = limits["postgres"]["tps"] / cost_["transactions_per_saga"]
             sus["peak_pg_ratio"] = peak["completed_per_s"] / sus["pg_bound_any"]
     target_rows, top = targets(steps, best, limits, cost_, run)
+    os.makedirs(args.outdir, exist_ok=True)
+    stamp = run.get("stamp") or time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    svg = chart_svg(steps, best["rate"] if best else None)
+    if svg:
+        for name in (f"{stamp}.svg", "latest.svg"):
+            with open(os.path.join(args.outdir, name), "w") as f:
+                f.write(svg)
     report = {
         "started_at": run.get("started_at"),
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -760,20 +943,21 @@ def cmd_report(args):
         "stopped_early": run.get("stopped_early"),
         "sustainable": sus,
         "targets": target_rows,
+        "overload": overload(steps, best, run),
+        "audit": run.get("audit"),
+        "chart": os.path.join(args.outdir, f"{stamp}.svg") if svg else None,
     }
     if top and any(t["met"] is False for t in target_rows):
         details, first = saturation(top, limits, cost_)
         report["saturation"] = {"rate": top["rate"], "details": details, "first": first}
     md = markdown(report)
-    os.makedirs(args.outdir, exist_ok=True)
-    stamp = run.get("stamp") or time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     dump(os.path.join(args.outdir, f"{stamp}.json"), report)
     dump(os.path.join(args.outdir, "latest.json"), report)
     for name in (f"{stamp}.md", "latest.md"):
         with open(os.path.join(args.outdir, name), "w") as f:
             f.write(md)
     print(md)
-    print(f"report: {os.path.join(args.outdir, stamp)}.{{json,md}} (and latest.{{json,md}})")
+    print(f"report: {os.path.join(args.outdir, stamp)}.{{json,md,svg}} (and latest.{{json,md,svg}})")
 
     problems = []
     if not (limits.get("postgres") or {}).get("tps"):
@@ -782,6 +966,8 @@ def cmd_report(args):
         problems.append("the Kafka produce rate (kafka-producer-perf-test) is missing")
     if not steps:
         problems.append("no ladder step was measured")
+    if (run.get("audit") or {}).get("clean") is not True:
+        problems.append("`sagactl audit` was not clean after the ladder")
     for st in steps:
         if not st.get("completed"):
             problems.append(f"none of the {st['rate']}/s step's orders completed, even after the drain")
@@ -810,12 +996,15 @@ def main():
     p.add_argument("--metrics", action="append")
     p = sub.add_parser("step")
     p.add_argument("dir")
+    p = sub.add_parser("sustainable")
+    p.add_argument("work")
     p = sub.add_parser("report")
     p.add_argument("work")
     p.add_argument("outdir")
     args = parser.parse_args()
     handler = {"put": cmd_put, "settings": cmd_settings, "snapshot": cmd_snapshot, "consumed": cmd_consumed,
-               "step": cmd_step, "report": cmd_report}[args.command]
+               "step": cmd_step, "sustainable": cmd_sustainable,
+               "report": cmd_report}[args.command]
     sys.exit(handler(args) or 0)
 
 

@@ -36,13 +36,6 @@ sql() { # database query (on stdin: a list of thousands of ids exceeds one argum
   printf '%s\n' "$2" | PGPASSWORD=$1 "$PSQL" -X -q -t -A -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PG_PORT" -U "$1" -d "$1" -f -
 }
 
-sagactl() {
-  ORDERS_DATABASE_URL="postgres://orders:orders@127.0.0.1:$PG_PORT/orders" \
-    BILLING_DATABASE_URL="postgres://billing:billing@127.0.0.1:$PG_PORT/billing" \
-    NOTIFICATIONS_DATABASE_URL="postgres://notifications:notifications@127.0.0.1:$PG_PORT/notifications" \
-    "$(cargo_bin sagactl)" "$@"
-}
-
 dead_lettered_total() {
   # audit exits 1 on violations; only its counts matter here.
   { sagactl audit --json 2>/dev/null || true; } | python3 -c 'import json,sys; print(sum(json.load(sys.stdin)["counts"]["dead_lettered"].values()))'
@@ -67,6 +60,19 @@ is_quiet() { # ids_file
 }
 
 ensure_up() { "$ROOT_DIR/scripts/stack.sh" up >/dev/null; }
+
+# After a failed row, what a reader of CI's output needs to tell where the
+# saga stopped: each service's readiness body and its last warnings.
+explain_failure() {
+  local name
+  for name in $SERVICES; do
+    echo "--- $name: /health/ready"
+    curl -sS -m 5 "http://127.0.0.1:$(service_port "$name")/health/ready" 2>&1 | cut -c1-600 || true
+    echo
+    echo "--- $name: last warnings"
+    grep -E ' (WARN|ERROR) ' "$LOG_DIR/$name.log" 2>/dev/null | tail -12 | cut -c1-400 || true
+  done
+}
 
 kill9_service() { kill -9 "$(cat "$RUN_DIR/$1.pid")"; sleep 2; ensure_up; }
 
@@ -264,6 +270,7 @@ run() { # name fault
   if [ "$name" = kafka_outage ] && ((recovered > OUTAGE_RECOVERY)); then
     result=FAIL
   fi
+  [ "$result" = ok ] || explain_failure >&2
   ROWS+=("| $name | $accepted | $completed | $lost | $twice | $dup | $stuck | $dead (injected $INJECTED) | $recovered | $violations | $result |")
   echo "${ROWS[-1]}"
 }

@@ -27,6 +27,14 @@ cargo_bin() {
   echo "${CARGO_TARGET_DIR:-$ROOT_DIR/target}/$dir/$1"
 }
 
+# sagactl of this profile against this stack's databases.
+sagactl() {
+  ORDERS_DATABASE_URL="postgres://orders:orders@127.0.0.1:$PG_PORT/orders" \
+    BILLING_DATABASE_URL="postgres://billing:billing@127.0.0.1:$PG_PORT/billing" \
+    NOTIFICATIONS_DATABASE_URL="postgres://notifications:notifications@127.0.0.1:$PG_PORT/notifications" \
+    "$(cargo_bin sagactl)" "$@"
+}
+
 # shellcheck disable=SC2034 # used by the scripts that source this file
 SERVICES="order-service billing-service notification-service"
 

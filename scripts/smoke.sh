@@ -226,14 +226,6 @@ orders_are_accepted_while_kafka_is_down_and_complete_after() {
   all_paid 120 "${ids[@]}"
 }
 
-# sagactl against this stack's databases and broker.
-sagactl() {
-  ORDERS_DATABASE_URL="postgres://orders:orders@127.0.0.1:$PG_PORT/orders" \
-    BILLING_DATABASE_URL="postgres://billing:billing@127.0.0.1:$PG_PORT/billing" \
-    NOTIFICATIONS_DATABASE_URL="postgres://notifications:notifications@127.0.0.1:$PG_PORT/notifications" \
-    "$(cargo_bin sagactl)" "$@"
-}
-
 trail_tells_the_whole_story() {
   local id out
   id=$(place_order) && all_paid 30 "$id" || return 1

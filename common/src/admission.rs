@@ -47,7 +47,7 @@ fn needs_admission(request: &actix_web::dev::ServiceRequest) -> bool {
     ) && request.path().starts_with("/api/")
 }
 
-static REFUSALS: LogThrottle = LogThrottle::new("admission_refused", Duration::from_secs(10));
+static REFUSALS: LogThrottle = LogThrottle::new("admission_refused");
 
 /// The middleware; it holds the request's place until its response is ready.
 pub async fn admit(

@@ -56,6 +56,7 @@ impl Application {
         config: ServiceConfig,
         definition: ServiceDefinition,
     ) -> anyhow::Result<Self> {
+        crate::throttle::set_interval(config.log_repeat_interval);
         let address = format!("{}:{}", config.http.host, config.http.port);
         let listener = TcpListener::bind(&address)
             .with_context(|| format!("Failed to bind HTTP listener on {address}"))?;
@@ -258,6 +259,8 @@ impl BackgroundStarter {
             config: self.config.outbox.clone(),
             topic_prefix: self.config.kafka.topic_prefix.clone(),
             metrics: self.definition.metrics.clone(),
+            kafka: self.config.kafka.clone(),
+            client_id: self.config.service_name.to_owned(),
         };
         tasks.push(tokio::spawn(relay.run(self.stop.clone())));
         tasks.push(tokio::spawn(crate::outbox::run_cleanup(

@@ -29,6 +29,10 @@ pub struct ServiceConfig {
     pub shutdown_timeout: Duration,
     /// `LOG_FORMAT`: `text` (default) or `json`.
     pub log_format: LogFormat,
+    /// `LOG_REPEAT_INTERVAL_SECS`, default 10: a repeated warning (refusals,
+    /// database unavailable) is written at most once per interval, with the
+    /// count suppressed since (see `common::throttle`).
+    pub log_repeat_interval: Duration,
     pub outbox: OutboxConfig,
     /// `CONSUMER_BATCH_SIZE`, default 200: at most this many records already
     /// fetched are applied in one transaction (1 = a transaction per record).
@@ -183,6 +187,9 @@ impl ServiceConfig {
             ),
             readiness_timeout: Duration::from_millis(vars.parsed("READINESS_TIMEOUT_MS", 2000)?),
             shutdown_timeout: Duration::from_secs(vars.parsed("SHUTDOWN_TIMEOUT_SECS", 25)?),
+            log_repeat_interval: Duration::from_secs(
+                vars.positive("LOG_REPEAT_INTERVAL_SECS", 10u64)?,
+            ),
             log_format: match vars.string("LOG_FORMAT", "text").as_str() {
                 "text" => LogFormat::Text,
                 "json" => LogFormat::Json,

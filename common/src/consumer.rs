@@ -131,6 +131,12 @@ const LAG_INTERVAL: Duration = Duration::from_secs(5);
 /// soon as the broker is back; only a long unbroken run of errors pauses.
 const ERRORS_BEFORE_PAUSE: u32 = 1000;
 
+/// An idle consumer polls its queue again this often even without a
+/// wake-up: librdkafka wakes a waiting stream only when the queue turns
+/// non-empty, and one missed wake-up (around a rebalance or a broker's
+/// return) would otherwise park the consumer for good with records waiting.
+const IDLE_REPOLL: Duration = Duration::from_secs(1);
+
 enum Outcome {
     Processed,
     Duplicate,
@@ -187,7 +193,10 @@ impl ConsumerRuntime {
         let mut errors_in_a_row = 0u32;
         loop {
             let first = tokio::select! {
-                m = stream.next() => m.expect("Kafka streams never end"),
+                m = tokio::time::timeout(IDLE_REPOLL, stream.next()) => match m {
+                    Ok(m) => m.expect("Kafka streams never end"),
+                    Err(_) => continue,
+                },
                 _ = shutdown.changed() => break,
             };
             let first = match first {

@@ -12,7 +12,7 @@ use serde::Serialize;
 pub const OVERLOAD_RETRY_AFTER_SECS: u64 = 1;
 
 static DATABASE_UNAVAILABLE: crate::throttle::LogThrottle =
-    crate::throttle::LogThrottle::new("database_unavailable", std::time::Duration::from_secs(10));
+    crate::throttle::LogThrottle::new("database_unavailable");
 
 /// Largest accepted request body.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;

@@ -1,42 +1,40 @@
 //! Kafka client construction and the cluster probe used by readiness.
 
 use crate::config::KafkaConfig;
+use crate::throttle::LogThrottle;
 use rdkafka::client::ClientContext;
 use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
 use rdkafka::consumer::{BaseConsumer, ConsumerContext, Rebalance};
 use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
 use rdkafka::producer::{FutureProducer, Producer};
 use rdkafka::TopicPartitionList;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+
+use std::time::Duration;
 
 /// The producer every service uses (outbox relay, dead letters, readiness).
 pub type SagaProducer = FutureProducer<KafkaContext>;
 
 /// Routes librdkafka's logs and errors into `tracing`. While a broker is
-/// down librdkafka reports the same failure many times a second; we log it
-/// as a warning at most once per [`KafkaContext::QUIET_FOR`], saying how many
-/// were suppressed, so an outage is visible without drowning the log.
-#[derive(Default)]
+/// down librdkafka reports the same failure many times a second; the
+/// warning is throttled (`common::throttle`), saying how many were
+/// suppressed, so an outage is visible without drowning the log.
 pub struct KafkaContext {
-    last_report: Mutex<Option<(Instant, u64)>>,
+    reports: LogThrottle,
+}
+
+impl Default for KafkaContext {
+    fn default() -> Self {
+        Self {
+            reports: LogThrottle::new("kafka_client"),
+        }
+    }
 }
 
 impl KafkaContext {
-    const QUIET_FOR: Duration = Duration::from_secs(10);
-
-    /// Logs `message` as a warning unless one was logged in the last
-    /// [`Self::QUIET_FOR`]; then only counts it.
+    /// Logs `message` as a warning unless one was logged within the
+    /// interval; then only counts it.
     pub fn report(&self, message: &str) {
-        let mut last = self.last_report.lock().unwrap();
-        match &mut *last {
-            Some((at, suppressed)) if at.elapsed() < Self::QUIET_FOR => *suppressed += 1,
-            _ => {
-                let suppressed = last.map_or(0, |(_, n)| n);
-                tracing::warn!(target: "librdkafka", suppressed, "{message}");
-                *last = Some((Instant::now(), 0));
-            }
-        }
+        self.reports.warn(message);
     }
 }
 

@@ -210,6 +210,7 @@ impl Metrics {
             Box::new(self.consumer_lag.clone()),
             Box::new(self.consumer_stalled.clone()),
             Box::new(self.build_info.clone()),
+            Box::new(crate::throttle::SUPPRESSED.clone()),
         ];
         for collector in collectors {
             self.registry

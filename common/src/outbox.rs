@@ -16,7 +16,7 @@ use crate::envelope;
 use crate::kafka::SagaProducer;
 use chrono::{DateTime, SecondsFormat, Utc};
 use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::FutureRecord;
+use rdkafka::producer::{FutureRecord, Producer};
 use serde::Serialize;
 use sqlx::{PgConnection, PgPool};
 use std::sync::Arc;
@@ -237,11 +237,14 @@ pub struct Relay {
     pub config: OutboxConfig,
     pub topic_prefix: String,
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// To build a new producer after a fatal error.
+    pub kafka: crate::config::KafkaConfig,
+    pub client_id: String,
 }
 
 impl Relay {
     /// Publishes until `shutdown` turns true, finishing the batch under way.
-    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+    pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) {
         let mut backoff = Duration::from_millis(100);
         while !*shutdown.borrow() {
             match self.publish_batch().await {
@@ -256,6 +259,7 @@ impl Relay {
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "outbox relay could not publish; rows stay pending");
+                    self.renew_producer_after_fatal_error();
                     tokio::select! {
                         () = tokio::time::sleep(backoff) => {}
                         _ = shutdown.changed() => {}
@@ -265,6 +269,22 @@ impl Relay {
             }
         }
         tracing::info!("outbox relay stopped");
+    }
+
+    /// After a fatal error (e.g. the idempotent producer lost track of its
+    /// sequence numbers) librdkafka fails every later send of that producer:
+    /// only a new one publishes again. The rows stay pending meanwhile, and
+    /// the broker's idempotence does not span producers, so a row may be
+    /// published twice: the consumers' inboxes drop the copy.
+    fn renew_producer_after_fatal_error(&mut self) {
+        let Some((code, reason)) = self.producer.client().fatal_error() else {
+            return;
+        };
+        tracing::error!(?code, %reason, "the Kafka producer hit a fatal error; the relay starts a new one");
+        match crate::kafka::create_producer(&self.kafka, &self.client_id) {
+            Ok(producer) => self.producer = producer,
+            Err(e) => tracing::error!(error = %e, "cannot create a new Kafka producer; will retry"),
+        }
     }
 
     /// Publishes up to one batch; returns how many rows were published.

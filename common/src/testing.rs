@@ -419,3 +419,46 @@ impl TestApp {
             .sum()
     }
 }
+
+/// The log lines a test's services write, as JSON objects. Call
+/// [`LogCapture::install`] before the first service starts, in a test binary
+/// of its own: the subscriber is global to the process.
+#[derive(Clone, Default)]
+pub struct LogCapture(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogCapture {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl LogCapture {
+    pub fn install() -> Self {
+        use tracing_subscriber::util::SubscriberInitExt;
+        let capture = Self::default();
+        let writer = capture.clone();
+        tracing_subscriber::fmt()
+            .json()
+            .flatten_event(true)
+            .with_env_filter("info,sqlx=warn,actix_server=warn")
+            .with_writer(move || writer.clone())
+            .finish()
+            .try_init()
+            .expect("the first subscriber of this test binary");
+        capture
+    }
+
+    /// Every line written so far that has `field` equal to `value`.
+    pub fn lines_with(&self, field: &str, value: &str) -> Vec<serde_json::Value> {
+        let text = String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned();
+        text.lines()
+            .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+            .filter(|line| line[field] == value)
+            .collect()
+    }
+}

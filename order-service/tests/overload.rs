@@ -1,14 +1,12 @@
 //! Past capacity the service refuses writes at once instead of queueing them
 //! (`common::admission`), on the real database.
 
-use common::testing::{spawn_app_with, TestTopics};
-use serde_json::{json, Value};
-use std::time::{Duration, Instant};
+mod support;
 
-fn order() -> Value {
-    json!({"customerId": "c-1", "totalAmount": 9.98,
-           "items": [{"productId": "p-1", "name": "Mug", "price": 4.99, "quantity": 2, "subtotal": 9.98}]})
-}
+use common::testing::{spawn_app_with, TestTopics};
+use serde_json::Value;
+use std::time::{Duration, Instant};
+use support::{order_body, AtCapacity};
 
 #[tokio::test]
 async fn past_capacity_writes_get_503_with_retry_after_at_once_and_reads_still_answer() {
@@ -21,52 +19,10 @@ async fn past_capacity_writes_get_503_with_retry_after_at_once_and_reads_still_a
     .await;
     let (status, body) = app.readiness_until(200, Duration::from_secs(30)).await;
     assert_eq!(status, 200, "{body}");
-
-    // The test locks the orders table against writes (reads go on): two
-    // admitted writes wait on the lock,
-    // each holding its place and a pooled connection.
-    let mut lock = app.pool.begin().await.unwrap();
-    sqlx::query("LOCK TABLE orders IN EXCLUSIVE MODE")
-        .execute(&mut *lock)
-        .await
-        .unwrap();
-    let address = app.address.clone();
-    let held: Vec<_> = (0..2)
-        .map(|_| {
-            let url = format!("{address}/api/orders");
-            tokio::spawn(async move {
-                reqwest::Client::new()
-                    .post(url)
-                    .json(&order())
-                    .send()
-                    .await
-                    .unwrap()
-                    .status()
-                    .as_u16()
-            })
-        })
-        .collect();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let waiting: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM pg_stat_activity
-              WHERE datname = current_database() AND wait_event_type = 'Lock'",
-        )
-        .fetch_one(&app.pool)
-        .await
-        .unwrap();
-        if waiting == 2 {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{waiting} writes waiting on the lock"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let capacity = AtCapacity::fill(&app, 2).await;
 
     let started = Instant::now();
-    let refused = app.post_json("/api/orders", &order()).await;
+    let refused = app.post_json("/api/orders", &order_body("c-2")).await;
     let answered_in = started.elapsed();
     assert_eq!(refused.status().as_u16(), 503);
     assert_eq!(
@@ -81,7 +37,7 @@ async fn past_capacity_writes_get_503_with_retry_after_at_once_and_reads_still_a
         "refused at once, not after the 30 s acquire timeout: {answered_in:?}"
     );
     assert!(
-        held.iter().all(|h| !h.is_finished()),
+        capacity.held.iter().all(|h| !h.is_finished()),
         "the admitted writes still wait"
     );
 
@@ -97,12 +53,9 @@ async fn past_capacity_writes_get_503_with_retry_after_at_once_and_reads_still_a
     );
     assert_eq!(app.metric("admission_refused_total", &[]).await, 1.0);
 
-    lock.rollback().await.unwrap();
-    for write in held {
-        assert_eq!(write.await.unwrap(), 202, "an admitted write completes");
-    }
+    capacity.release().await;
     assert_eq!(
-        app.post_json("/api/orders", &order())
+        app.post_json("/api/orders", &order_body("c-2"))
             .await
             .status()
             .as_u16(),
