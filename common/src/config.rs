@@ -64,11 +64,11 @@ pub struct HttpConfig {
     /// descriptor limit leaves room for (see `app::connection_limit`); a worker
     /// at its limit stops accepting until one of its connections closes.
     pub max_connections_per_worker: Option<NonZeroUsize>,
-    /// `ADMISSION_MAX_IN_FLIGHT`, default `DATABASE_MAX_CONNECTIONS`: writes
+    /// `ADMISSION_MAX_IN_FLIGHT`, default 2 × `DATABASE_MAX_CONNECTIONS`: writes
     /// (`/api/` requests other than GET, HEAD, OPTIONS) in progress at once;
     /// see `common::admission`.
     pub admission_max_in_flight: usize,
-    /// `ADMISSION_WAIT_MS`, default 5: how long a write may wait for a place
+    /// `ADMISSION_WAIT_MS`, default 10: how long a write may wait for a place
     /// before it is refused with 503 and `Retry-After`.
     pub admission_wait: Duration,
 }
@@ -153,11 +153,15 @@ impl ServiceConfig {
                 header_read_timeout: vars.millis("HTTP_HEADER_READ_TIMEOUT_MS", 5000)?,
                 body_read_timeout: vars.millis("HTTP_BODY_READ_TIMEOUT_MS", 10_000)?,
                 max_connections_per_worker: vars.optional("HTTP_MAX_CONNECTIONS_PER_WORKER")?,
+                // Twice the pool: a write admitted beyond the pool waits at
+                // most about one round of the pool's work, and a stall of a
+                // few tens of milliseconds (a checkpoint's fsync) at a third
+                // of capacity is absorbed instead of refused.
                 admission_max_in_flight: vars.positive(
                     "ADMISSION_MAX_IN_FLIGHT",
-                    vars.parsed("DATABASE_MAX_CONNECTIONS", 10usize)?,
+                    2 * vars.parsed("DATABASE_MAX_CONNECTIONS", 10usize)?,
                 )?,
-                admission_wait: Duration::from_millis(vars.parsed("ADMISSION_WAIT_MS", 5)?),
+                admission_wait: Duration::from_millis(vars.parsed("ADMISSION_WAIT_MS", 10)?),
             },
             database: DatabaseConfig {
                 url: vars.string(
