@@ -64,7 +64,7 @@ pub struct HttpConfig {
     /// descriptor limit leaves room for (see `app::connection_limit`); a worker
     /// at its limit stops accepting until one of its connections closes.
     pub max_connections_per_worker: Option<NonZeroUsize>,
-    /// `ADMISSION_MAX_IN_FLIGHT`, default 2 × `DATABASE_MAX_CONNECTIONS`: writes
+    /// `ADMISSION_MAX_IN_FLIGHT`, default 4 × `DATABASE_MAX_CONNECTIONS`: writes
     /// (`/api/` requests other than GET, HEAD, OPTIONS) in progress at once;
     /// see `common::admission`.
     pub admission_max_in_flight: usize,
@@ -153,13 +153,14 @@ impl ServiceConfig {
                 header_read_timeout: vars.millis("HTTP_HEADER_READ_TIMEOUT_MS", 5000)?,
                 body_read_timeout: vars.millis("HTTP_BODY_READ_TIMEOUT_MS", 10_000)?,
                 max_connections_per_worker: vars.optional("HTTP_MAX_CONNECTIONS_PER_WORKER")?,
-                // Twice the pool: a write admitted beyond the pool waits at
-                // most about one round of the pool's work, and a stall of a
-                // few tens of milliseconds (a checkpoint's fsync) at a third
-                // of capacity is absorbed instead of refused.
+                // Four times the pool: writes admitted beyond the pool wait
+                // for a connection, at most a few rounds of the pool's work
+                // (~50 ms at the ~750 writes/s a 2-core machine sustains),
+                // so a stall of the disk or the CPU of that order is absorbed
+                // instead of refused, and nothing queues longer.
                 admission_max_in_flight: vars.positive(
                     "ADMISSION_MAX_IN_FLIGHT",
-                    2 * vars.parsed("DATABASE_MAX_CONNECTIONS", 10usize)?,
+                    4 * vars.parsed("DATABASE_MAX_CONNECTIONS", 10usize)?,
                 )?,
                 admission_wait: Duration::from_millis(vars.parsed("ADMISSION_WAIT_MS", 10)?),
             },
