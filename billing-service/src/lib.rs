@@ -2,8 +2,8 @@
 //! credit account.
 
 pub mod config;
-pub mod decision;
-pub mod payments;
+pub mod domain;
+pub mod handler;
 pub mod routes;
 pub mod store;
 
@@ -29,7 +29,7 @@ pub const GROUP: &str = "billing-service";
 
 pub fn definition(config: config::BillingConfig) -> ServiceDefinition {
     let metrics = Metrics::new(SERVICE.name);
-    let handler = payments::PaymentRequestHandler::new(config, &metrics);
+    let handler = handler::PaymentRequestHandler::new(config, &metrics);
     ServiceDefinition {
         defaults: SERVICE,
         migrator: &MIGRATOR,

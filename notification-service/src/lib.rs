@@ -1,8 +1,10 @@
 //! notification-service: records a customer notification for every order
 //! and payment event.
 
-pub mod notify;
+pub mod domain;
+pub mod handler;
 pub mod routes;
+pub mod store;
 
 use common::app::ServiceDefinition;
 use common::config::ServiceDefaults;
@@ -26,7 +28,7 @@ pub const GROUP: &str = "notification-service";
 
 pub fn definition() -> ServiceDefinition {
     let metrics = Metrics::new(SERVICE.name);
-    let handler = notify::NotificationHandler::new(&metrics);
+    let handler = handler::NotificationHandler::new(&metrics);
     ServiceDefinition {
         defaults: SERVICE,
         migrator: &MIGRATOR,

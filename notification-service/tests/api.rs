@@ -2,7 +2,7 @@
 //! indexes, and bad filters get a 4xx naming them, never a 5xx.
 
 use common::testing::{query_plans, spawn_app, TestTopics};
-use notification_service::routes::{list_query, NotificationFilter};
+use notification_service::store::{list_query, NotificationFilter};
 use serde_json::Value;
 
 #[tokio::test]

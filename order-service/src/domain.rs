@@ -334,10 +334,6 @@ fn number(
     value
 }
 
-/// The number's literal text as a Decimal, or None when Decimal cannot hold it exactly.
-///
-/// With serde_json's arbitrary_precision the text is what the client sent (1e400 included),
-/// so nothing is lost on the way; anything that would need rounding is refused instead.
 /// JavaScript clients send sums like 137.01000000000002; cents are what they meant.
 fn to_cents(amount: Decimal) -> Decimal {
     amount.round_dp_with_strategy(MONEY_SCALE, RoundingStrategy::MidpointAwayFromZero)

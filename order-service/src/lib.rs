@@ -2,8 +2,8 @@
 //! payment is decided.
 
 pub mod domain;
+pub mod handler;
 pub mod routes;
-pub mod saga;
 pub mod store;
 
 use common::app::ServiceDefinition;
@@ -28,7 +28,7 @@ pub const GROUP: &str = "order-service";
 
 pub fn definition() -> ServiceDefinition {
     let metrics = Metrics::new(SERVICE.name);
-    let handler = saga::PaymentOutcomeHandler::new(&metrics);
+    let handler = handler::PaymentOutcomeHandler::new(&metrics);
     metrics.gauge_from_sql(
         "saga_pending_orders",
         "Orders still PENDING.",

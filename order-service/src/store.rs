@@ -175,8 +175,8 @@ pub async fn claim_idempotency_key(
     }))
 }
 
-/// Moves a PENDING order to its final status. Returns false when the order
-/// was already final (a late or repeated event): final orders never move.
+/// Moves a PENDING order to its final status. An order already final (a late
+/// or repeated event) never moves, and an unknown order is told apart.
 pub async fn finish(
     conn: &mut PgConnection,
     id: Uuid,

@@ -3,7 +3,7 @@
 //! customer's decisions and the payment's primary key admits one per order.
 
 use crate::config::BillingConfig;
-use crate::decision::{decide, gateway_latency, Decision};
+use crate::domain::{decide, gateway_latency, Decision};
 use crate::store::{self, NewPayment};
 use async_trait::async_trait;
 use chrono::Utc;

@@ -1,33 +1,9 @@
-//! One notification per order event: "order received" (email) from
-//! `order-created`, and the payment result from `notification-events` (email
-//! on success, sms on failure). Redeliveries add nothing: the source event id
-//! is unique, and so is each order's "received" and "payment result" pair.
+//! What to tell the customer about an order event, and how (pure rules).
 
-use async_trait::async_trait;
-use common::consumer::{EventHandler, HandleError};
+use common::consumer::HandleError;
 use common::envelope::IncomingEvent;
 use common::events::{self, OrderCreated, PaymentFailed, PaymentSucceeded};
-use common::metrics::Metrics;
-use common::outbox::OutboxBatch;
-use prometheus::IntCounterVec;
-use sqlx::PgConnection;
 use uuid::Uuid;
-
-pub struct NotificationHandler {
-    /// `notifications_total{channel}`
-    pub sent: IntCounterVec,
-}
-
-impl NotificationHandler {
-    pub fn new(metrics: &Metrics) -> Self {
-        let sent = metrics.counter_vec(
-            "notifications_total",
-            "Notifications stored, by channel.",
-            &["channel"],
-        );
-        Self { sent }
-    }
-}
 
 /// What to tell the customer, and how.
 #[derive(Debug, PartialEq, Eq)]
@@ -86,48 +62,6 @@ pub fn notification_for(event: &IncomingEvent) -> Result<Notification, HandleErr
         }
         other => return Err(HandleError::Permanent(format!("unsupported event {other}"))),
     })
-}
-
-#[async_trait]
-impl EventHandler for NotificationHandler {
-    fn accepts(&self, event_type: &str, event_version: i32) -> bool {
-        event_version == events::V1
-            && [
-                events::ORDER_CREATED,
-                events::PAYMENT_SUCCEEDED,
-                events::PAYMENT_FAILED,
-            ]
-            .contains(&event_type)
-    }
-
-    async fn handle(
-        &self,
-        conn: &mut PgConnection,
-        event: &IncomingEvent,
-        _outbox: &mut OutboxBatch,
-    ) -> Result<(), HandleError> {
-        let n = notification_for(event)?;
-        let stored = sqlx::query(
-            "INSERT INTO notifications (id, source_event_id, order_id, customer_id, kind, channel, message)
-             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
-        )
-        .bind(Uuid::now_v7())
-        .bind(event.event_id)
-        .bind(n.order_id)
-        .bind(&n.customer_id)
-        .bind(n.kind)
-        .bind(n.channel)
-        .bind(&n.message)
-        .execute(conn)
-        .await?;
-        if stored.rows_affected() == 1 {
-            self.sent.with_label_values(&[n.channel]).inc();
-            tracing::info!(order_id = %n.order_id, kind = n.kind, channel = n.channel, "notification sent");
-        } else {
-            tracing::info!(order_id = %n.order_id, kind = n.kind, "order already notified; event ignored");
-        }
-        Ok(())
-    }
 }
 
 #[cfg(test)]

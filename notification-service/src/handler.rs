@@ -1,0 +1,60 @@
+//! One notification per order event: "order received" (email) from
+//! `order-created`, and the payment result from `notification-events` (email
+//! on success, sms on failure). Redeliveries add nothing: the source event id
+//! is unique, and so is each order's "received" and "payment result" pair.
+
+use crate::domain::notification_for;
+use crate::store;
+use async_trait::async_trait;
+use common::consumer::{EventHandler, HandleError};
+use common::envelope::IncomingEvent;
+use common::events;
+use common::metrics::Metrics;
+use common::outbox::OutboxBatch;
+use prometheus::IntCounterVec;
+use sqlx::PgConnection;
+
+pub struct NotificationHandler {
+    /// `notifications_total{channel}`
+    pub sent: IntCounterVec,
+}
+
+impl NotificationHandler {
+    pub fn new(metrics: &Metrics) -> Self {
+        let sent = metrics.counter_vec(
+            "notifications_total",
+            "Notifications stored, by channel.",
+            &["channel"],
+        );
+        Self { sent }
+    }
+}
+
+#[async_trait]
+impl EventHandler for NotificationHandler {
+    fn accepts(&self, event_type: &str, event_version: i32) -> bool {
+        event_version == events::V1
+            && [
+                events::ORDER_CREATED,
+                events::PAYMENT_SUCCEEDED,
+                events::PAYMENT_FAILED,
+            ]
+            .contains(&event_type)
+    }
+
+    async fn handle(
+        &self,
+        conn: &mut PgConnection,
+        event: &IncomingEvent,
+        _outbox: &mut OutboxBatch,
+    ) -> Result<(), HandleError> {
+        let n = notification_for(event)?;
+        if store::insert(conn, event.event_id, &n).await? {
+            self.sent.with_label_values(&[n.channel]).inc();
+            tracing::info!(order_id = %n.order_id, kind = n.kind, channel = n.channel, "notification sent");
+        } else {
+            tracing::info!(order_id = %n.order_id, kind = n.kind, "order already notified; event ignored");
+        }
+        Ok(())
+    }
+}
