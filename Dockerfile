@@ -17,12 +17,13 @@ WORKDIR /build
 # editing a .rs file does not rebuild the ~300 crates (rdkafka's bundled
 # librdkafka is the slow one; rust:1-bookworm already has make, gcc and zlib1g-dev).
 COPY Cargo.toml Cargo.lock ./
+COPY contract/Cargo.toml contract/
 COPY common/Cargo.toml common/
 COPY order-service/Cargo.toml order-service/
 COPY billing-service/Cargo.toml billing-service/
 COPY notification-service/Cargo.toml notification-service/
 RUN set -eux; \
-    for crate in common order-service billing-service notification-service; do \
+    for crate in contract common order-service billing-service notification-service; do \
         mkdir -p "$crate/src"; : >"$crate/src/lib.rs"; \
     done; \
     for svc in order-service billing-service notification-service; do \
@@ -31,12 +32,13 @@ RUN set -eux; \
     cargo build --release --locked --bin "$SERVICE"; \
     # Drop the stubs' own artefacts: the real sources copied below can be older
     # than the stubs, and cargo's mtime check would then keep the empty build.
-    cargo clean --release --locked -p common -p order-service -p billing-service -p notification-service; \
-    rm -rf common/src order-service/src billing-service/src notification-service/src
+    cargo clean --release --locked -p contract -p common -p order-service -p billing-service -p notification-service; \
+    rm -rf contract/src common/src order-service/src billing-service/src notification-service/src
 
 # Sources. Migrations are embedded at compile time (sqlx::migrate!) from
-# <service>/migrations and common/migrations, and common includes the topic
+# <service>/migrations and common/migrations, and contract includes the topic
 # catalogue (include_str!), so all of these must be in the build context.
+COPY contract contract
 COPY common common
 COPY order-service order-service
 COPY billing-service billing-service

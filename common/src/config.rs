@@ -84,22 +84,9 @@ pub struct DatabaseConfig {
     pub acquire_timeout: Duration,
 }
 
-#[derive(Debug, Clone)]
-pub struct KafkaConfig {
-    /// `KAFKA_BOOTSTRAP_SERVERS`, default `127.0.0.1:9092`.
-    pub bootstrap_servers: String,
-    /// `KAFKA_TOPIC_PREFIX`, default empty: prepended to every topic name and
-    /// consumer group id, so
-    /// several environments (or test runs) can share one cluster.
-    pub topic_prefix: String,
-}
-
-impl KafkaConfig {
-    /// The physical name of a catalogue topic (or consumer group).
-    pub fn topic(&self, name: &str) -> String {
-        format!("{}{name}", self.topic_prefix)
-    }
-}
+/// Where the cluster is and the names' prefix: part of the contract, so
+/// `sagactl` reads the same settings without this crate.
+pub use contract::kafka::KafkaConfig;
 
 #[derive(Debug, Clone)]
 pub struct OutboxConfig {

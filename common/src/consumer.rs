@@ -14,7 +14,7 @@
 //!   version, invalid body, a field beyond our limits, a database error the
 //!   record's content provokes) goes to `<topic>.dlq` with its key, value and
 //!   headers, plus headers naming its origin and the error; see
-//!   [`crate::dead_letter`] for a copy too large for the broker.
+//!   [`crate::dlq`] for a copy too large for the broker.
 //! - A transient failure is retried on the same record with backoff. While
 //!   the database does not answer (a real outage) it is never skipped; when
 //!   the database answers other work and the record still fails after
@@ -23,19 +23,17 @@
 //!   consumer has reached) make a consumer that waits visible.
 
 use crate::config::KafkaConfig;
-use crate::dead_letter::{bounded, store_original, DeadLetterCopy, Provenance, MAX_ERROR_CHARS};
-use crate::envelope::IncomingEvent;
-use crate::kafka::{client_config, is_permanent_produce_error, KafkaContext, SagaProducer};
+use crate::dlq::{bounded, MAX_ERROR_CHARS};
+use crate::envelope::{BodyError, IncomingEvent};
+use crate::kafka::{client_config, KafkaContext, SagaProducer};
 use crate::metrics::StallClock;
 use crate::outbox::{Outbox, OutboxBatch};
-use crate::topics::DLQ_SUFFIX;
 use async_trait::async_trait;
 use futures_util::{FutureExt, StreamExt};
 use prometheus::IntGaugeVec;
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::error::KafkaError;
-use rdkafka::message::{BorrowedMessage, Header, Message, OwnedHeaders};
-use rdkafka::producer::FutureRecord;
+use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::TopicPartitionList;
 use sqlx::{PgConnection, PgPool};
 use std::collections::{HashMap, HashSet};
@@ -53,6 +51,13 @@ pub enum HandleError {
     /// Worth retrying the same record (database or broker unavailable).
     #[error("{0}")]
     Transient(String),
+}
+
+impl From<BodyError> for HandleError {
+    /// A body that does not fit its type or our limits never will.
+    fn from(e: BodyError) -> Self {
+        HandleError::Permanent(e.to_string())
+    }
 }
 
 /// SQLSTATE classes that the record's content provokes, so a retry fails the
@@ -287,7 +292,7 @@ impl ConsumerRuntime {
             let events: Option<Vec<IncomingEvent>> = batch
                 .iter()
                 .map(|m| {
-                    IncomingEvent::from_message(m)
+                    IncomingEvent::from_record(&crate::kafka::record(m))
                         .ok()
                         .filter(|e| definition.handler.accepts(&e.event_type, e.event_version))
                 })
@@ -367,7 +372,7 @@ impl ConsumerRuntime {
         message: &BorrowedMessage<'_>,
         shutdown: &mut watch::Receiver<bool>,
     ) -> Outcome {
-        let event = match IncomingEvent::from_message(message) {
+        let event = match IncomingEvent::from_record(&crate::kafka::record(message)) {
             Ok(e) => e,
             Err(e) => {
                 return self
@@ -473,10 +478,7 @@ impl ConsumerRuntime {
         )
     }
 
-    /// Copies the record to `<topic>.dlq` with provenance headers. A copy the
-    /// broker refuses for good is replaced by one cut to the budget, after
-    /// the whole original is stored in `dead_letters`; an outage (broker or
-    /// database) is waited out, until shutdown.
+    /// Dead-letters the record (see [`crate::dlq::write`]).
     async fn dead_letter(
         &self,
         definition: &ConsumerDefinition,
@@ -484,66 +486,19 @@ impl ConsumerRuntime {
         reason: &str,
         shutdown: &mut watch::Receiver<bool>,
     ) -> Outcome {
-        let dlq_topic = format!("{}{DLQ_SUFFIX}", message.topic());
-        let provenance = Provenance::of(message, &definition.group, reason);
-        let mut copy = DeadLetterCopy::full(message, &provenance);
-        let mut backoff = Duration::from_millis(100);
-        loop {
-            match self.send_copy(&dlq_topic, &copy).await {
-                Ok(()) => {
-                    tracing::warn!(group = %definition.group, topic = message.topic(), partition = message.partition(), offset = message.offset(), error = %provenance.error, dlq = %dlq_topic, cut = copy.cut, "record dead-lettered");
-                    return Outcome::DeadLettered;
-                }
-                Err(e) if is_permanent_produce_error(&e) && copy.cut => {
-                    tracing::error!(error = %e, dlq = %dlq_topic, "the dead-letter topic refuses even the cut copy; the whole record is kept in the dead_letters table");
-                    return Outcome::DeadLettered;
-                }
-                Err(e) if is_permanent_produce_error(&e) => {
-                    match store_original(&self.pool, message, &provenance).await {
-                        Ok(id) => {
-                            tracing::warn!(error = %e, dlq = %dlq_topic, stored_id = %id, "dead-letter copy refused; the original is stored and a cut copy written");
-                            copy = DeadLetterCopy::cut(message, &provenance, id);
-                            continue;
-                        }
-                        Err(db) => {
-                            tracing::warn!(error = %db, "cannot store the dead letter's original yet; retrying")
-                        }
-                    }
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, dlq = %dlq_topic, "could not dead-letter yet; retrying")
-                }
-            }
-            tokio::select! {
-                () = tokio::time::sleep(backoff) => {}
-                _ = shutdown.changed() => return Outcome::Interrupted,
-            }
-            backoff = (backoff * 2).min(Duration::from_secs(5));
+        let written = crate::dlq::write(
+            &self.pool,
+            &self.producer,
+            message,
+            &definition.group,
+            reason,
+            shutdown,
+        )
+        .await;
+        match written {
+            Ok(()) => Outcome::DeadLettered,
+            Err(crate::dlq::Interrupted) => Outcome::Interrupted,
         }
-    }
-
-    async fn send_copy(&self, topic: &str, copy: &DeadLetterCopy) -> Result<(), KafkaError> {
-        let headers = copy
-            .headers
-            .iter()
-            .fold(OwnedHeaders::new(), |h, (key, value)| {
-                h.insert(Header {
-                    key: key.as_str(),
-                    value: value.as_deref(),
-                })
-            });
-        let mut record: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(topic).headers(headers);
-        if let Some(key) = &copy.key {
-            record = record.key(key);
-        }
-        if let Some(value) = &copy.value {
-            record = record.payload(value);
-        }
-        self.producer
-            .send(record, Duration::from_secs(5))
-            .await
-            .map(|_| ())
-            .map_err(|(e, _)| e)
     }
 }
 

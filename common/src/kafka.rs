@@ -1,11 +1,13 @@
 //! Kafka client construction and the cluster probe used by readiness.
 
 use crate::config::KafkaConfig;
+use crate::envelope::{self, Header, Record};
 use crate::throttle::LogThrottle;
 use rdkafka::client::ClientContext;
 use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
 use rdkafka::consumer::{BaseConsumer, ConsumerContext, Rebalance};
 use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
+use rdkafka::message::{Headers, Message};
 use rdkafka::producer::{FutureProducer, Producer};
 use rdkafka::TopicPartitionList;
 
@@ -93,11 +95,33 @@ fn describe(partitions: &TopicPartitionList) -> String {
 
 /// Base client configuration shared by every producer and consumer.
 pub fn client_config(kafka: &KafkaConfig, client_id: &str) -> ClientConfig {
-    let mut config = ClientConfig::new();
-    config
-        .set("bootstrap.servers", &kafka.bootstrap_servers)
-        .set("client.id", client_id);
-    config
+    ClientConfig::from_iter(kafka.client_settings(client_id))
+}
+
+/// A record's headers in order, as the contract reads them.
+pub fn headers<M: Message>(message: &M) -> Vec<Header<'_>> {
+    message
+        .headers()
+        .map(|h| h.iter().map(|h| (h.key, h.value)).collect())
+        .unwrap_or_default()
+}
+
+/// A consumed record as the contract's envelope reads it.
+pub fn record<M: Message>(message: &M) -> Record<'_> {
+    Record {
+        topic: message.topic(),
+        partition: message.partition(),
+        offset: message.offset(),
+        key: message.key(),
+        headers: headers(message),
+        value: message.payload(),
+    }
+}
+
+/// Header `name` of `message` as text, by the contract's rule
+/// ([`envelope::header_text`]).
+pub fn header_text<'a, M: Message>(message: &'a M, name: &str) -> Option<&'a str> {
+    envelope::header_text(headers(message), name)
 }
 
 /// A producer with the durability the outbox relies on: `acks=all` and

@@ -1,27 +1,25 @@
 //! What all three services share: configuration, logging, the Postgres pool
-//! and migrations, Kafka clients, the event envelope, the outbox and its
-//! relay, the inbox, idempotent consumers with dead-lettering, health
-//! endpoints, and the application skeleton that wires them together.
+//! and migrations, Kafka clients, the outbox and its relay, the inbox,
+//! idempotent consumers with dead-lettering, health endpoints, and the
+//! application skeleton that wires them together. The contract they speak
+//! (events, envelope, topics, limits) is the `contract` crate, re-exported
+//! here under the same names.
+
+pub use contract::{envelope, events, limits, money, topics, trace};
 
 pub mod admission;
 pub mod app;
 pub mod config;
 pub mod consumer;
 pub mod db;
-pub mod dead_letter;
-pub mod envelope;
-pub mod events;
+pub mod dlq;
 pub mod health;
 pub mod http;
 pub mod inbox;
 pub mod kafka;
-pub mod limits;
 pub mod metrics;
-pub mod money;
 pub mod outbox;
 pub mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod throttle;
-pub mod topics;
-pub mod trace;

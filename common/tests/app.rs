@@ -95,7 +95,7 @@ async fn count(app: &common::testing::TestApp, sql: &str) -> i64 {
 #[tokio::test]
 async fn the_relay_publishes_rows_in_order_with_the_envelope_and_cleanup_bounds_both_tables() {
     use common::outbox::{NewEvent, Outbox};
-    use rdkafka::message::{Headers, Message};
+    use rdkafka::message::Message;
     let topics = TestTopics::create().await;
     let app = spawn_app_with(probe(), &topics, |c| {
         // Kept 1 s after publication, then removed by the cleanup.
@@ -137,18 +137,8 @@ async fn the_relay_publishes_rows_in_order_with_the_envelope_and_cleanup_bounds_
         .iter()
         .map(|r| {
             let body: serde_json::Value = serde_json::from_slice(r.payload().unwrap()).unwrap();
-            let event_id = r
-                .headers()
-                .unwrap()
-                .iter()
-                .find(|h| h.key == "event-id")
-                .unwrap()
-                .value
-                .unwrap();
-            (
-                body["n"].to_string(),
-                String::from_utf8(event_id.to_vec()).unwrap(),
-            )
+            let event_id = common::kafka::header_text(r, common::envelope::EVENT_ID).unwrap();
+            (body["n"].to_string(), event_id.to_owned())
         })
         .collect();
     let expected: Vec<(String, String)> =

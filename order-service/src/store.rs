@@ -89,14 +89,22 @@ pub async fn find(pool: &PgPool, id: Uuid) -> Result<Option<OrderView>, sqlx::Er
     else {
         return Ok(None);
     };
-    let items = sqlx::query_as(
-        "SELECT product_id, name, unit_price AS price, quantity, unit_price * quantity AS subtotal
+    let items: Vec<(String, String, Decimal, i32, Decimal)> = sqlx::query_as(
+        "SELECT product_id, name, unit_price, quantity, unit_price * quantity
            FROM order_items WHERE order_id = $1 ORDER BY line",
     )
     .bind(id)
     .fetch_all(pool)
     .await?;
-    view.items = Some(items);
+    // The event type is part of the contract, which knows nothing of sqlx.
+    let line = |(product_id, name, price, quantity, subtotal)| OrderLine {
+        product_id,
+        name,
+        price,
+        quantity,
+        subtotal,
+    };
+    view.items = Some(items.into_iter().map(line).collect());
     Ok(Some(view))
 }
 

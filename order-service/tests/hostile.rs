@@ -5,7 +5,8 @@
 
 mod support;
 
-use common::envelope::{self, dlq, header_text as header};
+use common::envelope::{self, dlq};
+use common::kafka::header_text as header;
 use common::testing::{produce_raw, read_topic, spawn_app, spawn_app_with, TestApp, TestTopics};
 use common::topics;
 use rdkafka::message::{Message, OwnedMessage};

@@ -3,7 +3,8 @@
 
 mod support;
 
-use common::envelope::{self, header_text as header};
+use common::envelope;
+use common::kafka::header_text as header;
 use common::testing::{produce_raw, read_topic, TestApp};
 use common::topics;
 use rdkafka::message::Message;

@@ -2,7 +2,7 @@
 //! (read-only) and counts the dead-lettered records, once the system is quiet.
 
 use crate::Sources;
-use common::limits::cents;
+use contract::limits::cents;
 use rust_decimal::Decimal;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap, HashSet};

@@ -6,12 +6,12 @@
 //! the service that refused it.
 
 use crate::Sources;
-use common::config::KafkaConfig;
-use common::envelope::{self, dlq, header_text as header};
-use common::topics::{self, DLQ_SUFFIX};
+use contract::envelope::{self, dlq, Header};
+use contract::kafka::KafkaConfig;
+use contract::topics;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::{Header, Headers, Message, OwnedHeaders, OwnedMessage};
+use rdkafka::message::{Headers, Message, OwnedHeaders, OwnedMessage};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{Offset, TopicPartitionList};
 use serde::Serialize;
@@ -22,22 +22,23 @@ const TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The dead-letter topics of the saga's consumed topics (logical names).
 pub fn dlq_topics() -> Vec<String> {
-    [
-        topics::ORDER_CREATED,
-        topics::PAYMENT_REQUESTS,
-        topics::NOTIFICATION_EVENTS,
-    ]
-    .iter()
-    .map(|t| topics::dlq(t))
-    .collect()
+    topics::dlq_topics()
 }
 
 fn client(kafka: &KafkaConfig) -> ClientConfig {
-    let mut config = ClientConfig::new();
-    config
-        .set("bootstrap.servers", &kafka.bootstrap_servers)
-        .set("client.id", "sagactl");
-    config
+    ClientConfig::from_iter(kafka.client_settings("sagactl"))
+}
+
+/// A record's headers in order, as the contract reads them.
+pub(crate) fn headers(m: &OwnedMessage) -> Vec<Header<'_>> {
+    m.headers()
+        .map(|h| h.iter().map(|h| (h.key, h.value)).collect())
+        .unwrap_or_default()
+}
+
+/// Header `name` as text, by the contract's rule.
+fn header<'a>(m: &'a OwnedMessage, name: &str) -> Option<&'a str> {
+    envelope::header_text(headers(m), name)
 }
 
 fn reader(kafka: &KafkaConfig) -> anyhow::Result<BaseConsumer> {
@@ -240,14 +241,7 @@ pub struct Selection {
 impl Selection {
     fn topics(&self, kafka: &KafkaConfig) -> Vec<String> {
         match &self.topic {
-            Some(t) => {
-                let name = if t.ends_with(DLQ_SUFFIX) {
-                    t.clone()
-                } else {
-                    topics::dlq(t)
-                };
-                vec![kafka.topic(&name)]
-            }
+            Some(t) => vec![kafka.topic(&topics::as_dlq(t))],
             None => dlq_topics().iter().map(|t| kafka.topic(t)).collect(),
         }
     }
@@ -364,7 +358,7 @@ pub async fn replay(
         let target = entry
             .original_topic
             .clone()
-            .unwrap_or_else(|| record.topic().trim_end_matches(DLQ_SUFFIX).to_owned());
+            .unwrap_or_else(|| topics::dlq_origin(record.topic()).to_owned());
         let stored = match (&entry.stored_id, entry.cut) {
             (Some(id), true) => Some(stored_original(sources, id).await?),
             _ => None,
@@ -381,24 +375,24 @@ pub async fn replay(
             None => (
                 record.key(),
                 record.payload(),
-                record
-                    .headers()
-                    .map(|h| h.iter().map(|h| (h.key.as_bytes(), h.value)).collect())
-                    .unwrap_or_default(),
+                headers(record)
+                    .into_iter()
+                    .map(|(k, v)| (k.as_bytes(), v))
+                    .collect(),
             ),
         };
-        let mut headers = OwnedHeaders::new();
+        let mut kept = OwnedHeaders::new();
         for (name, value) in original_headers {
             let name = String::from_utf8_lossy(name);
-            if name.starts_with(dlq::PREFIX) {
+            if dlq::is_added_header(&name) {
                 continue;
             }
-            headers = headers.insert(Header {
+            kept = kept.insert(rdkafka::message::Header {
                 key: name.as_ref(),
                 value,
             });
         }
-        let mut out: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(&target).headers(headers);
+        let mut out: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(&target).headers(kept);
         if let Some(key) = key {
             out = out.key(key);
         }

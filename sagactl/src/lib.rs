@@ -6,7 +6,7 @@ pub mod audit;
 pub mod dlq;
 pub mod trail;
 
-use common::config::KafkaConfig;
+use contract::kafka::KafkaConfig;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::PgPool;
 use std::str::FromStr;

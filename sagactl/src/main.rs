@@ -2,7 +2,7 @@
 //! Uses clap (derive) for subcommands, options and their environment variables.
 
 use clap::{Parser, Subcommand};
-use common::config::KafkaConfig;
+use contract::kafka::KafkaConfig;
 use sagactl::audit::{self, Thresholds};
 use sagactl::dlq::{self, Entry, Selection};
 use sagactl::Sources;

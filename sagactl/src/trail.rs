@@ -2,8 +2,8 @@
 //! the three topics.
 
 use crate::Sources;
-use common::topics;
-use rdkafka::message::{Headers, Message};
+use contract::topics;
+use rdkafka::message::Message;
 use std::fmt::Write;
 use uuid::Uuid;
 
@@ -53,29 +53,20 @@ pub async fn trail(sources: &Sources, order_id: Uuid) -> anyhow::Result<String> 
     let kafka = sources.kafka.clone();
     let records = tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<String>> {
         let mut lines = Vec::new();
-        for name in [
-            topics::ORDER_CREATED,
-            topics::PAYMENT_REQUESTS,
-            topics::NOTIFICATION_EVENTS,
-        ] {
+        for name in topics::SAGA_TOPICS {
             for m in crate::dlq::read_all(&kafka, &kafka.topic(name))? {
                 if m.key() != Some(key.as_bytes()) {
                     continue;
                 }
-                let headers: Vec<String> = m
-                    .headers()
-                    .map(|h| {
-                        h.iter()
-                            .map(|h| {
-                                format!(
-                                    "{}={}",
-                                    h.key,
-                                    String::from_utf8_lossy(h.value.unwrap_or_default())
-                                )
-                            })
-                            .collect()
+                let headers: Vec<String> = crate::dlq::headers(&m)
+                    .into_iter()
+                    .map(|(name, value)| {
+                        format!(
+                            "{name}={}",
+                            String::from_utf8_lossy(value.unwrap_or_default())
+                        )
                     })
-                    .unwrap_or_default();
+                    .collect();
                 lines.push(format!(
                     "  {name} {}@{} {} {}",
                     m.partition(),

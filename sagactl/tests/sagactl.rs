@@ -370,13 +370,8 @@ async fn the_cli_exits_non_zero_naming_customers_whose_credit_is_broken_and_an_o
     )
     .await;
     assert_eq!(dead.len(), 1);
-    let group = dead[0]
-        .headers()
-        .unwrap()
-        .iter()
-        .find(|h| h.key == dlq::CONSUMER_GROUP)
-        .and_then(|h| h.value);
-    assert_eq!(group, Some(&b"order-service"[..]));
+    let group = common::kafka::header_text(&dead[0], dlq::CONSUMER_GROUP);
+    assert_eq!(group, Some("order-service"));
     stack
         .notifications
         .get_until(

@@ -31,7 +31,7 @@ pub struct OrderCreated {
 }
 
 /// Also the item view of `GET /api/orders/{id}` (read straight from the database).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct OrderLine {
     pub product_id: String,

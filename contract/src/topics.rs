@@ -5,12 +5,36 @@ pub const ORDER_CREATED: &str = "order-created";
 pub const PAYMENT_REQUESTS: &str = "payment-requests";
 pub const NOTIFICATION_EVENTS: &str = "notification-events";
 
+/// The topics the saga's events travel on; each has a dead-letter twin.
+pub const SAGA_TOPICS: [&str; 3] = [ORDER_CREATED, PAYMENT_REQUESTS, NOTIFICATION_EVENTS];
+
 /// Suffix of every dead-letter topic: `<topic>.dlq`.
-pub const DLQ_SUFFIX: &str = ".dlq";
+const DLQ_SUFFIX: &str = ".dlq";
 
 /// The dead-letter topic that takes poison records of `topic`.
 pub fn dlq(topic: &str) -> String {
     format!("{topic}{DLQ_SUFFIX}")
+}
+
+/// The dead-letter topics of [`SAGA_TOPICS`].
+pub fn dlq_topics() -> Vec<String> {
+    SAGA_TOPICS.iter().map(|t| dlq(t)).collect()
+}
+
+/// `name` as a dead-letter topic: kept when it already is one, else its
+/// twin (`payment-requests` and `payment-requests.dlq` both name the latter).
+pub fn as_dlq(name: &str) -> String {
+    if name.ends_with(DLQ_SUFFIX) {
+        name.to_owned()
+    } else {
+        dlq(name)
+    }
+}
+
+/// The topic whose poison records `dlq_topic` takes (the name itself when
+/// it is not a dead-letter topic).
+pub fn dlq_origin(dlq_topic: &str) -> &str {
+    dlq_topic.strip_suffix(DLQ_SUFFIX).unwrap_or(dlq_topic)
 }
 
 /// Each consumer group of the saga and the topics it reads (the configured
@@ -93,7 +117,7 @@ mod tests {
     #[test]
     fn every_topic_the_services_use_is_in_the_catalogue_with_its_dead_letter_twin() {
         let names: Vec<String> = catalogue().into_iter().map(|t| t.name).collect();
-        for topic in [ORDER_CREATED, PAYMENT_REQUESTS, NOTIFICATION_EVENTS] {
+        for topic in SAGA_TOPICS {
             assert!(names.contains(&topic.to_owned()), "{topic} missing");
             assert!(names.contains(&dlq(topic)), "{} missing", dlq(topic));
         }
@@ -102,6 +126,14 @@ mod tests {
             6,
             "unexpected topics in the catalogue: {names:?}"
         );
+    }
+
+    #[test]
+    fn a_dead_letter_topic_is_named_either_way_and_leads_back_to_its_origin() {
+        assert_eq!(as_dlq("payment-requests"), "payment-requests.dlq");
+        assert_eq!(as_dlq("payment-requests.dlq"), "payment-requests.dlq");
+        assert_eq!(dlq_origin("p-payment-requests.dlq"), "p-payment-requests");
+        assert_eq!(dlq_origin("payment-requests"), "payment-requests");
     }
 
     #[test]

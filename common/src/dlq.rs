@@ -1,18 +1,27 @@
 //! Dead letters: what a consumer writes for a record it can never process.
 //!
 //! The copy on `<topic>.dlq` carries the record's key, value and headers
-//! plus `dlq-*` headers naming its origin and the error. When that copy is
+//! plus the headers of `envelope::dlq` naming its origin and the error. When that copy is
 //! refused for good (larger than the broker takes, or any other permanent
 //! produce error), the whole original is first stored in the service's own
 //! `dead_letters` table, then a copy cut to a fixed budget is written: value
 //! and header values truncated, with headers giving the original sizes, the
 //! SHA-256 of the original value and the id of the stored original.
 //! Dead-lettering therefore always ends, and nothing is lost.
+//!
+//! Reading and replaying them is `sagactl dlq`'s job; it takes the header
+//! names and the rule for dropping them from the contract, as this module does.
 
 use crate::envelope::dlq;
-use rdkafka::message::{Headers, Message};
+use crate::kafka::{is_permanent_produce_error, SagaProducer};
+use crate::topics;
+use rdkafka::error::KafkaError;
+use rdkafka::message::{Header, Message, OwnedHeaders};
+use rdkafka::producer::FutureRecord;
 use sha2::{Digest, Sha256};
 use sqlx::PgPool;
+use std::time::Duration;
+use tokio::sync::watch;
 use uuid::Uuid;
 
 /// Longest error text in a `dlq-error` header or a log line, in characters.
@@ -81,14 +90,10 @@ pub struct DeadLetterCopy {
 }
 
 fn original_headers<M: Message>(message: &M) -> Vec<(String, Option<Vec<u8>>)> {
-    message
-        .headers()
-        .map(|h| {
-            h.iter()
-                .map(|h| (h.key.to_owned(), h.value.map(<[u8]>::to_vec)))
-                .collect()
-        })
-        .unwrap_or_default()
+    crate::kafka::headers(message)
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.map(<[u8]>::to_vec)))
+        .collect()
 }
 
 impl DeadLetterCopy {
@@ -182,6 +187,89 @@ pub async fn store_original<M: Message>(
     .await
 }
 
+/// Shutdown came before the dead letter was written: leave the record's
+/// offset unstored, so it is handled again after a restart.
+#[derive(Debug)]
+pub struct Interrupted;
+
+/// Copies `message` to `<topic>.dlq` with provenance headers. A copy the
+/// broker refuses for good is replaced by one cut to the budget, after the
+/// whole original is stored in `dead_letters`; an outage (broker or
+/// database) is waited out, until shutdown.
+pub async fn write<M: Message + Sync>(
+    pool: &PgPool,
+    producer: &SagaProducer,
+    message: &M,
+    group: &str,
+    reason: &str,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Result<(), Interrupted> {
+    let dlq_topic = topics::dlq(message.topic());
+    let provenance = Provenance::of(message, group, reason);
+    let mut copy = DeadLetterCopy::full(message, &provenance);
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        match send(producer, &dlq_topic, &copy).await {
+            Ok(()) => {
+                tracing::warn!(group, topic = message.topic(), partition = message.partition(), offset = message.offset(), error = %provenance.error, dlq = %dlq_topic, cut = copy.cut, "record dead-lettered");
+                return Ok(());
+            }
+            Err(e) if is_permanent_produce_error(&e) && copy.cut => {
+                tracing::error!(error = %e, dlq = %dlq_topic, "the dead-letter topic refuses even the cut copy; the whole record is kept in the dead_letters table");
+                return Ok(());
+            }
+            Err(e) if is_permanent_produce_error(&e) => {
+                match store_original(pool, message, &provenance).await {
+                    Ok(id) => {
+                        tracing::warn!(error = %e, dlq = %dlq_topic, stored_id = %id, "dead-letter copy refused; the original is stored and a cut copy written");
+                        copy = DeadLetterCopy::cut(message, &provenance, id);
+                        continue;
+                    }
+                    Err(db) => {
+                        tracing::warn!(error = %db, "cannot store the dead letter's original yet; retrying")
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, dlq = %dlq_topic, "could not dead-letter yet; retrying")
+            }
+        }
+        tokio::select! {
+            () = tokio::time::sleep(backoff) => {}
+            _ = shutdown.changed() => return Err(Interrupted),
+        }
+        backoff = (backoff * 2).min(Duration::from_secs(5));
+    }
+}
+
+async fn send(
+    producer: &SagaProducer,
+    topic: &str,
+    copy: &DeadLetterCopy,
+) -> Result<(), KafkaError> {
+    let headers = copy
+        .headers
+        .iter()
+        .fold(OwnedHeaders::new(), |h, (key, value)| {
+            h.insert(Header {
+                key: key.as_str(),
+                value: value.as_deref(),
+            })
+        });
+    let mut record: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(topic).headers(headers);
+    if let Some(key) = &copy.key {
+        record = record.key(key);
+    }
+    if let Some(value) = &copy.value {
+        record = record.payload(value);
+    }
+    producer
+        .send(record, Duration::from_secs(5))
+        .await
+        .map(|_| ())
+        .map_err(|(e, _)| e)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -210,11 +298,8 @@ mod tests {
     }
 
     fn header<'a>(copy: &'a DeadLetterCopy, name: &str) -> Option<&'a str> {
-        copy.headers
-            .iter()
-            .rev()
-            .find(|(k, _)| k == name)
-            .and_then(|(_, v)| std::str::from_utf8(v.as_deref()?).ok())
+        let headers = copy.headers.iter().map(|(k, v)| (k.as_str(), v.as_deref()));
+        crate::envelope::header_text(headers, name)
     }
 
     #[test]

@@ -8,7 +8,6 @@
 use crate::events::WithinLimits;
 use crate::trace::TraceContext;
 use chrono::{DateTime, Utc};
-use rdkafka::message::{Headers, Message};
 use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
@@ -23,8 +22,8 @@ pub const JSON: &str = "application/json";
 
 /// Headers a dead-lettered record gains, naming where it came from and why.
 pub mod dlq {
-    /// Every header below starts with it; a replay drops them.
-    pub const PREFIX: &str = "dlq-";
+    /// Every header below starts with it.
+    const PREFIX: &str = "dlq-";
     pub const ORIGINAL_TOPIC: &str = "dlq-original-topic";
     pub const ORIGINAL_PARTITION: &str = "dlq-original-partition";
     pub const ORIGINAL_OFFSET: &str = "dlq-original-offset";
@@ -39,7 +38,66 @@ pub mod dlq {
     /// Id of the whole original in the `dead_letters` table of the service
     /// that refused it.
     pub const STORED_ID: &str = "dlq-stored-id";
+
+    /// Whether `name` is a header the dead-lettering added, which a replay
+    /// drops so the record goes back as it first was.
+    pub fn is_added_header(name: &str) -> bool {
+        name.starts_with(PREFIX)
+    }
 }
+
+/// A record's header: its name and its value, if it has one.
+pub type Header<'a> = (&'a str, Option<&'a [u8]>);
+
+/// The value of header `name`. When a name occurs more than once, the last
+/// occurrence with a value wins, as in Kafka's own clients.
+pub fn header_value<'a>(
+    headers: impl IntoIterator<Item = Header<'a>>,
+    name: &str,
+) -> Option<&'a [u8]> {
+    headers
+        .into_iter()
+        .filter(|(key, _)| *key == name)
+        .filter_map(|(_, value)| value)
+        .last()
+}
+
+/// [`header_value`] as text, when it is UTF-8.
+pub fn header_text<'a>(
+    headers: impl IntoIterator<Item = Header<'a>>,
+    name: &str,
+) -> Option<&'a str> {
+    header_value(headers, name).and_then(|v| std::str::from_utf8(v).ok())
+}
+
+/// A consumed record as the envelope reads it, whichever client fetched it.
+#[derive(Debug, Clone)]
+pub struct Record<'a> {
+    pub topic: &'a str,
+    pub partition: i32,
+    pub offset: i64,
+    pub key: Option<&'a [u8]>,
+    pub headers: Vec<Header<'a>>,
+    pub value: Option<&'a [u8]>,
+}
+
+impl<'a> Record<'a> {
+    /// The value of header `name` (see [`header_value`]).
+    pub fn header(&self, name: &str) -> Option<&'a [u8]> {
+        header_value(self.headers.iter().copied(), name)
+    }
+
+    /// The value of header `name` as text (see [`header_text`]).
+    pub fn header_text(&self, name: &str) -> Option<&'a str> {
+        header_text(self.headers.iter().copied(), name)
+    }
+}
+
+/// A body that does not fit the handler's type or our limits: permanent,
+/// since no retry can change it. Says which event and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct BodyError(pub String);
 
 /// A record from a saga topic whose envelope is valid.
 #[derive(Debug, Clone)]
@@ -77,31 +135,14 @@ pub enum EnvelopeError {
     NotJson(String),
 }
 
-/// A header's value as text, when it is UTF-8 (the last occurrence wins).
-pub fn header_text<'a, M: Message>(message: &'a M, name: &str) -> Option<&'a str> {
-    header(message, name).and_then(|v| std::str::from_utf8(v).ok())
-}
-
-fn header<'a, M: Message>(message: &'a M, name: &str) -> Option<&'a [u8]> {
-    let headers = message.headers()?;
-    // The last occurrence wins, as in Kafka's own clients.
-    headers
-        .iter()
-        .filter(|h| h.key == name)
-        .filter_map(|h| h.value)
-        .last()
-}
-
 /// Longest envelope header value we read: ids, type names, versions and
 /// timestamps are short, so anything longer is refused before it is copied
 /// into an error text or a log line.
 pub const MAX_ENVELOPE_HEADER_BYTES: usize = 256;
 
-fn text_header<M: Message>(
-    message: &M,
-    name: &'static str,
-) -> Result<Option<String>, EnvelopeError> {
-    header(message, name)
+fn text_header(record: &Record<'_>, name: &'static str) -> Result<Option<String>, EnvelopeError> {
+    record
+        .header(name)
         .map(|bytes| {
             if bytes.len() > MAX_ENVELOPE_HEADER_BYTES {
                 return Err(EnvelopeError::InvalidHeader {
@@ -122,48 +163,46 @@ fn text_header<M: Message>(
         .transpose()
 }
 
-fn required<M: Message>(message: &M, name: &'static str) -> Result<String, EnvelopeError> {
-    text_header(message, name)?.ok_or(EnvelopeError::MissingHeader(name))
+fn required(record: &Record<'_>, name: &'static str) -> Result<String, EnvelopeError> {
+    text_header(record, name)?.ok_or(EnvelopeError::MissingHeader(name))
 }
 
 impl IncomingEvent {
     /// Reads and checks the envelope of a consumed record.
-    pub fn from_message<M: Message>(message: &M) -> Result<Self, EnvelopeError> {
-        let event_id = required(message, EVENT_ID)?;
+    pub fn from_record(record: &Record<'_>) -> Result<Self, EnvelopeError> {
+        let event_id = required(record, EVENT_ID)?;
         let event_id = Uuid::parse_str(&event_id).map_err(|e| EnvelopeError::InvalidHeader {
             header: EVENT_ID,
             reason: e.to_string(),
         })?;
-        let event_type = required(message, EVENT_TYPE)?;
-        let event_version = required(message, EVENT_VERSION)?;
+        let event_type = required(record, EVENT_TYPE)?;
+        let event_version = required(record, EVENT_VERSION)?;
         let event_version = event_version
             .parse()
             .map_err(|_| EnvelopeError::InvalidHeader {
                 header: EVENT_VERSION,
                 reason: format!("{event_version:?} is not an integer"),
             })?;
-        let occurred_at = text_header(message, OCCURRED_AT)?
+        let occurred_at = text_header(record, OCCURRED_AT)?
             .map(|t| DateTime::parse_from_rfc3339(&t).map(|t| t.with_timezone(&Utc)))
             .transpose()
             .map_err(|e| EnvelopeError::InvalidHeader {
                 header: OCCURRED_AT,
                 reason: e.to_string(),
             })?;
-        let value = message.payload().ok_or(EnvelopeError::EmptyValue)?;
+        let value = record.value.ok_or(EnvelopeError::EmptyValue)?;
         let payload =
             serde_json::from_slice(value).map_err(|e| EnvelopeError::NotJson(e.to_string()))?;
-        let traceparent = text_header(message, TRACEPARENT)?;
+        let traceparent = text_header(record, TRACEPARENT)?;
         Ok(Self {
-            topic: message.topic().to_owned(),
-            partition: message.partition(),
-            offset: message.offset(),
-            key: message
-                .key()
-                .map(|k| String::from_utf8_lossy(k).into_owned()),
+            topic: record.topic.to_owned(),
+            partition: record.partition,
+            offset: record.offset,
+            key: record.key.map(|k| String::from_utf8_lossy(k).into_owned()),
             event_id,
             event_type,
             event_version,
-            source: text_header(message, SOURCE)?,
+            source: text_header(record, SOURCE)?,
             occurred_at,
             trace: TraceContext::continue_or_start(traceparent.as_deref()),
             traceparent,
@@ -174,11 +213,9 @@ impl IncomingEvent {
     /// The body as the handler's type, within our limits; a mismatch
     /// (missing or mistyped field) or a field beyond the limits is permanent:
     /// no retry can fix it.
-    pub fn payload_as<T: DeserializeOwned + WithinLimits>(
-        &self,
-    ) -> Result<T, crate::consumer::HandleError> {
+    pub fn payload_as<T: DeserializeOwned + WithinLimits>(&self) -> Result<T, BodyError> {
         let permanent = |e: &dyn std::fmt::Display| {
-            crate::consumer::HandleError::Permanent(format!(
+            BodyError(format!(
                 "{} v{} body: {e}",
                 self.event_type, self.event_version
             ))
@@ -192,27 +229,67 @@ impl IncomingEvent {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rdkafka::message::{Header, OwnedHeaders, OwnedMessage, Timestamp};
 
-    fn message(headers: &[(&str, &str)], value: Option<&str>) -> OwnedMessage {
-        let headers = headers.iter().fold(OwnedHeaders::new(), |h, (k, v)| {
-            h.insert(Header {
-                key: k,
-                value: Some(v.as_bytes()),
-            })
-        });
-        OwnedMessage::new(
-            value.map(|v| v.as_bytes().to_vec()),
-            Some(b"order-1".to_vec()),
-            "payment-requests".into(),
-            Timestamp::NotAvailable,
-            3,
-            42,
-            Some(headers),
-        )
+    fn message<'a>(headers: &[(&'a str, &'a str)], value: Option<&'a str>) -> Record<'a> {
+        Record {
+            topic: "payment-requests",
+            partition: 3,
+            offset: 42,
+            key: Some(b"order-1"),
+            headers: headers
+                .iter()
+                .map(|(k, v)| (*k, Some(v.as_bytes())))
+                .collect(),
+            value: value.map(str::as_bytes),
+        }
     }
 
     const ID: &str = "0193a0b2-7c1e-7000-8000-000000000001";
+
+    #[test]
+    fn a_repeated_header_reads_as_its_last_value() {
+        let headers = [
+            (EVENT_TYPE, Some(&b"First"[..])),
+            (SOURCE, Some(&b"order-service"[..])),
+            (EVENT_TYPE, Some(&b"Second"[..])),
+            (EVENT_TYPE, None),
+            (CONTENT_TYPE, Some(&b"\xff"[..])),
+        ];
+        assert_eq!(header_text(headers, EVENT_TYPE), Some("Second"));
+        assert_eq!(header_text(headers, CONTENT_TYPE), None, "not UTF-8");
+        assert_eq!(header_value(headers, CONTENT_TYPE), Some(&b"\xff"[..]));
+        assert_eq!(header_text(headers, TRACEPARENT), None);
+    }
+
+    #[test]
+    fn every_dead_letter_header_and_no_envelope_header_is_dropped_by_a_replay() {
+        for name in [
+            dlq::ORIGINAL_TOPIC,
+            dlq::ORIGINAL_PARTITION,
+            dlq::ORIGINAL_OFFSET,
+            dlq::CONSUMER_GROUP,
+            dlq::ERROR,
+            dlq::FAILED_AT,
+            dlq::CUT,
+            dlq::ORIGINAL_VALUE_BYTES,
+            dlq::ORIGINAL_HEADER_BYTES,
+            dlq::ORIGINAL_VALUE_SHA256,
+            dlq::STORED_ID,
+        ] {
+            assert!(dlq::is_added_header(name), "{name}");
+        }
+        for name in [
+            EVENT_ID,
+            EVENT_TYPE,
+            EVENT_VERSION,
+            SOURCE,
+            OCCURRED_AT,
+            CONTENT_TYPE,
+            TRACEPARENT,
+        ] {
+            assert!(!dlq::is_added_header(name), "{name}");
+        }
+    }
 
     #[test]
     fn a_complete_envelope_is_read() {
@@ -230,7 +307,7 @@ mod tests {
             ],
             Some(r#"{"orderId":"x"}"#),
         );
-        let e = IncomingEvent::from_message(&m).unwrap();
+        let e = IncomingEvent::from_record(&m).unwrap();
         assert_eq!(e.event_id.to_string(), ID);
         assert_eq!(e.event_type, "PaymentRequested");
         assert_eq!(e.event_version, 1);
@@ -245,7 +322,7 @@ mod tests {
 
     #[test]
     fn missing_or_invalid_envelope_parts_are_named() {
-        let cases: Vec<(OwnedMessage, EnvelopeError)> = vec![
+        let cases: Vec<(Record, EnvelopeError)> = vec![
             (
                 message(&[(EVENT_TYPE, "X"), (EVENT_VERSION, "1")], Some("{}")),
                 EnvelopeError::MissingHeader(EVENT_ID),
@@ -267,7 +344,7 @@ mod tests {
             ),
         ];
         for (m, expected) in cases {
-            assert_eq!(IncomingEvent::from_message(&m).unwrap_err(), expected);
+            assert_eq!(IncomingEvent::from_record(&m).unwrap_err(), expected);
         }
         let huge_type = "T".repeat(600_000);
         let huge = message(
@@ -278,7 +355,7 @@ mod tests {
             ],
             Some("{}"),
         );
-        let error = IncomingEvent::from_message(&huge).unwrap_err();
+        let error = IncomingEvent::from_record(&huge).unwrap_err();
         assert_eq!(
             error.to_string(),
             "header event-type is invalid: 600000 bytes long, more than 256",
@@ -289,7 +366,7 @@ mod tests {
             Some("{}"),
         );
         assert!(matches!(
-            IncomingEvent::from_message(&not_uuid),
+            IncomingEvent::from_record(&not_uuid),
             Err(EnvelopeError::InvalidHeader {
                 header: EVENT_ID,
                 ..
@@ -300,7 +377,7 @@ mod tests {
             Some("{}"),
         );
         assert!(matches!(
-            IncomingEvent::from_message(&bad_version),
+            IncomingEvent::from_record(&bad_version),
             Err(EnvelopeError::InvalidHeader {
                 header: EVENT_VERSION,
                 ..
@@ -311,7 +388,7 @@ mod tests {
             Some("<xml/>"),
         );
         assert!(matches!(
-            IncomingEvent::from_message(&not_json),
+            IncomingEvent::from_record(&not_json),
             Err(EnvelopeError::NotJson(_))
         ));
     }
@@ -340,11 +417,15 @@ mod tests {
                 headers in prop::collection::vec((header_name(), prop::collection::vec(any::<u8>(), 0..40)), 0..8),
                 value in prop::option::of(prop::collection::vec(any::<u8>(), 0..200)),
             ) {
-                let owned = headers.iter().fold(OwnedHeaders::new(), |h, (k, v)| {
-                    h.insert(Header { key: k.as_str(), value: Some(v.as_slice()) })
-                });
-                let m = OwnedMessage::new(value, None, "t".into(), Timestamp::NotAvailable, 0, 0, Some(owned));
-                if let Ok(event) = IncomingEvent::from_message(&m) {
+                let m = Record {
+                    topic: "t",
+                    partition: 0,
+                    offset: 0,
+                    key: None,
+                    headers: headers.iter().map(|(k, v)| (k.as_str(), Some(v.as_slice()))).collect(),
+                    value: value.as_deref(),
+                };
+                if let Ok(event) = IncomingEvent::from_record(&m) {
                     // A decoded body never panics its typed readers either.
                     let _ = event.payload_as::<crate::events::PaymentRequested>();
                     let _ = event.payload_as::<crate::events::OrderCreated>();
@@ -359,7 +440,7 @@ mod tests {
                 let version = version.to_string();
                 let value = serde_json::json!({ "text": body }).to_string();
                 let m = message(&[(EVENT_ID, &id), (EVENT_TYPE, "X"), (EVENT_VERSION, &version)], Some(&value));
-                let event = IncomingEvent::from_message(&m).unwrap();
+                let event = IncomingEvent::from_record(&m).unwrap();
                 prop_assert_eq!(event.event_id.to_string(), id);
                 prop_assert_eq!(event.event_version.to_string(), version);
             }
