@@ -24,13 +24,13 @@ use std::time::Duration;
 use tokio::sync::watch;
 use uuid::Uuid;
 
-/// Longest error text in a `dlq-error` header or a log line, in characters.
+/// Longest error text in a [`dlq::ERROR`] header or a log line, in characters.
 pub const MAX_ERROR_CHARS: usize = 1000;
 /// Value bytes kept in a cut copy.
 pub const CUT_VALUE_BYTES: usize = 64 * 1024;
 /// Bytes kept of each header value in a cut copy.
 pub const CUT_HEADER_BYTES: usize = 1024;
-/// Headers kept in a cut copy (besides the `dlq-*` ones).
+/// Headers kept in a cut copy (besides those of [`dlq`]).
 pub const CUT_MAX_HEADERS: usize = 32;
 
 /// `text` cut to at most `max_chars` characters, saying how long it was.

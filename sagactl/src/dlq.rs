@@ -1,7 +1,7 @@
 //! `sagactl dlq list|show|replay`: the dead-letter topics, read without a
 //! consumer group (nothing is committed), and replay to the original topic.
 //! Replaying a record twice changes nothing downstream: consumers dedupe by
-//! event id. A copy that was cut to fit the topic (`dlq-cut: true`) is shown
+//! event id. A copy that was cut to fit the topic ([`dlq::CUT`]) is shown
 //! and replayed from the whole original, kept in the `dead_letters` table of
 //! the service that refused it.
 
@@ -19,11 +19,6 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 const TIMEOUT: Duration = Duration::from_secs(10);
-
-/// The dead-letter topics of the saga's consumed topics (logical names).
-pub fn dlq_topics() -> Vec<String> {
-    topics::dlq_topics()
-}
 
 fn client(kafka: &KafkaConfig) -> ClientConfig {
     ClientConfig::from_iter(kafka.client_settings("sagactl"))
@@ -100,7 +95,7 @@ pub async fn dead_letter_counts(kafka: &KafkaConfig) -> anyhow::Result<BTreeMap<
     tokio::task::spawn_blocking(move || {
         let consumer = reader(&kafka)?;
         let mut counts = BTreeMap::new();
-        for name in dlq_topics() {
+        for name in topics::dlq_topics() {
             let topic = kafka.topic(&name);
             let metadata = consumer.fetch_metadata(Some(&topic), TIMEOUT)?;
             let mut total = 0;
@@ -242,7 +237,10 @@ impl Selection {
     fn topics(&self, kafka: &KafkaConfig) -> Vec<String> {
         match &self.topic {
             Some(t) => vec![kafka.topic(&topics::as_dlq(t))],
-            None => dlq_topics().iter().map(|t| kafka.topic(t)).collect(),
+            None => topics::dlq_topics()
+                .iter()
+                .map(|t| kafka.topic(t))
+                .collect(),
         }
     }
 
@@ -335,7 +333,7 @@ pub async fn stored_original(sources: &Sources, id: &str) -> anyhow::Result<Stor
 }
 
 /// Sends each selected record back to its original topic with its key, value
-/// and original headers (the `dlq-*` ones dropped); a cut copy is replaced by
+/// and original headers (those the dead-lettering added dropped); a cut copy is replaced by
 /// its stored original. Returns what was replayed.
 pub async fn replay(
     sources: &Sources,
