@@ -192,7 +192,13 @@ async fn start(
         address,
         db,
         pool,
-        http: reqwest::Client::new(),
+        // Idle connections are dropped well before the server's 5 s
+        // keep-alive closes them: reusing one just as the server closes it
+        // fails the request (an incomplete message) for no fault of the code.
+        http: reqwest::Client::builder()
+            .pool_idle_timeout(Duration::from_secs(2))
+            .build()
+            .expect("HTTP client"),
         stop: Some(stop),
         task: Some(task),
     }
