@@ -38,7 +38,7 @@ SERVICES = ["order-service", "billing-service", "notification-service"]
 DATABASES = ["orders", "billing", "notifications"]
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
-# What counts as keeping up (see README, "Performance"). A step keeps up when
+# What counts as keeping up (see docs/performance.md). A step keeps up when
 # nothing was refused or dropped, completions kept pace, and the system was
 # quiet again soon after; it clearly failed when it fell far behind, and then
 # the ladder stops climbing.
@@ -51,7 +51,7 @@ KEEP_UP_LAG_SECONDS = 8.0
 FAILED_COMPLETED = 0.80
 FAILED_ERRORS = 0.05  # refused + dropped over offered
 
-# Past capacity (see README, "Performance"): at these multiples of the
+# Past capacity (see docs/performance.md): at these multiples of the
 # sustainable rate, goodput holds and the excess is refused fast.
 OVERLOAD = {
     "multiples": (2, 4),

@@ -78,7 +78,7 @@ port_owner() {
 # Fails with a clear message when a port we are about to bind is taken.
 require_free_port() { # port what
   if port_open "$1"; then
-    die "port $1 (wanted by $2) is already in use by $(port_owner "$1"); stop it or choose another port (see README: environment variables)"
+    die "port $1 (wanted by $2) is already in use by $(port_owner "$1"); stop it or choose another port (see docs/operations.md, Configuration)"
   fi
 }
 

@@ -1,6 +1,6 @@
 //! Service configuration, read from environment variables with local defaults.
 //!
-//! Every variable is listed in the README; the defaults match the local stack
+//! Every variable is listed in docs/operations.md; the defaults match the local stack
 //! that `make up` starts, so a service runs with no variables set at all.
 
 use std::num::{NonZeroU64, NonZeroUsize};

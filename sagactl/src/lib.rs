@@ -58,7 +58,7 @@ impl Sources {
         })
     }
 
-    /// Each database by the name the README gives it.
+    /// Each database by the name docs/operations.md gives it.
     pub fn databases(&self) -> [(&'static str, &PgPool); 3] {
         [
             ("orders", &self.orders),

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs once, on the first start of an empty data directory (the postgres
 # image's /docker-entrypoint-initdb.d): one role and one database per service,
-# as the local stack has them (README: orders, billing, notifications).
+# as the local stack has them (docs/operations.md: orders, billing, notifications).
 # Passwords come from the saga-db Secret through environment variables and are
 # passed as psql variables, so they are quoted by psql, never by the shell.
 set -euo pipefail
