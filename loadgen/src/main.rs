@@ -68,6 +68,12 @@ struct Args {
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    // Each request in flight holds a connection, i.e. a file descriptor.
+    if let Err(error) = rlimit::increase_nofile_limit(u64::MAX) {
+        eprintln!(
+            "loadgen: cannot raise the open-file limit ({error}); connections beyond it fail"
+        );
+    }
     // One thread: at these rates the work per request is tiny, and a single
     // thread spends no CPU on handing tasks between threads.
     let runtime = match tokio::runtime::Builder::new_current_thread()
