@@ -5,8 +5,9 @@
 #      (pgbench, same cluster, same synchronous_commit as the services) and
 #      Kafka's acks=all produce rate for records of our size (measured from the
 #      outbox) with kafka-producer-perf-test;
-#   2. a ladder of open-model steps (k6/bench.js, constant-arrival-rate): per
-#      step POST latency, errors, saga end-to-end latency from the orders table,
+#   2. a ladder of open-model steps (constant arrival rate, by loadgen/ or
+#      k6/bench.js, see BENCH_LOAD_GENERATOR): per step POST latency, errors,
+#      saga end-to-end latency from the orders table,
 #      completions, relay p99 from outbox_publish_latency_seconds, consumer lag,
 #      CPU of every process; each step drains before the next;
 #   3. past capacity: steps at 2× and 4× the sustainable rate (goodput,
@@ -24,7 +25,11 @@
 #   BENCH_GRACE_SECS     a saga completed "in time" if final by step end + this (default 2)
 #   BENCH_DRAIN_SECS     longest wait for a step to drain (default 120)
 #   BENCH_DRAINED_OK_SECS  drained within this counts as keeping up (default 10)
-#   BENCH_MAX_VUS        cap on k6 VUs per phase (default 1000)
+#   BENCH_LOAD_GENERATOR loadgen (default: the workspace's own, built with the
+#                        services; a few % of a core even past capacity) | k6
+#                        (k6/bench.js; needs most of a core past capacity)
+#   BENCH_MAX_VUS        cap on requests in flight (loadgen) or k6 VUs per
+#                        phase (default 1000); arrivals beyond it are dropped
 #   BENCH_ALL_STEPS=1    climb the whole ladder, even past a step that failed or shed load
 #   BENCH_PGBENCH_CLIENTS, BENCH_PGBENCH_SECS   pgbench run (default 8 clients, 10 s)
 #   BENCH_KAFKA_RECORDS  records for kafka-producer-perf-test (default 300000)
@@ -42,6 +47,11 @@ export CARGO_PROFILE=${CARGO_PROFILE:-release}
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 # shellcheck source=k6.sh
 source "$ROOT_DIR/scripts/k6.sh"
+LOAD_GENERATOR=${BENCH_LOAD_GENERATOR:-loadgen}
+case $LOAD_GENERATOR in
+loadgen | k6) ;;
+*) die "BENCH_LOAD_GENERATOR must be loadgen or k6, got '$LOAD_GENERATOR'" ;;
+esac
 
 if [ "${BENCH_QUICK:-0}" = 1 ]; then
   RATES=${BENCH_RATES:-50 100}
@@ -114,10 +124,10 @@ admin_sql() { # database query
 
 
 # --- the stack: start what is missing, stop at the end only that --------------
-started_infra=0 started_services=0 restore_profile="" K6_PID=""
+started_infra=0 started_services=0 restore_profile="" LOAD_PID=""
 cleanup() {
   local rc=$?
-  [ -n "$K6_PID" ] && kill "$K6_PID" 2>/dev/null || true
+  [ -n "$LOAD_PID" ] && kill "$LOAD_PID" 2>/dev/null || true
   admin_sql postgres "DROP DATABASE IF EXISTS $SCRATCH_DB WITH (FORCE)" >/dev/null 2>&1 || true
   if [ $started_services = 1 ]; then
     say "stopping the services this benchmark started"
@@ -156,28 +166,36 @@ prepare_stack() {
   "$ROOT_DIR/scripts/stack.sh" up
 }
 
-# --- k6 ------------------------------------------------------------------------
-# Starts k6/bench.js in the background and waits for its start line; sets
-# K6_PID and K6_START_MS (when the scenarios began).
-start_k6() { # rate duration warmup cooldown summary log
-  local deadline=$((SECONDS + 60)) line log=$6
-  RATE=$1 DURATION=$2 WARMUP=$3 COOLDOWN=$4 MAX_VUS=$MAX_VUS BENCH_SUMMARY=$5 \
-    ORDER_SERVICE_URL=http://127.0.0.1:$(service_port order-service) K6_NO_USAGE_REPORT=true \
-    "$K6" run --quiet --no-color "$ROOT_DIR/k6/bench.js" >"$log" 2>&1 &
-  K6_PID=$!
+# --- the load generator ------------------------------------------------------------
+# Starts one run of the load generator in the background (warm-up, measured
+# window, cool-down at one constant rate) and waits for its start line; sets
+# LOAD_PID and LOAD_START_MS (when its schedule began). Either generator writes
+# a k6-shaped summary, named k6.json because bench_report.py reads that name.
+start_load() { # rate duration warmup cooldown summary log
+  local deadline=$((SECONDS + 60)) line log=$6 url
+  url=http://127.0.0.1:$(service_port order-service)
+  if [ "$LOAD_GENERATOR" = k6 ]; then
+    RATE=$1 DURATION=$2 WARMUP=$3 COOLDOWN=$4 MAX_VUS=$MAX_VUS BENCH_SUMMARY=$5 \
+      ORDER_SERVICE_URL=$url K6_NO_USAGE_REPORT=true \
+      "$LOAD_BIN" run --quiet --no-color "$ROOT_DIR/k6/bench.js" >"$log" 2>&1 &
+  else
+    "$LOAD_BIN" --url "$url" --rate "$1" --duration "$2" --warmup "$3" --cooldown "$4" \
+      --max-in-flight "$MAX_VUS" --summary "$5" >"$log" 2>&1 &
+  fi
+  LOAD_PID=$!
   until line=$(grep -o 'bench-start [0-9]*' "$log" 2>/dev/null); do
-    kill -0 "$K6_PID" 2>/dev/null || { tail -20 "$log" >&2; die "k6 exited before its scenarios started; log: $log"; }
-    ((SECONDS < deadline)) || die "k6 did not start within 60 s; log: $log"
+    kill -0 "$LOAD_PID" 2>/dev/null || { tail -20 "$log" >&2; die "$LOAD_GENERATOR exited before its load started; log: $log"; }
+    ((SECONDS < deadline)) || die "$LOAD_GENERATOR did not start within 60 s; log: $log"
     sleep 0.1
   done
-  K6_START_MS=${line#bench-start }
+  LOAD_START_MS=${line#bench-start }
 }
 
-wait_k6() { # log
+wait_load() { # log
   local rc=0
-  wait "$K6_PID" || rc=$?
-  K6_PID=""
-  [ $rc = 0 ] || { tail -20 "$1" >&2; die "k6 exited with status $rc; log: $1"; }
+  wait "$LOAD_PID" || rc=$?
+  LOAD_PID=""
+  [ $rc = 0 ] || { tail -20 "$1" >&2; die "$LOAD_GENERATOR exited with status $rc; log: $1"; }
 }
 
 # Drained: every order placed since the benchmark began is final, no outbox
@@ -237,13 +255,28 @@ snapshot() { # file [extra args]
 
 # --- 0. stack, settings ------------------------------------------------------------
 say "bench: ladder ${RATE_LIST[*]} orders/s, ${STEP_SECS}s per step (+${WARMUP_SECS}s warm-up), profile $CARGO_PROFILE, work dir $WORK"
-K6=$(k6_binary)
+if [ "$LOAD_GENERATOR" = k6 ]; then
+  LOAD_BIN=$(k6_binary)
+fi
 prepare_stack
+if [ "$LOAD_GENERATOR" = loadgen ]; then
+  # Built with the services by stack.sh (cargo build --bins).
+  LOAD_BIN=$(cargo_bin loadgen)
+  [ -x "$LOAD_BIN" ] || die "$LOAD_BIN is missing: cargo build --profile $CARGO_PROFILE -p loadgen"
+fi
 collect_targets
 
+# The generator's version alone ("v1.1.0" for k6, "0.1.0" for loadgen).
+load_generator_version() {
+  if [ "$LOAD_GENERATOR" = k6 ]; then
+    "$LOAD_BIN" version | head -1 | cut -d' ' -f2
+  else
+    "$LOAD_BIN" --version | cut -d' ' -f2
+  fi
+}
 put started_at="$(date -u +%Y-%m-%dT%H:%M:%SZ)" stamp="$STAMP" cargo_profile="$CARGO_PROFILE" \
   git_revision="$(git -C "$ROOT_DIR" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$ROOT_DIR" diff --quiet HEAD 2>/dev/null || echo -dirty)" \
-  k6_version="$("$K6" version | head -1 | cut -d' ' -f2)" \
+  load_generator="$LOAD_GENERATOR $(load_generator_version)" \
   kafka_version="$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$ROOT_DIR/kafka-setup/pom.xml")" \
   bench.rates:="[$(IFS=,; echo "${RATE_LIST[*]}")]" bench.step_secs:="$STEP_SECS" bench.warmup_secs:="$WARMUP_SECS" \
   bench.grace_secs:="$GRACE_SECS" bench.drain_secs:="$DRAIN_SECS" bench.quick="${BENCH_QUICK:-0}" bench.max_vus:="$MAX_VUS" \
@@ -283,8 +316,8 @@ published_records() {
 # --- 1. warm-up: primes connections and caches, and gives us real records -----
 say "warm-up: ${RATE_LIST[0]} orders/s for ${WARMUP_SECS}s ($(elapsed))"
 published_before=$(published_records) log_bytes_before=$(topic_log_bytes)
-start_k6 "${RATE_LIST[0]}" "$((WARMUP_SECS > 0 ? WARMUP_SECS : 1))" 0 0 "$WORK/warmup-k6.json" "$WORK/warmup-k6.log"
-wait_k6 "$WORK/warmup-k6.log"
+start_load "${RATE_LIST[0]}" "$((WARMUP_SECS > 0 ? WARMUP_SECS : 1))" 0 0 "$WORK/warmup-k6.json" "$WORK/warmup-load.log"
+wait_load "$WORK/warmup-load.log"
 wait_drained "$DRAIN_SECS" >/dev/null || warn "the warm-up did not drain within ${DRAIN_SECS}s"
 LAST_LOAD_MS=$(now_ms)
 
@@ -365,16 +398,17 @@ run_step() { # rate
   dir=$WORK/step-$(printf '%02d' $step)-$rate
   mkdir -p "$dir"
   say "step $step: $rate orders/s for ${STEP_SECS}s (+${WARMUP_SECS}s warm-up), elapsed $(elapsed)"
-  # 2 s of load after the window keep k6 (and the load) alive for the end snapshot.
-  start_k6 "$rate" "$STEP_SECS" "$WARMUP_SECS" 2 "$dir/k6.json" "$dir/k6.log"
-  TREES_K6=(--tree "k6=$K6_PID")
-  from_ms=$((K6_START_MS + WARMUP_SECS * 1000))
+  # 2 s of load after the window keep the generator (and the load) alive for
+  # the end snapshot. Its CPU shows in the report's k6 column, whichever it is.
+  start_load "$rate" "$STEP_SECS" "$WARMUP_SECS" 2 "$dir/k6.json" "$dir/load.log"
+  TREES_LOAD=(--tree "k6=$LOAD_PID")
+  from_ms=$((LOAD_START_MS + WARMUP_SECS * 1000))
   to_ms=$((from_ms + STEP_SECS * 1000))
   sleep_until_ms "$from_ms"
-  snapshot "$dir/start.json" "${TREES_K6[@]}"
+  snapshot "$dir/start.json" "${TREES_LOAD[@]}"
   sleep_until_ms "$to_ms"
-  snapshot "$dir/end.json" "${TREES_K6[@]}"
-  wait_k6 "$dir/k6.log"
+  snapshot "$dir/end.json" "${TREES_LOAD[@]}"
+  wait_load "$dir/load.log"
   drained=true
   drain_s=$(wait_drained "$DRAIN_SECS") || drained=false
   LAST_LOAD_MS=$(now_ms)

@@ -711,10 +711,13 @@ def markdown(rep):
     m, s, lim, c = rep["machine"], rep["settings"], rep["limits"], rep["cost"]
     out = []
     w = out.append
+    # Runs from before the choice of generator recorded only k6's version.
+    generator = s.get("load_generator") or f"k6 {s.get('k6_version', '?')}"
     w(f"# make bench — {rep['started_at']}")
     w("")
     w(f"{m['cpu_model']}, {m['cores']} cores, {m['ram_gib']} GiB RAM, kernel {m['kernel']}; git {s['git_revision']}; "
-      f"cargo profile `{s['cargo_profile']}`; everything co-located (services, Kafka, Postgres, k6).")
+      f"cargo profile `{s['cargo_profile']}`; everything co-located (services, Kafka, Postgres, load generator); "
+      f"load generator **{generator}**.")
     env = s.get("service_env") or {}
     merged = {}
     for name, vars_ in env.items():
@@ -722,7 +725,7 @@ def markdown(rep):
             merged.setdefault(k, set()).add(v)
     env_text = ", ".join(f"`{k}={'/'.join(sorted(v))}`" for k, v in sorted(merged.items())) or "none (defaults)"
     w(f"Service environment: {env_text}; Kafka heap `{s.get('kafka_heap')}`; "
-      f"Postgres {s.get('postgres', {}).get('version', '?')} ({s.get('postgres_settings', '?')}); k6 {s.get('k6_version', '?')}, "
+      f"Postgres {s.get('postgres', {}).get('version', '?')} ({s.get('postgres_settings', '?')}); "
       f"Kafka {s.get('kafka_version', '?')}.")
     w("")
     w("## Limits of this machine (measured in this run)")
@@ -756,7 +759,7 @@ def markdown(rep):
     else:
         w("- Kafka records: not measured")
     w("")
-    w(f"## Ladder (open model, k6 constant-arrival-rate; {rep['steps'][0]['warmup_s'] if rep['steps'] else '?'} s "
+    w(f"## Ladder (open model, constant arrival rate by {generator}; {rep['steps'][0]['warmup_s'] if rep['steps'] else '?'} s "
       f"warm-up per step not measured)")
     w("")
     w("| orders/s | accepted/s | completed/s | POST p50/p95/p99 ms | errors (refused+dropped) | saga p50/p95/p99 ms "
@@ -780,7 +783,7 @@ def markdown(rep):
     names = ["order-service", "billing-service", "notification-service", "kafka", "postgres", "k6"]
     w(f"CPU during each step, % of one core ({cores} cores = {cores * 100} %):")
     w("")
-    w("| orders/s | " + " | ".join(names) + " | listed total | whole machine |")
+    w("| orders/s | " + " | ".join("load generator" if n == "k6" else n for n in names) + " | listed total | whole machine |")
     w("|---|" + "---|" * (len(names) + 2))
     for st in rep["steps"]:
         w(f"| {st['rate']} | " + " | ".join(num(st["cpu_pct"].get(n), 0) for n in names)
@@ -867,7 +870,7 @@ def markdown(rep):
     w("How: saga latency = `orders.updated_at − created_at` (final status) for orders created in the measured window, "
       "by `percentile_cont`; relay p99 from the `outbox_publish_latency_seconds` bucket deltas, interpolated like "
       "`histogram_quantile`; completed/s from `saga_finished_total`; lag = sum of `consumer_lag` (refreshed every "
-      "5 s); CPU from /proc/<pid>/stat (Postgres and k6 with all their children).")
+      "5 s); CPU from /proc/<pid>/stat (Postgres and the load generator with all their children).")
     return "\n".join(out) + "\n"
 
 
@@ -934,6 +937,7 @@ def cmd_report(args):
             "postgres": run.get("postgres") or {},
             "postgres_settings": (run.get("postgres") or {}).get("settings"),
             "k6_version": run.get("k6_version"),
+            "load_generator": run.get("load_generator"),
             "kafka_version": run.get("kafka_version"),
             "bench": run.get("bench"),
         },
