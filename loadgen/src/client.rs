@@ -21,6 +21,11 @@ use crate::summary::Answer;
 
 type Connection = SendRequest<Full<Bytes>>;
 
+/// An idle connection is reused only this soon after its last answer: the
+/// services close a connection idle for 5 s (actix's keep-alive), and a
+/// request sent on one just as it closes fails for no fault of theirs.
+const REUSE_WITHIN: Duration = Duration::from_secs(2);
+
 /// Where the orders go, and the idle connections to get there.
 pub struct Client {
     /// `host:port` to connect to, and the `Host` header.
@@ -28,7 +33,8 @@ pub struct Client {
     /// `<base path>/api/orders`.
     path: String,
     timeout: Duration,
-    idle: Mutex<Vec<Connection>>,
+    /// Kept-alive connections and when each last answered.
+    idle: Mutex<Vec<(Connection, Instant)>>,
 }
 
 impl Client {
@@ -87,7 +93,10 @@ impl Client {
         let duration = started.elapsed();
         // The answer was read to the end: the connection can serve the next one.
         if !connection.is_closed() {
-            self.idle.lock().expect("pool lock").push(connection);
+            self.idle
+                .lock()
+                .expect("pool lock")
+                .push((connection, Instant::now()));
         }
         let json: Option<Value> = serde_json::from_slice(&body).ok();
         let field = |name: &str| {
@@ -112,8 +121,8 @@ impl Client {
         loop {
             let idle = self.idle.lock().expect("pool lock").pop();
             match idle {
-                Some(mut connection) => {
-                    if connection.ready().await.is_ok() {
+                Some((mut connection, answered_at)) => {
+                    if answered_at.elapsed() < REUSE_WITHIN && connection.ready().await.is_ok() {
                         return Ok((connection, None));
                     }
                 }
