@@ -15,7 +15,7 @@
 //! path; `status` is a `u16` the handlers and actix choose; `topic`, `group`
 //! and `partition` are the service's own subscriptions and their partitions
 //! (topics from the catalogue, group from the code, partitions from the
-//! broker); `result`, `outcome` and `channel` are words written in the code;
+//! broker); `result`, `outcome`, `channel` and `kind` are words written in the code;
 //! `version` and `revision` are fixed at build time; `service` is constant.
 
 use actix_web::http::Method;
