@@ -96,8 +96,10 @@ impl Application {
         let metrics_data = web::Data::from(definition.metrics.clone());
         let admission_data = web::Data::new(crate::admission::Admission::new(
             config.http.admission_max_in_flight,
+            config.http.admission_latency_target,
             config.http.admission_wait,
             definition.metrics.admission_refused.clone(),
+            definition.metrics.admission_limit.clone(),
         ));
         let body_timeout_data = web::Data::new(BodyReadTimeout(config.http.body_read_timeout));
         let routes = definition.routes.clone();
@@ -385,6 +387,9 @@ async fn read_body_in_time(
     } else {
         match tokio::time::timeout(timeout, read_body(&mut payload, MAX_BODY_BYTES)).await {
             Ok(Ok(body)) => {
+                request
+                    .extensions_mut()
+                    .insert(crate::admission::BodyReceived(std::time::Instant::now()));
                 request.set_payload(actix_web::dev::Payload::from(body.freeze()));
                 return next.call(request).await.map(|r| r.map_into_boxed_body());
             }

@@ -64,10 +64,14 @@ pub struct HttpConfig {
     /// descriptor limit leaves room for (see `app::connection_limit`); a worker
     /// at its limit stops accepting until one of its connections closes.
     pub max_connections_per_worker: Option<NonZeroUsize>,
-    /// `ADMISSION_MAX_IN_FLIGHT`, default 4 × `DATABASE_MAX_CONNECTIONS`: writes
-    /// (`/api/` requests other than GET, HEAD, OPTIONS) in progress at once;
-    /// see `common::admission`.
+    /// `ADMISSION_MAX_IN_FLIGHT`, default 4 × `DATABASE_MAX_CONNECTIONS`: the
+    /// most writes (`/api/` requests other than GET, HEAD, OPTIONS) in
+    /// progress at once; see `common::admission`.
     pub admission_max_in_flight: usize,
+    /// `ADMISSION_LATENCY_TARGET_MS`, default 10: while the writes admitted
+    /// in a tenth of a second take longer than this on average, fewer are
+    /// admitted at once (down to 2); see `common::admission`.
+    pub admission_latency_target: Duration,
     /// `ADMISSION_WAIT_MS`, default 10: how long a write may wait for a place
     /// before it is refused with 503 and `Retry-After`.
     pub admission_wait: Duration,
@@ -149,6 +153,7 @@ impl ServiceConfig {
                     "ADMISSION_MAX_IN_FLIGHT",
                     4 * vars.parsed("DATABASE_MAX_CONNECTIONS", 10usize)?,
                 )?,
+                admission_latency_target: vars.millis("ADMISSION_LATENCY_TARGET_MS", 10)?,
                 admission_wait: Duration::from_millis(vars.parsed("ADMISSION_WAIT_MS", 10)?),
             },
             database: DatabaseConfig {

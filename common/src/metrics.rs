@@ -22,7 +22,7 @@ use actix_web::http::Method;
 use actix_web::{web, HttpResponse};
 use prometheus::{
     Encoder, Gauge, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec,
-    IntGaugeVec, Opts, Registry, TextEncoder,
+    IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -70,6 +70,8 @@ pub struct Metrics {
     sql_gauges: Mutex<Vec<(Gauge, &'static str)>>,
     /// `admission_refused_total`: writes refused with 503 over capacity.
     pub admission_refused: IntCounter,
+    /// `admission_limit`: writes admitted at once right now (adapts; see `common::admission`).
+    pub admission_limit: IntGauge,
     /// `outbox_published_total`
     pub outbox_published: IntCounter,
     /// `outbox_publish_latency_seconds`: from the row's commit to the broker's acknowledgement.
@@ -118,6 +120,11 @@ impl Metrics {
             admission_refused: IntCounter::new(
                 "admission_refused_total",
                 "Writes refused with 503 and Retry-After because the service was at capacity.",
+            )
+            .unwrap(),
+            admission_limit: IntGauge::new(
+                "admission_limit",
+                "Writes admitted at once right now; shrinks while admitted writes are slower than ADMISSION_LATENCY_TARGET_MS.",
             )
             .unwrap(),
             outbox_published: IntCounter::new(
@@ -202,6 +209,7 @@ impl Metrics {
             Box::new(self.http_requests.clone()),
             Box::new(self.http_duration.clone()),
             Box::new(self.admission_refused.clone()),
+            Box::new(self.admission_limit.clone()),
             Box::new(self.outbox_published.clone()),
             Box::new(self.outbox_publish_latency.clone()),
             Box::new(self.outbox_publish_errors.clone()),

@@ -63,3 +63,36 @@ async fn past_capacity_writes_get_503_with_retry_after_at_once_and_reads_still_a
         "capacity is back"
     );
 }
+
+#[tokio::test]
+async fn writes_that_became_slow_lower_the_limit_so_fewer_are_admitted_at_once() {
+    let topics = TestTopics::create().await;
+    let app = spawn_app_with(order_service::definition(), &topics, |c| {
+        c.database.max_connections = 8;
+        c.database.acquire_timeout = Duration::from_secs(30);
+        c.http.admission_max_in_flight = 8;
+        c.http.admission_latency_target = Duration::from_millis(10);
+    })
+    .await;
+    let (status, body) = app.readiness_until(200, Duration::from_secs(30)).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(app.metric("admission_limit", &[]).await, 8.0);
+
+    // Eight writes held far beyond the target: one window's mean says "slow".
+    AtCapacity::fill(&app, 8).await.release().await;
+    assert_eq!(
+        app.metric("admission_limit", &[]).await,
+        7.0,
+        "a tenth less"
+    );
+
+    let capacity = AtCapacity::fill(&app, 7).await;
+    let refused = app.post_json("/api/orders", &order_body("c-3")).await;
+    assert_eq!(
+        refused.status().as_u16(),
+        503,
+        "the eighth write is refused now"
+    );
+    assert_eq!(app.metric("admission_refused_total", &[]).await, 1.0);
+    capacity.release().await;
+}
