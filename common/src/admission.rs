@@ -12,9 +12,10 @@
 //!
 //! The limit adapts (additive increase, multiplicative decrease, like TCP's
 //! congestion window): every `WINDOW` the mean time of the writes admitted
-//! in it is compared with `ADMISSION_LATENCY_TARGET_MS`. Slower, and the
-//! limit shrinks by a tenth; within the target while the limit was reached,
-//! it grows by one, up to `ADMISSION_MAX_IN_FLIGHT`. A fixed limit near the
+//! in it is compared with `ADMISSION_LATENCY_TARGET_MS`. Slower while at
+//! least half the limit was in use, and the limit shrinks by a tenth; within
+//! the target while the limit was reached, it grows by one, up to
+//! `ADMISSION_MAX_IN_FLIGHT`. A fixed limit near the
 //! pool size protects the pool but not the CPU: when the machine itself is
 //! saturated every admitted write slows down, in-flight work never reaches a
 //! fixed limit sized for the pool, and refusals wait in the same CPU queue
@@ -82,12 +83,15 @@ impl Admission {
     }
 
     fn try_enter(&self) -> bool {
-        let limit = self.controller().limit();
-        self.in_flight
+        let mut control = self.controller();
+        let limit = control.limit();
+        let entered = self
+            .in_flight
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
                 (n < limit).then_some(n + 1)
-            })
-            .is_ok()
+            });
+        control.saw_in_flight(entered.map_or(limit, |before| before + 1));
+        entered.is_ok()
     }
 
     /// A place now, or within the wait, or none.
@@ -102,7 +106,6 @@ impl Admission {
                     since: Instant::now(),
                 });
             }
-            self.controller().saw_limit_reached();
             if tokio::time::timeout_at(deadline, freed).await.is_err() {
                 return None;
             }
@@ -143,7 +146,8 @@ struct Controller {
     window_start: Instant,
     samples: u32,
     total: Duration,
-    limit_reached: bool,
+    /// The most writes in progress at once in this window.
+    peak: usize,
 }
 
 impl Controller {
@@ -157,7 +161,7 @@ impl Controller {
             window_start: now,
             samples: 0,
             total: Duration::ZERO,
-            limit_reached: false,
+            peak: 0,
         }
     }
 
@@ -165,8 +169,8 @@ impl Controller {
         self.limit as usize
     }
 
-    fn saw_limit_reached(&mut self) {
-        self.limit_reached = true;
+    fn saw_in_flight(&mut self, writes: usize) {
+        self.peak = self.peak.max(writes);
     }
 
     /// Records one admitted write's time; at the end of a window returns the
@@ -177,18 +181,21 @@ impl Controller {
         if now.duration_since(self.window_start) < WINDOW || self.samples < MIN_SAMPLES {
             return None;
         }
-        let before = self.limit();
+        let limit = self.limit();
         let mean = self.total / self.samples;
-        if mean > self.target {
+        // Only a limit in use is to blame: writes that are slow while few are
+        // in progress (a distant database, a lock) are not helped by admitting
+        // fewer, and would otherwise pin the limit at its floor.
+        if mean > self.target && self.peak * 2 >= limit {
             self.limit = (self.limit * 0.9).max(self.min);
-        } else if self.limit_reached {
+        } else if mean <= self.target && self.peak >= limit {
             self.limit = (self.limit + 1.0).min(self.max);
         }
         self.window_start = now;
         self.samples = 0;
         self.total = Duration::ZERO;
-        self.limit_reached = false;
-        (self.limit() != before).then(|| self.limit())
+        self.peak = 0;
+        (self.limit() != limit).then(|| self.limit())
     }
 }
 
@@ -236,11 +243,10 @@ mod tests {
 
     const TARGET: Duration = Duration::from_millis(10);
 
-    /// Feeds `n` samples of `took` over one window; returns the limit after.
-    fn window(c: &mut Controller, now: &mut Instant, took: Duration, reached: bool) -> usize {
-        if reached {
-            c.saw_limit_reached();
-        }
+    /// Feeds one window of samples taking `took`, with at most `peak` writes
+    /// in progress; returns the limit after it.
+    fn window(c: &mut Controller, now: &mut Instant, took: Duration, peak: usize) -> usize {
+        c.saw_in_flight(peak);
         for _ in 0..MIN_SAMPLES {
             *now += WINDOW / MIN_SAMPLES;
             c.record(took, *now);
@@ -249,15 +255,30 @@ mod tests {
     }
 
     #[test]
-    fn slow_windows_shrink_the_limit_by_a_tenth_down_to_the_floor() {
+    fn slow_windows_with_the_limit_in_use_shrink_it_by_a_tenth_down_to_the_floor() {
         let mut now = Instant::now();
         let mut c = Controller::new(40, TARGET, now);
-        assert_eq!(window(&mut c, &mut now, TARGET * 3, false), 36);
-        assert_eq!(window(&mut c, &mut now, TARGET * 3, false), 32);
+        assert_eq!(window(&mut c, &mut now, TARGET * 3, 40), 36);
+        assert_eq!(window(&mut c, &mut now, TARGET * 3, 18), 32);
         for _ in 0..100 {
-            window(&mut c, &mut now, TARGET * 3, true);
+            let limit = c.limit();
+            window(&mut c, &mut now, TARGET * 3, limit);
         }
         assert_eq!(c.limit(), MIN_LIMIT);
+    }
+
+    #[test]
+    fn slow_windows_with_few_writes_in_progress_leave_the_limit_alone() {
+        let mut now = Instant::now();
+        let mut c = Controller::new(40, TARGET, now);
+        for _ in 0..100 {
+            window(&mut c, &mut now, TARGET * 3, 19);
+        }
+        assert_eq!(
+            c.limit(),
+            40,
+            "a slow but lightly used service keeps its limit"
+        );
     }
 
     #[test]
@@ -265,18 +286,20 @@ mod tests {
         let mut now = Instant::now();
         let mut c = Controller::new(40, TARGET, now);
         for _ in 0..20 {
-            window(&mut c, &mut now, TARGET * 2, false);
+            let limit = c.limit();
+            window(&mut c, &mut now, TARGET * 2, limit);
         }
         let low = c.limit();
         assert!(low < 10, "{low}");
         assert_eq!(
-            window(&mut c, &mut now, TARGET / 2, false),
+            window(&mut c, &mut now, TARGET / 2, low - 1),
             low,
             "not reached"
         );
-        assert_eq!(window(&mut c, &mut now, TARGET / 2, true), low + 1);
+        assert_eq!(window(&mut c, &mut now, TARGET / 2, low), low + 1);
         for _ in 0..100 {
-            window(&mut c, &mut now, TARGET / 2, true);
+            let limit = c.limit();
+            window(&mut c, &mut now, TARGET / 2, limit);
         }
         assert_eq!(c.limit(), 40, "never above the configured maximum");
     }

@@ -69,8 +69,8 @@ pub struct HttpConfig {
     /// progress at once; see `common::admission`.
     pub admission_max_in_flight: usize,
     /// `ADMISSION_LATENCY_TARGET_MS`, default 10: while the writes admitted
-    /// in a tenth of a second take longer than this on average, fewer are
-    /// admitted at once (down to 2); see `common::admission`.
+    /// in a tenth of a second take longer than this on average with the limit
+    /// in use, fewer are admitted at once (down to 2); see `common::admission`.
     pub admission_latency_target: Duration,
     /// `ADMISSION_WAIT_MS`, default 10: how long a write may wait for a place
     /// before it is refused with 503 and `Retry-After`.
