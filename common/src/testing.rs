@@ -12,12 +12,12 @@ use sqlx::{Connection, Executor, PgConnection, PgPool};
 use std::time::{Duration, Instant};
 
 pub fn admin_url() -> String {
-    std::env::var("PG_ADMIN_URL")
-        .unwrap_or_else(|_| "postgres://postgres:postgres@127.0.0.1:15432/postgres".into())
+    std::env::var("PG_ADMIN_URL").unwrap_or_else(|_| crate::local::admin_url())
 }
 
 pub fn kafka_bootstrap_servers() -> String {
-    std::env::var("KAFKA_BOOTSTRAP_SERVERS").unwrap_or_else(|_| "127.0.0.1:9092".into())
+    std::env::var("KAFKA_BOOTSTRAP_SERVERS")
+        .unwrap_or_else(|_| crate::local::KAFKA_BOOTSTRAP_SERVERS.into())
 }
 
 /// A uniquely named database, dropped (with its connections) when this is dropped.

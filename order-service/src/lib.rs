@@ -14,11 +14,7 @@ use common::topics;
 use sqlx::migrate::Migrator;
 use std::sync::Arc;
 
-pub const SERVICE: ServiceDefaults = ServiceDefaults {
-    name: "order-service",
-    http_port: 8080,
-    database: "orders",
-};
+pub const SERVICE: ServiceDefaults = common::local::ORDER_SERVICE;
 
 /// This service's schema, embedded at build time and applied at start.
 pub static MIGRATOR: Migrator = sqlx::migrate!();

@@ -1,8 +1,10 @@
 //! `sagactl`: audit the saga, inspect and replay dead letters, follow an order.
 //! Uses clap (derive) for subcommands, options and their environment variables.
 
+use anyhow::Context;
 use clap::{Parser, Subcommand};
 use contract::kafka::KafkaConfig;
+use contract::local;
 use sagactl::audit::{self, Thresholds};
 use sagactl::dlq::{self, Entry, Selection};
 use sagactl::Sources;
@@ -15,29 +17,13 @@ use std::time::Duration;
     about = "Operator tools for the order → billing → notification saga"
 )]
 struct Cli {
-    #[arg(
-        long,
-        env = "ORDERS_DATABASE_URL",
-        default_value = "postgres://orders:orders@127.0.0.1:15432/orders"
-    )]
+    #[arg(long, env = "ORDERS_DATABASE_URL", default_value_t = local::database_url(local::ORDER_SERVICE.database))]
     orders_db: String,
-    #[arg(
-        long,
-        env = "BILLING_DATABASE_URL",
-        default_value = "postgres://billing:billing@127.0.0.1:15432/billing"
-    )]
+    #[arg(long, env = "BILLING_DATABASE_URL", default_value_t = local::database_url(local::BILLING_SERVICE.database))]
     billing_db: String,
-    #[arg(
-        long,
-        env = "NOTIFICATIONS_DATABASE_URL",
-        default_value = "postgres://notifications:notifications@127.0.0.1:15432/notifications"
-    )]
+    #[arg(long, env = "NOTIFICATIONS_DATABASE_URL", default_value_t = local::database_url(local::NOTIFICATION_SERVICE.database))]
     notifications_db: String,
-    #[arg(
-        long,
-        env = "KAFKA_BOOTSTRAP_SERVERS",
-        default_value = "127.0.0.1:9092"
-    )]
+    #[arg(long, env = "KAFKA_BOOTSTRAP_SERVERS", default_value = local::KAFKA_BOOTSTRAP_SERVERS)]
     bootstrap_servers: String,
     #[arg(long, env = "KAFKA_TOPIC_PREFIX", default_value = "")]
     topic_prefix: String,
@@ -55,6 +41,10 @@ enum Command {
         /// An unpublished outbox row older than this (seconds) is stale.
         #[arg(long, default_value_t = 30)]
         outbox_threshold_secs: u64,
+        /// A file of order ids a client saw accepted (one per line): each must
+        /// be stored (else `lost_order`); the report counts how many are final.
+        #[arg(long, value_name = "FILE")]
+        accepted: Option<std::path::PathBuf>,
         #[arg(long)]
         json: bool,
     },
@@ -148,6 +138,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Audit {
             pending_threshold_secs,
             outbox_threshold_secs,
+            accepted,
             json,
         } => {
             let sources = connect(&databases, kafka).await?;
@@ -155,7 +146,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 pending: Duration::from_secs(pending_threshold_secs),
                 outbox: Duration::from_secs(outbox_threshold_secs),
             };
-            let report = audit::audit(&sources, thresholds).await?;
+            let mut report = audit::audit(&sources, thresholds).await?;
+            if let Some(path) = accepted {
+                let ids = read_order_ids(&path)?;
+                audit::check_accepted(&sources, &ids, &mut report).await?;
+            }
             if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {
@@ -252,4 +247,19 @@ async fn dlq_command(command: DlqCommand, sources: &Sources) -> anyhow::Result<E
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Order ids, one per line (blank lines skipped), naming the line of a bad one.
+fn read_order_ids(path: &std::path::Path) -> anyhow::Result<Vec<uuid::Uuid>> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading order ids from {}", path.display()))?;
+    text.lines()
+        .enumerate()
+        .filter(|(_, line)| !line.trim().is_empty())
+        .map(|(n, line)| {
+            line.trim()
+                .parse()
+                .with_context(|| format!("{}:{}: not an order id: {line}", path.display(), n + 1))
+        })
+        .collect()
 }
