@@ -1,9 +1,14 @@
 //! sagactl: the operator's view of the saga — invariants (`audit`), dead
-//! letters (`dlq`), and one order's story (`trail`). Reads the three
-//! databases read-only; only `dlq replay` writes (to Kafka).
+//! letters (`dlq`), one order's story (`trail`), whether it is quiet
+//! (`quiet`) — and the facts and report of `make bench` (`bench`). Reads the
+//! three databases read-only; only `dlq replay` writes (to Kafka), and
+//! `bench` its scratch database and files.
 
 pub mod audit;
+pub mod bench;
 pub mod dlq;
+pub mod metrics;
+pub mod quiet;
 pub mod trail;
 
 use contract::kafka::KafkaConfig;
