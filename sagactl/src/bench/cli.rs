@@ -283,9 +283,12 @@ fn read_limits(
     if let Some(path) = kafka_perf {
         match limits::kafka(&read(path)) {
             Some(k) => {
+                let f = |key: &str| k[key].as_f64().unwrap_or(0.0);
                 println!(
-                    "==>   Kafka: {} records/s ({} MB/s), p99 {} ms",
-                    k["records_per_s"], k["mb_per_s"], k["p99_ms"]
+                    "==>   Kafka: {:.0} records/s ({} MB/s), p99 {:.0} ms",
+                    f("records_per_s"),
+                    f("mb_per_s"),
+                    f("p99_ms")
                 );
                 values.extend(
                     k.as_object()
