@@ -14,6 +14,7 @@ pub mod trail;
 use contract::kafka::KafkaConfig;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::PgPool;
+use std::fmt::Display;
 use std::str::FromStr;
 
 /// Where the saga's state lives.
@@ -70,5 +71,29 @@ impl Sources {
             ("billing", &self.billing),
             ("notifications", &self.notifications),
         ]
+    }
+}
+
+/// `NAME=VALUE` on the command line: a service's metrics URL, a process id.
+#[derive(Debug, Clone)]
+pub struct Named<T> {
+    pub name: String,
+    pub value: T,
+}
+
+impl<T: FromStr> FromStr for Named<T>
+where
+    T::Err: Display,
+{
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (name, value) = s
+            .split_once('=')
+            .ok_or_else(|| format!("expected NAME=VALUE, got {s:?}"))?;
+        Ok(Self {
+            name: name.to_owned(),
+            value: value.parse().map_err(|e| format!("{s:?}: {e}"))?,
+        })
     }
 }

@@ -19,25 +19,7 @@ pub struct Scrape {
 }
 
 /// A service's metrics endpoint, given on the command line as `NAME=URL`.
-#[derive(Debug, Clone)]
-pub struct Endpoint {
-    pub name: String,
-    pub url: String,
-}
-
-impl std::str::FromStr for Endpoint {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let (name, url) = s
-            .split_once('=')
-            .ok_or_else(|| format!("expected NAME=URL, got {s:?}"))?;
-        Ok(Self {
-            name: name.to_owned(),
-            url: url.to_owned(),
-        })
-    }
-}
+pub type Endpoint = crate::Named<String>;
 
 /// GETs `url` and keeps what [`Scrape`] holds.
 pub async fn scrape(client: &reqwest::Client, url: &str) -> anyhow::Result<Scrape> {
@@ -56,7 +38,7 @@ pub async fn scrape(client: &reqwest::Client, url: &str) -> anyhow::Result<Scrap
 pub async fn consumed(client: &reqwest::Client, endpoints: &[Endpoint]) -> anyhow::Result<f64> {
     let mut total = 0.0;
     for endpoint in endpoints {
-        total += scrape(client, &endpoint.url).await?.consumed_total;
+        total += scrape(client, &endpoint.value).await?.consumed_total;
     }
     Ok(total)
 }

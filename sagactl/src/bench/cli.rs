@@ -254,12 +254,12 @@ async fn settings(run: &Path, procs: &[Tree], env: &Env) -> anyhow::Result<()> {
     {
         service_env.insert(
             tree.name.clone(),
-            serde_json::to_value(proc::process_settings(tree.pid))?,
+            serde_json::to_value(proc::process_settings(tree.value))?,
         );
     }
     data["service_env"] = Value::Object(service_env);
     if let Some(kafka) = procs.iter().find(|t| t.name == "kafka") {
-        data["kafka_heap"] = proc::jvm_heap(&proc::process_cmdline(kafka.pid)).into();
+        data["kafka_heap"] = proc::jvm_heap(&proc::process_cmdline(kafka.value)).into();
     }
     let admin = db::admin(&env.pg_admin_url, None).await?;
     let (version, settings) = db::server_settings(&admin).await?;
@@ -279,46 +279,19 @@ fn read_limits(
     pgbench: Option<&Path>,
 ) -> anyhow::Result<()> {
     let mut values = Vec::new();
-    let read = |p: &Path| std::fs::read_to_string(p).unwrap_or_default();
-    if let Some(path) = kafka_perf {
-        match limits::kafka(&read(path)) {
-            Some(k) => {
-                let f = |key: &str| k[key].as_f64().unwrap_or(0.0);
-                println!(
-                    "==>   Kafka: {:.0} records/s ({} MB/s), p99 {:.0} ms",
-                    f("records_per_s"),
-                    f("mb_per_s"),
-                    f("p99_ms")
-                );
-                values.extend(
-                    k.as_object()
-                        .into_iter()
-                        .flatten()
-                        .map(|(key, v)| format!("limits.kafka.{key}:={v}")),
-                );
-            }
-            None => eprintln!("warning: no result line in {}", path.display()),
-        }
-    }
-    if let Some(path) = pgbench {
-        match limits::pgbench(&read(path)) {
-            Some(p) => {
-                println!(
-                    "==>   PostgreSQL: {} tps, average latency {} ms",
-                    p["tps"],
-                    p.get("latency_avg_ms")
-                        .filter(|v| !v.is_null())
-                        .map_or("?".into(), Value::to_string)
-                );
-                values.extend(
-                    p.as_object()
-                        .into_iter()
-                        .flatten()
-                        .map(|(key, v)| format!("limits.postgres.{key}:={v}")),
-                );
-            }
-            None => eprintln!("warning: no tps line in {}", path.display()),
-        }
+    let tools: [(&str, Option<&Path>, limits::Reader); 2] = [
+        ("kafka", kafka_perf, limits::kafka),
+        ("postgres", pgbench, limits::pgbench),
+    ];
+    for (tool, path, parse) in tools {
+        let Some(path) = path else { continue };
+        let Some(found) = parse(&std::fs::read_to_string(path).unwrap_or_default()) else {
+            eprintln!("warning: no result line in {}", path.display());
+            continue;
+        };
+        println!("==>   {}", limits::summary(tool, &found));
+        let fields = found.as_object().into_iter().flatten();
+        values.extend(fields.map(|(key, v)| format!("limits.{tool}.{key}:={v}")));
     }
     put_file(run, &values)
 }

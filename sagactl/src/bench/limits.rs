@@ -3,6 +3,9 @@
 
 use serde_json::{json, Value};
 
+/// Reads a tool's output into the limit's fields, or None without a result.
+pub type Reader = fn(&str) -> Option<Value>;
+
 /// kafka-producer-perf-test's last summary line: "N records sent, R
 /// records/sec (M MB/sec), A ms avg latency, X ms max latency, a ms 50th,
 /// b ms 95th, c ms 99th, d ms 99.9th."
@@ -44,6 +47,25 @@ pub fn pgbench(output: &str) -> Option<Value> {
     };
     let tps = value_of("tps = ", " (without initial connection time)")?;
     Some(json!({"tps": tps, "latency_avg_ms": value_of("latency average = ", " ms")}))
+}
+
+/// The progress line of a measured limit.
+pub fn summary(tool: &str, limit: &Value) -> String {
+    let f = |key: &str| limit[key].as_f64();
+    let ms = |key: &str| f(key).map_or("?".into(), |v| v.to_string());
+    match tool {
+        "kafka" => format!(
+            "Kafka: {:.0} records/s ({} MB/s), p99 {} ms",
+            f("records_per_s").unwrap_or(0.0),
+            ms("mb_per_s"),
+            ms("p99_ms")
+        ),
+        _ => format!(
+            "PostgreSQL: {:.0} tps, average latency {} ms",
+            f("tps").unwrap_or(0.0),
+            ms("latency_avg_ms")
+        ),
+    }
 }
 
 #[cfg(test)]

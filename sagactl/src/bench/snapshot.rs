@@ -24,26 +24,7 @@ pub struct Snapshot {
 }
 
 /// A process tree given on the command line as `NAME=PID`.
-#[derive(Debug, Clone)]
-pub struct Tree {
-    pub name: String,
-    pub pid: u32,
-}
-
-impl std::str::FromStr for Tree {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let (name, pid) = s
-            .split_once('=')
-            .ok_or_else(|| format!("expected NAME=PID, got {s:?}"))?;
-        let pid = pid.parse().map_err(|e| format!("{s:?}: {e}"))?;
-        Ok(Self {
-            name: name.to_owned(),
-            pid,
-        })
-    }
-}
+pub type Tree = crate::Named<u32>;
 
 pub struct Sources<'a> {
     pub trees: &'a [Tree],
@@ -61,17 +42,17 @@ pub async fn take(sources: &Sources<'_>) -> anyhow::Result<Snapshot> {
     let cpu_ticks = sources
         .trees
         .iter()
-        .map(|t| (t.name.clone(), proc::tree_ticks(&stats, t.pid)))
+        .map(|t| (t.name.clone(), proc::tree_ticks(&stats, t.value)))
         .collect();
     let machine_ticks = proc::machine_ticks();
     let client = reqwest::Client::new();
     let mut scrapes = BTreeMap::new();
     for endpoint in sources.metrics {
-        match metrics::scrape(&client, &endpoint.url).await {
+        match metrics::scrape(&client, &endpoint.value).await {
             Ok(scrape) => {
                 scrapes.insert(endpoint.name.clone(), scrape);
             }
-            Err(e) => eprintln!("warning: could not scrape {}: {e:#}", endpoint.url),
+            Err(e) => eprintln!("warning: could not scrape {}: {e:#}", endpoint.value),
         }
     }
     let pg_commits = match sources.pg_admin_url {
