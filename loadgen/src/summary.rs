@@ -1,5 +1,5 @@
 //! What each phase measured, and the summary file: k6's JSON shape
-//! (`metrics["<name>{scenario:<phase>,...}"].values`), so `bench_report.py`
+//! (`metrics["<name>{scenario:<phase>,...}"].values`), so `sagactl bench step`
 //! reads either generator's file the same way.
 
 use std::time::Duration;
@@ -277,7 +277,7 @@ mod tests {
     }
 
     #[test]
-    fn the_summary_has_the_keys_bench_report_reads_for_the_step() {
+    fn the_summary_has_the_keys_sagactl_bench_reads_for_the_step() {
         let schedule = Schedule {
             rate: 10,
             warmup_s: 1,

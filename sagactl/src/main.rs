@@ -1,4 +1,5 @@
-//! `sagactl`: audit the saga, inspect and replay dead letters, follow an order.
+//! `sagactl`: audit the saga, inspect and replay dead letters, follow an
+//! order, wait until the saga is quiet, and the facts and report of `make bench`.
 //! Uses clap (derive) for subcommands, options and their environment variables.
 
 use anyhow::Context;
@@ -6,6 +7,7 @@ use clap::{Parser, Subcommand};
 use contract::kafka::KafkaConfig;
 use contract::local;
 use sagactl::audit::{self, Thresholds};
+use sagactl::bench::cli::{BenchCommand, Env};
 use sagactl::dlq::{self, Entry, Selection};
 use sagactl::Sources;
 use std::process::ExitCode;
@@ -27,6 +29,14 @@ struct Cli {
     bootstrap_servers: String,
     #[arg(long, env = "KAFKA_TOPIC_PREFIX", default_value = "")]
     topic_prefix: String,
+    /// The superuser, for what the services' roles may not do (`bench`:
+    /// cluster statistics and settings, pgbench's scratch database).
+    #[arg(
+        long,
+        env = "PG_ADMIN_URL",
+        default_value = "postgres://postgres:postgres@127.0.0.1:15432/postgres"
+    )]
+    pg_admin_url: String,
     #[command(subcommand)]
     command: Command,
 }
@@ -55,6 +65,28 @@ enum Command {
     },
     /// One order's story: order, payment, notifications, records on the topics.
     Trail { order_id: uuid::Uuid },
+    /// Wait until the saga is quiet: no PENDING order and no unpublished
+    /// outbox row (created since --since-ms), every --accepted order final,
+    /// and the consumers of --metrics standing still. Prints the seconds it
+    /// took; exits 1 on timeout.
+    WaitQuiet {
+        /// Only orders and outbox rows created from here on (ms since the epoch) count.
+        #[arg(long)]
+        since_ms: Option<i64>,
+        /// A file of order ids, one per line, that must all exist and be final.
+        #[arg(long)]
+        accepted: Option<std::path::PathBuf>,
+        #[arg(long, default_value_t = 120)]
+        timeout: u64,
+        /// NAME=URL of a service's metrics (consumer_records_total).
+        #[arg(long)]
+        metrics: Vec<sagactl::metrics::Endpoint>,
+    },
+    /// The measurements and report of `make bench` (driven by scripts/bench.sh).
+    Bench {
+        #[command(subcommand)]
+        command: BenchCommand,
+    },
 }
 
 #[derive(clap::Args)]
@@ -171,6 +203,53 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let sources = connect(&databases, kafka).await?;
             print!("{}", sagactl::trail::trail(&sources, order_id).await?);
             Ok(ExitCode::SUCCESS)
+        }
+        Command::WaitQuiet {
+            since_ms,
+            accepted,
+            timeout,
+            metrics,
+        } => {
+            let sources = connect(&databases, kafka).await?;
+            let accepted = match accepted {
+                Some(path) => sagactl::quiet::read_ids(&std::fs::read_to_string(path)?)?,
+                None => Vec::new(),
+            };
+            let since = since_ms
+                .map(|ms| {
+                    chrono::DateTime::from_timestamp_millis(ms)
+                        .ok_or_else(|| anyhow::anyhow!("--since-ms {ms} is out of range"))
+                })
+                .transpose()?;
+            let scope = sagactl::quiet::Scope {
+                since,
+                accepted,
+                metrics,
+            };
+            match sagactl::quiet::wait(&sources, &scope, Duration::from_secs(timeout)).await? {
+                Some(took) => {
+                    println!("{:.3}", took.as_secs_f64());
+                    Ok(ExitCode::SUCCESS)
+                }
+                None => {
+                    let still = sagactl::quiet::busy(&sources, &scope).await?;
+                    eprintln!(
+                        "not quiet after {timeout} s: {}",
+                        still
+                            .as_deref()
+                            .unwrap_or("the consumers are still working")
+                    );
+                    Ok(ExitCode::from(1))
+                }
+            }
+        }
+        Command::Bench { command } => {
+            let env = Env {
+                databases,
+                pg_admin_url: cli.pg_admin_url,
+                kafka,
+            };
+            sagactl::bench::cli::run(command, &env).await
         }
     }
 }
