@@ -128,7 +128,7 @@ prepare_stack() {
 # a k6-shaped summary, named k6.json because `sagactl bench step` reads that name.
 start_load() { # rate duration warmup cooldown summary log
   local deadline=$((SECONDS + 60)) line log=$6 url
-  url=http://127.0.0.1:$(service_port order-service)
+  url=$(service_url order-service)
   if [ "$LOAD_GENERATOR" = k6 ]; then
     RATE=$1 DURATION=$2 WARMUP=$3 COOLDOWN=$4 MAX_VUS=$MAX_VUS BENCH_SUMMARY=$5 \
       ORDER_SERVICE_URL=$url K6_NO_USAGE_REPORT=true \
@@ -157,10 +157,10 @@ wait_load() { # log
 TREES=() METRICS=()
 collect_targets() {
   local name pid
+  mapfile -t METRICS < <(metrics_args)
   for name in $SERVICES; do
     pid=$(pid_of "$name" "$(cargo_bin "$name")") || die "$name is not running"
     TREES+=(--tree "$name=$pid")
-    METRICS+=(--metrics "$name=http://127.0.0.1:$(service_port "$name")/metrics")
   done
   pid=$(pid_of kafka kafka.Kafka) || die "Kafka is not running"
   TREES+=(--tree "kafka=$pid")

@@ -48,12 +48,12 @@ dead_lettered_total() {
   audit_field "$WORK/dlq.audit.json" 'sum(counts["dead_lettered"].values())'
 }
 
-# Quiet: every accepted order exists and is final, nothing waits in an outbox,
-# and the audit finds nothing wrong (the notifications have landed too).
+# Quiet (sagactl wait-quiet): every accepted order final, no order PENDING, no
+# outbox row waiting, the consumers standing still; and then a clean audit.
 is_quiet() { # ids_file
-  sagactl audit --json --accepted "$1" >"$WORK/quiet.audit.json" 2>/dev/null || return 1
-  [ "$(audit_field "$WORK/quiet.audit.json" 'counts["pending_in_flight"] + sum(counts["unpublished_outbox"].values())
-    + counts["accepted"]["orders"] - counts["accepted"]["final_orders"]')" = 0 ]
+  local metrics
+  mapfile -t metrics < <(metrics_args)
+  sagactl wait-quiet --accepted "$1" --timeout 5 "${metrics[@]}" >/dev/null 2>&1 && sagactl audit >/dev/null 2>&1
 }
 
 ensure_up() { "$ROOT_DIR/scripts/stack.sh" up >/dev/null; }

@@ -57,6 +57,12 @@ cargo_bin() {
   echo "${CARGO_TARGET_DIR:-$ROOT_DIR/target}/$dir/$1"
 }
 
+# `--metrics NAME=URL` for each service, one word a line (for sagactl).
+metrics_args() {
+  local name
+  for name in $SERVICES; do printf -- '--metrics\n%s=%s/metrics\n' "$name" "$(service_url "$name")"; done
+}
+
 # sagactl of this profile against this stack's databases.
 sagactl() {
   ORDERS_DATABASE_URL=$(service_database_url order-service) \

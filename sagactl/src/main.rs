@@ -212,7 +212,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         } => {
             let sources = connect(&databases, kafka).await?;
             let accepted = match accepted {
-                Some(path) => sagactl::quiet::read_ids(&std::fs::read_to_string(path)?)?,
+                Some(path) => read_order_ids(&path)?,
                 None => Vec::new(),
             };
             let since = since_ms
@@ -328,17 +328,9 @@ async fn dlq_command(command: DlqCommand, sources: &Sources) -> anyhow::Result<E
     Ok(ExitCode::SUCCESS)
 }
 
-/// Order ids, one per line (blank lines skipped), naming the line of a bad one.
+/// The order ids of a file, one per line.
 fn read_order_ids(path: &std::path::Path) -> anyhow::Result<Vec<uuid::Uuid>> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("reading order ids from {}", path.display()))?;
-    text.lines()
-        .enumerate()
-        .filter(|(_, line)| !line.trim().is_empty())
-        .map(|(n, line)| {
-            line.trim()
-                .parse()
-                .with_context(|| format!("{}:{}: not an order id: {line}", path.display(), n + 1))
-        })
-        .collect()
+    sagactl::quiet::read_ids(&text).with_context(|| format!("in {}", path.display()))
 }
