@@ -3,6 +3,7 @@
 //! databases read-only; only `dlq replay` writes (to Kafka).
 
 pub mod audit;
+pub mod cli;
 pub mod dlq;
 pub mod trail;
 
