@@ -3,7 +3,7 @@
 # (`promtool check rules`), their unit tests pass (`promtool test rules`), the
 # dashboard is valid JSON with a query in every panel, and the operator's
 # ServiceMonitor selects the three services. (That every metric name used
-# exists is checked by order-service/tests/saga.rs against live services.)
+# exists is checked by e2e/tests/integration/saga.rs against live services.)
 set -euo pipefail
 # shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"

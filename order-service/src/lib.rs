@@ -5,6 +5,8 @@ pub mod domain;
 pub mod handler;
 pub mod routes;
 pub mod store;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 use common::app::ServiceDefinition;
 use common::config::ServiceDefaults;

@@ -6,6 +6,7 @@
 
 pub mod audit;
 pub mod bench;
+pub mod cli;
 pub mod dlq;
 pub mod metrics;
 pub mod quiet;
