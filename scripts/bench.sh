@@ -134,7 +134,7 @@ start_load() { # rate duration warmup cooldown summary log
       ORDER_SERVICE_URL=$url K6_NO_USAGE_REPORT=true \
       "$LOAD_BIN" run --quiet --no-color "$ROOT_DIR/k6/bench.js" >"$log" 2>&1 &
   else
-    "$LOAD_BIN" --url "$url" --rate "$1" --duration "$2" --warmup "$3" --cooldown "$4" \
+    "$LOAD_BIN" orders --url "$url" --rate "$1" --duration "$2" --warmup "$3" --cooldown "$4" \
       --max-in-flight "$MAX_VUS" --summary "$5" >"$log" 2>&1 &
   fi
   LOAD_PID=$!

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `make chaos`: a steady stream of orders (scripts/chaos-load.py, fixed arrival
+# `make chaos`: a steady stream of orders (`loadgen orders`, fixed arrival
 # rate, every 202 recorded) while one fault at a time hits the local stack;
 # after each, wait until the system is quiet, and print one row of what
 # `sagactl audit --accepted` counts. Every row must show 0 lost, 0 charged
@@ -26,6 +26,7 @@ QUIET_TIMEOUT=${CHAOS_QUIET_TIMEOUT:-180}
 OUTAGE=${CHAOS_OUTAGE_SECS:-60}
 OUTAGE_RECOVERY=${CHAOS_OUTAGE_RECOVERY_SECS:-20}
 ORDERS=$(service_url order-service)
+LOADGEN=$(cargo_bin loadgen) # built with the services by stack.sh
 BIN=$ROOT_DIR/kafka-setup/bin
 WORK=$STATE_DIR/chaos
 mkdir -p "$WORK"
@@ -120,30 +121,19 @@ fault_reset_billing_group() {
   ensure_up
 }
 
-# Malformed records, one in ten of the stream, into each consumed topic: not
-# JSON, wrong types, unknown event type, unsupported version, oversized.
+# Hostile records into each consumed topic (`loadgen hostile`, see
+# docs/faults.md); INJECTED is the dead letters they must make, one per
+# consumer group reading the topic.
 INJECTED=0
-fault_malformed_records() {
-  local per_topic topic i kind line big
-  per_topic=$((RATE * DURATION / 10))
-  big=$(head -c 200000 /dev/zero | tr '\0' 'x')
-  for topic in order-created payment-requests notification-events; do
-    for ((i = 0; i < per_topic; i++)); do
-      kind=$((i % 5))
-      id=$(cat /proc/sys/kernel/random/uuid)
-      case $kind in
-      0) line="event-id:$id,event-type:PaymentRequested,event-version:1	chaos	<not json>" ;;
-      1) line="event-id:$id,event-type:PaymentSucceeded,event-version:1	chaos	{\"orderId\": 42, \"amount\": true}" ;;
-      2) line="event-id:$id,event-type:Mystery,event-version:1	chaos	{}" ;;
-      3) line="event-id:$id,event-type:OrderCreated,event-version:99	chaos	{}" ;;
-      4) line="event-id:$id,event-type:PaymentRequested,event-version:1	chaos	$big" ;;
-      esac
-      printf '%s\n' "$line"
-    done | produce_lines "$topic"
-  done
-  # notification-events is read by two groups: each dead-letters its copy.
-  INJECTED=$((per_topic * 4))
+inject() { # kind per-topic
+  local out
+  out=$("$LOADGEN" hostile "$1" --per-topic "$2")
+  INJECTED=${out##* }
 }
+
+# One record in ten of the stream: not JSON, wrong types, unknown event
+# type, unsupported version, oversized.
+fault_malformed_records() { inject malformed $((RATE * DURATION / 10)); }
 
 # The broker stopped for CHAOS_OUTAGE_SECS while orders keep coming (the load
 # of this scenario lasts until the broker is back); recovery counts from its
@@ -154,69 +144,17 @@ fault_kafka_outage() {
   "$ROOT_DIR/kafka-setup/kafka.sh" start >/dev/null
 }
 
-# Hostile records into each consumed topic with the console producer, one
-# record per line: `headers<TAB>key<TAB>value`.
-produce_lines() { # topic < lines
-  "$BIN/kafka-console-producer" --bootstrap-server "$KAFKA_BOOTSTRAP_SERVERS" --topic "$1" \
-    --producer-property max.request.size=1048576 \
-    --property parse.key=true --property key.separator=$'\t' \
-    --property parse.headers=true --property headers.delimiter=$'\t' \
-    --property headers.separator=, --property headers.key.separator=:
-}
-
-envelope() { # event-type
-  echo "event-id:$(cat /proc/sys/kernel/random/uuid),event-type:$1,event-version:1"
-}
-
 # Three records per consumed topic whose value (1,040,000 bytes) the broker
 # takes but whose dead-letter copy cannot fit: each is cut, its original kept.
-fault_oversized_records() {
-  local topic type i huge
-  huge=$(head -c 1040000 /dev/zero | tr '\0' x)
-  for topic in order-created:OrderCreated payment-requests:PaymentRequested notification-events:PaymentSucceeded; do
-    type=${topic#*:}
-    for ((i = 0; i < 3; i++)); do
-      printf '%s\tchaos-oversized\t%s\n' "$(envelope "$type")" "$huge"
-    done | produce_lines "${topic%%:*}"
-  done
-  INJECTED=$((3 * 4)) # notification-events is read by two groups
-}
+fault_oversized_records() { inject oversized-records 3; }
 
 # Three records per consumed topic with a 600 KB event-type header.
-fault_oversized_headers() {
-  local topic i big
-  big=$(head -c 600000 /dev/zero | tr '\0' T)
-  for topic in order-created payment-requests notification-events; do
-    for ((i = 0; i < 3; i++)); do
-      printf 'event-id:%s,event-type:%s,event-version:1\tchaos-header\t{}\n' \
-        "$(cat /proc/sys/kernel/random/uuid)" "$big"
-    done | produce_lines "$topic"
-  done
-  INJECTED=$((3 * 4))
-}
+fault_oversized_headers() { inject oversized-headers 3; }
 
 # One record in ten of the stream: well-formed events whose fields are far
 # beyond the API's limits (an 8,000-character customer id, NUL, a third
 # decimal), for orders that do not exist. Each is refused when decoded.
-fault_out_of_limit_fields() {
-  local per_topic i long now
-  per_topic=$((RATE * DURATION / 10))
-  long=$(head -c 8000 /dev/zero | tr '\0' c)
-  now=$(date -u +%Y-%m-%dT%H:%M:%SZ)
-  for ((i = 0; i < per_topic; i++)); do
-    printf '%s\tchaos-limits\t{"orderId":"%s","customerId":"%s","amount":"10.00","currency":"USD"}\n' \
-      "$(envelope PaymentRequested)" "$(cat /proc/sys/kernel/random/uuid)" "$long"
-  done | produce_lines payment-requests
-  for ((i = 0; i < per_topic; i++)); do
-    printf '%s\tchaos-limits\t{"orderId":"%s","customerId":"c\\u0000x","items":[{"productId":"p","name":"n","price":"1.00","quantity":1,"subtotal":"1.00"}],"totalAmount":"1.00","currency":"USD","createdAt":"%s"}\n' \
-      "$(envelope OrderCreated)" "$(cat /proc/sys/kernel/random/uuid)" "$now"
-  done | produce_lines order-created
-  for ((i = 0; i < per_topic; i++)); do
-    printf '%s\tchaos-limits\t{"orderId":"%s","customerId":"c","amount":"10.001","currency":"USD","decidedAt":"%s"}\n' \
-      "$(envelope PaymentSucceeded)" "$(cat /proc/sys/kernel/random/uuid)" "$now"
-  done | produce_lines notification-events
-  INJECTED=$((per_topic * 4))
-}
+fault_out_of_limit_fields() { inject out-of-limit $((RATE * DURATION / 10)); }
 
 # --- running a scenario -----------------------------------------------------
 ROWS=()
@@ -230,7 +168,8 @@ run() { # name fault
   # The outage happens under load: orders keep coming until the broker is back.
   [ "$name" = kafka_outage ] && duration=$((FAULT_AT + OUTAGE))
   say "scenario $name: $RATE orders/s for $duration s, fault at ${FAULT_AT}s"
-  python3 "$ROOT_DIR/scripts/chaos-load.py" "$ORDERS" "$RATE" "$duration" "$ids" >"$WORK/$name.load" &
+  "$LOADGEN" orders --url "$ORDERS" --rate "$RATE" --duration "$duration" --warmup 0 --cooldown 0 \
+    --timeout 10 --fresh-customers --accepted-ids "$ids" >"$WORK/$name.load" 2>&1 &
   load=$!
   sleep "$FAULT_AT"
   "$fault"
