@@ -5,7 +5,7 @@
 #
 # Runs locally (kafka.sh start) and in the Kubernetes topics Job, so it only
 # needs bash and Kafka's two CLIs. Environment:
-#   KAFKA_BOOTSTRAP_SERVERS   default 127.0.0.1:9092
+#   KAFKA_BOOTSTRAP_SERVERS   required (kafka.sh passes the local stack's)
 #   TOPIC_CATALOGUE           default topics.conf beside this script
 #   TOPIC_REPLICATION_FACTOR  replicas for new topics, default 1
 #   KAFKA_TOPICS_CMD          default bin/kafka-topics beside this script
@@ -13,7 +13,7 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-bootstrap=${KAFKA_BOOTSTRAP_SERVERS:-127.0.0.1:9092}
+bootstrap=${KAFKA_BOOTSTRAP_SERVERS:?set KAFKA_BOOTSTRAP_SERVERS, e.g. host:port}
 catalogue=${TOPIC_CATALOGUE:-$here/topics.conf}
 replication=${TOPIC_REPLICATION_FACTOR:-1}
 topics_cmd=${KAFKA_TOPICS_CMD:-$here/bin/kafka-topics}

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# `make chaos`: a steady stream of orders (scripts/chaos-load.py, fixed arrival
+# `make chaos`: a steady stream of orders (`loadgen orders`, fixed arrival
 # rate, every 202 recorded) while one fault at a time hits the local stack;
-# after each, wait until the system is quiet, run `sagactl audit`, and print
-# one row. Every row must show 0 lost, 0 charged twice, 0 duplicate
-# notifications, 0 stuck, and every injected malformed record dead-lettered
-# (and nothing else).
+# after each, wait until the system is quiet, and print one row of what
+# `sagactl audit --accepted` counts. Every row must show 0 lost, 0 charged
+# twice, 0 wrong notifications (other than one of a kind), 0 stuck, and every
+# injected malformed record dead-lettered (and nothing else).
 #
 #   scripts/chaos.sh [scenario...]     default: all twelve, in order
 #
@@ -25,38 +25,36 @@ FAULT_AT=${CHAOS_FAULT_AT:-6}
 QUIET_TIMEOUT=${CHAOS_QUIET_TIMEOUT:-180}
 OUTAGE=${CHAOS_OUTAGE_SECS:-60}
 OUTAGE_RECOVERY=${CHAOS_OUTAGE_RECOVERY_SECS:-20}
-ORDERS=http://127.0.0.1:${ORDER_SERVICE_PORT:-8080}
+ORDERS=$(service_url order-service)
+LOADGEN=$(cargo_bin loadgen) # built with the services by stack.sh
 BIN=$ROOT_DIR/kafka-setup/bin
 WORK=$STATE_DIR/chaos
 mkdir -p "$WORK"
-PSQL=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)/psql
-[ -x "$PSQL" ] || PSQL=psql
 
-sql() { # database query (on stdin: a list of thousands of ids exceeds one argument's limit)
-  printf '%s\n' "$2" | PGPASSWORD=$1 "$PSQL" -X -q -t -A -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PG_PORT" -U "$1" -d "$1" -f -
+# Reads fields of a `sagactl audit --json` report: `audit_field FILE EXPR...`,
+# each EXPR a Python expression over `counts` and `rules` (violations by rule).
+audit_field() {
+  python3 - "$@" <<'PY'
+import collections, json, sys
+report = json.load(open(sys.argv[1]))
+counts = report["counts"]
+rules = collections.Counter(v["rule"] for v in report["violations"])
+print(" ".join(str(eval(expr)) for expr in sys.argv[2:]))
+PY
 }
 
 dead_lettered_total() {
   # audit exits 1 on violations; only its counts matter here.
-  { sagactl audit --json 2>/dev/null || true; } | python3 -c 'import json,sys; print(sum(json.load(sys.stdin)["counts"]["dead_lettered"].values()))'
+  sagactl audit --json >"$WORK/dlq.audit.json" 2>/dev/null || true
+  audit_field "$WORK/dlq.audit.json" 'sum(counts["dead_lettered"].values())'
 }
 
-# Quiet: every accepted order exists and is final, nothing waits in an outbox,
-# and the audit finds nothing missing.
+# Quiet (sagactl wait-quiet): every accepted order final, no order PENDING, no
+# outbox row waiting, the consumers standing still; and then a clean audit.
 is_quiet() { # ids_file
-  local ids pending unpublished
-  ids=$(paste -sd, "$1")
-  pending=$(sql orders "SELECT count(*) FROM orders WHERE status = 'PENDING'") || return 1
-  [ "$pending" = 0 ] || return 1
-  if [ -n "$ids" ]; then
-    [ "$(sql orders "SELECT count(*) FROM orders WHERE id = ANY('{$ids}'::uuid[])")" = "$(wc -l <"$1")" ] || return 1
-  fi
-  for db in orders billing notifications; do
-    unpublished=$(sql $db "SELECT count(*) FROM outbox WHERE published_at IS NULL") || return 1
-    [ "$unpublished" = 0 ] || return 1
-  done
-  # Last, the notifications too (a restarted notification-service catches up).
-  sagactl audit >/dev/null 2>&1
+  local metrics
+  mapfile -t metrics < <(metrics_args)
+  sagactl wait-quiet --accepted "$1" --timeout 5 "${metrics[@]}" >/dev/null 2>&1 && sagactl audit >/dev/null 2>&1
 }
 
 ensure_up() { "$ROOT_DIR/scripts/stack.sh" up >/dev/null; }
@@ -67,7 +65,7 @@ explain_failure() {
   local name
   for name in $SERVICES; do
     echo "--- $name: /health/ready"
-    curl -sS -m 5 "http://127.0.0.1:$(service_port "$name")/health/ready" 2>&1 | cut -c1-600 || true
+    curl -sS -m 5 "$(service_url "$name")/health/ready" 2>&1 | cut -c1-600 || true
     echo
     echo "--- $name: last warnings"
     grep -E ' (WARN|ERROR) ' "$LOG_DIR/$name.log" 2>/dev/null | tail -12 | cut -c1-400 || true
@@ -97,8 +95,8 @@ fault_postgres_immediate() {
 fault_scale_billing() {
   local pids=() i port
   for i in 1 2; do
-    port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-    HTTP_PORT=$port DATABASE_URL="postgres://billing:billing@127.0.0.1:$PG_PORT/billing" \
+    port=$(free_port)
+    HTTP_PORT=$port DATABASE_URL=$(service_database_url billing-service) \
       "$(cargo_bin billing-service)" >>"$LOG_DIR/chaos-billing-$i.log" 2>&1 &
     pids+=($!)
   done
@@ -123,30 +121,19 @@ fault_reset_billing_group() {
   ensure_up
 }
 
-# Malformed records, one in ten of the stream, into each consumed topic: not
-# JSON, wrong types, unknown event type, unsupported version, oversized.
+# Hostile records into each consumed topic (`loadgen hostile`, see
+# docs/faults.md); INJECTED is the dead letters they must make, one per
+# consumer group reading the topic.
 INJECTED=0
-fault_malformed_records() {
-  local per_topic topic i kind line big
-  per_topic=$((RATE * DURATION / 10))
-  big=$(head -c 200000 /dev/zero | tr '\0' 'x')
-  for topic in order-created payment-requests notification-events; do
-    for ((i = 0; i < per_topic; i++)); do
-      kind=$((i % 5))
-      id=$(cat /proc/sys/kernel/random/uuid)
-      case $kind in
-      0) line="event-id:$id,event-type:PaymentRequested,event-version:1	chaos	<not json>" ;;
-      1) line="event-id:$id,event-type:PaymentSucceeded,event-version:1	chaos	{\"orderId\": 42, \"amount\": true}" ;;
-      2) line="event-id:$id,event-type:Mystery,event-version:1	chaos	{}" ;;
-      3) line="event-id:$id,event-type:OrderCreated,event-version:99	chaos	{}" ;;
-      4) line="event-id:$id,event-type:PaymentRequested,event-version:1	chaos	$big" ;;
-      esac
-      printf '%s\n' "$line"
-    done | produce_lines "$topic"
-  done
-  # notification-events is read by two groups: each dead-letters its copy.
-  INJECTED=$((per_topic * 4))
+inject() { # kind per-topic
+  local out
+  out=$("$LOADGEN" hostile "$1" --per-topic "$2")
+  INJECTED=${out##* }
 }
+
+# One record in ten of the stream: not JSON, wrong types, unknown event
+# type, unsupported version, oversized.
+fault_malformed_records() { inject malformed $((RATE * DURATION / 10)); }
 
 # The broker stopped for CHAOS_OUTAGE_SECS while orders keep coming (the load
 # of this scenario lasts until the broker is back); recovery counts from its
@@ -157,75 +144,23 @@ fault_kafka_outage() {
   "$ROOT_DIR/kafka-setup/kafka.sh" start >/dev/null
 }
 
-# Hostile records into each consumed topic with the console producer, one
-# record per line: `headers<TAB>key<TAB>value`.
-produce_lines() { # topic < lines
-  "$BIN/kafka-console-producer" --bootstrap-server "$KAFKA_BOOTSTRAP_SERVERS" --topic "$1" \
-    --producer-property max.request.size=1048576 \
-    --property parse.key=true --property key.separator=$'\t' \
-    --property parse.headers=true --property headers.delimiter=$'\t' \
-    --property headers.separator=, --property headers.key.separator=:
-}
-
-envelope() { # event-type
-  echo "event-id:$(cat /proc/sys/kernel/random/uuid),event-type:$1,event-version:1"
-}
-
 # Three records per consumed topic whose value (1,040,000 bytes) the broker
 # takes but whose dead-letter copy cannot fit: each is cut, its original kept.
-fault_oversized_records() {
-  local topic type i huge
-  huge=$(head -c 1040000 /dev/zero | tr '\0' x)
-  for topic in order-created:OrderCreated payment-requests:PaymentRequested notification-events:PaymentSucceeded; do
-    type=${topic#*:}
-    for ((i = 0; i < 3; i++)); do
-      printf '%s\tchaos-oversized\t%s\n' "$(envelope "$type")" "$huge"
-    done | produce_lines "${topic%%:*}"
-  done
-  INJECTED=$((3 * 4)) # notification-events is read by two groups
-}
+fault_oversized_records() { inject oversized-records 3; }
 
 # Three records per consumed topic with a 600 KB event-type header.
-fault_oversized_headers() {
-  local topic i big
-  big=$(head -c 600000 /dev/zero | tr '\0' T)
-  for topic in order-created payment-requests notification-events; do
-    for ((i = 0; i < 3; i++)); do
-      printf 'event-id:%s,event-type:%s,event-version:1\tchaos-header\t{}\n' \
-        "$(cat /proc/sys/kernel/random/uuid)" "$big"
-    done | produce_lines "$topic"
-  done
-  INJECTED=$((3 * 4))
-}
+fault_oversized_headers() { inject oversized-headers 3; }
 
 # One record in ten of the stream: well-formed events whose fields are far
 # beyond the API's limits (an 8,000-character customer id, NUL, a third
 # decimal), for orders that do not exist. Each is refused when decoded.
-fault_out_of_limit_fields() {
-  local per_topic i long now
-  per_topic=$((RATE * DURATION / 10))
-  long=$(head -c 8000 /dev/zero | tr '\0' c)
-  now=$(date -u +%Y-%m-%dT%H:%M:%SZ)
-  for ((i = 0; i < per_topic; i++)); do
-    printf '%s\tchaos-limits\t{"orderId":"%s","customerId":"%s","amount":"10.00","currency":"USD"}\n' \
-      "$(envelope PaymentRequested)" "$(cat /proc/sys/kernel/random/uuid)" "$long"
-  done | produce_lines payment-requests
-  for ((i = 0; i < per_topic; i++)); do
-    printf '%s\tchaos-limits\t{"orderId":"%s","customerId":"c\\u0000x","items":[{"productId":"p","name":"n","price":"1.00","quantity":1,"subtotal":"1.00"}],"totalAmount":"1.00","currency":"USD","createdAt":"%s"}\n' \
-      "$(envelope OrderCreated)" "$(cat /proc/sys/kernel/random/uuid)" "$now"
-  done | produce_lines order-created
-  for ((i = 0; i < per_topic; i++)); do
-    printf '%s\tchaos-limits\t{"orderId":"%s","customerId":"c","amount":"10.001","currency":"USD","decidedAt":"%s"}\n' \
-      "$(envelope PaymentSucceeded)" "$(cat /proc/sys/kernel/random/uuid)" "$now"
-  done | produce_lines notification-events
-  INJECTED=$((per_topic * 4))
-}
+fault_out_of_limit_fields() { inject out-of-limit $((RATE * DURATION / 10)); }
 
 # --- running a scenario -----------------------------------------------------
 ROWS=()
 run() { # name fault
   local name=$1 fault=$2 ids=$WORK/$1.ids load dlq_before dlq_after t0 recovered accepted completed lost
-  local twice dup stuck violations dead result duration=$DURATION
+  local twice dup stuck violations dead result duration=$DURATION audit=$WORK/$1.audit.json
   : >"$ids"
   INJECTED=0
   ensure_up
@@ -233,7 +168,8 @@ run() { # name fault
   # The outage happens under load: orders keep coming until the broker is back.
   [ "$name" = kafka_outage ] && duration=$((FAULT_AT + OUTAGE))
   say "scenario $name: $RATE orders/s for $duration s, fault at ${FAULT_AT}s"
-  python3 "$ROOT_DIR/scripts/chaos-load.py" "$ORDERS" "$RATE" "$duration" "$ids" >"$WORK/$name.load" &
+  "$LOADGEN" orders --url "$ORDERS" --rate "$RATE" --duration "$duration" --warmup 0 --cooldown 0 \
+    --timeout 10 --fresh-customers --accepted-ids "$ids" >"$WORK/$name.load" 2>&1 &
   load=$!
   sleep "$FAULT_AT"
   "$fault"
@@ -248,15 +184,14 @@ run() { # name fault
   done
   recovered=$((SECONDS - t0))
   sleep 2 # let the last notifications land
-  accepted=$(wc -l <"$ids")
-  completed=$(sql orders "SELECT count(*) FROM orders WHERE id = ANY('{$(paste -sd, "$ids")}'::uuid[]) AND status <> 'PENDING'")
+  sagactl audit --json --pending-threshold-secs 60 --accepted "$ids" >"$audit" || true
+  # Lost: accepted, yet missing or still not final; the notification rules
+  # count an order with other than one notification of a kind.
+  read -r accepted completed twice dup stuck violations dlq_after < <(audit_field "$audit" \
+    'counts["accepted"]["orders"]' 'counts["accepted"]["final_orders"]' 'rules["duplicate_payment"]' \
+    'rules["order_received_notifications"] + rules["payment_result_notifications"]' 'rules["stuck_pending"]' \
+    'sum(rules.values())' 'sum(counts["dead_lettered"].values())')
   lost=$((accepted - completed))
-  dlq_after=$(dead_lettered_total)
-  sagactl audit --json --pending-threshold-secs 60 >"$WORK/$name.audit.json" || true
-  twice=$(sql billing "SELECT count(*) FROM (SELECT order_id FROM payments GROUP BY 1 HAVING count(*) > 1) d")
-  dup=$(sql notifications "SELECT count(*) FROM (SELECT 1 FROM notifications GROUP BY order_id, kind HAVING count(*) > 1) d")
-  stuck=$(sql orders "SELECT count(*) FROM orders WHERE status = 'PENDING' AND created_at < now() - interval '60 seconds'")
-  violations=$(python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))["violations"]))' "$WORK/$name.audit.json")
   dead=$((dlq_after - dlq_before))
   result=ok
   if [ "$lost" != 0 ] || [ "$twice" != 0 ] || [ "$dup" != 0 ] || [ "$stuck" != 0 ] || [ "$violations" != 0 ] || ((dead < INJECTED)); then
@@ -288,7 +223,7 @@ done
 
 echo
 echo "chaos results ($(date -u +%Y-%m-%d), $RATE orders/s, ${DURATION}s per scenario)"
-echo "| scenario | accepted | completed | lost | charged twice | duplicate notifications | stuck | dead-lettered | seconds to recover | violations | result |"
+echo "| scenario | accepted | completed | lost | charged twice | wrong notifications | stuck | dead-lettered | seconds to recover | violations | result |"
 echo "|---|---|---|---|---|---|---|---|---|---|---|"
 printf '%s\n' "${ROWS[@]}"
 failed=$(printf '%s\n' "${ROWS[@]}" | grep -c "FAIL |" || true)

@@ -9,14 +9,44 @@ LOG_DIR=$STATE_DIR/logs
 RUN_DIR=$STATE_DIR/run
 mkdir -p "$LOG_DIR" "$RUN_DIR"
 
-# Defaults shared by every script; each can be overridden from the environment.
+# The stack's addresses, written here and nowhere else in the scripts (a test
+# in make test checks it, and that they match contract/src/local.rs): every
+# port can be moved from the environment. Everything listens on loopback only.
+LOOPBACK=127.0.0.1
 KAFKA_PORT=${KAFKA_PORT:-9092}
 KAFKA_CONTROLLER_PORT=${KAFKA_CONTROLLER_PORT:-9093}
-KAFKA_BOOTSTRAP_SERVERS=${KAFKA_BOOTSTRAP_SERVERS:-127.0.0.1:$KAFKA_PORT}
+KAFKA_BOOTSTRAP_SERVERS=${KAFKA_BOOTSTRAP_SERVERS:-$LOOPBACK:$KAFKA_PORT}
 PG_PORT=${PG_PORT:-15432}
+PG_ADDRESS=$LOOPBACK:$PG_PORT
 PG_SUPERUSER_PASSWORD=${PG_SUPERUSER_PASSWORD:-postgres}
-PG_ADMIN_URL=${PG_ADMIN_URL:-postgres://postgres:$PG_SUPERUSER_PASSWORD@127.0.0.1:$PG_PORT/postgres}
+PG_ADMIN_URL=${PG_ADMIN_URL:-postgres://postgres:$PG_SUPERUSER_PASSWORD@$PG_ADDRESS/postgres}
 export KAFKA_BOOTSTRAP_SERVERS PG_ADMIN_URL
+
+# shellcheck disable=SC2034 # used by the scripts that source this file
+SERVICES="order-service billing-service notification-service"
+
+service_port() {
+  case $1 in
+  order-service) echo "${ORDER_SERVICE_PORT:-8080}" ;;
+  billing-service) echo "${BILLING_SERVICE_PORT:-8081}" ;;
+  notification-service) echo "${NOTIFICATION_SERVICE_PORT:-8082}" ;;
+  *) die "unknown service '$1'" ;;
+  esac
+}
+local_url() { echo "http://$LOOPBACK:$1"; }
+service_url() { local_url "$(service_port "$1")"; }
+
+# Each service's own database; its role and password share the name locally.
+service_database() {
+  case $1 in
+  order-service) echo orders ;;
+  billing-service) echo billing ;;
+  notification-service) echo notifications ;;
+  *) die "unknown service '$1'" ;;
+  esac
+}
+database_url() { echo "postgres://$1:$1@$PG_ADDRESS/$1"; }
+service_database_url() { database_url "$(service_database "$1")"; }
 
 # The workspace's binaries, built by `cargo build --profile $CARGO_PROFILE`:
 # the release build by default, as users run it (`make test` uses dev).
@@ -27,24 +57,34 @@ cargo_bin() {
   echo "${CARGO_TARGET_DIR:-$ROOT_DIR/target}/$dir/$1"
 }
 
+# `--metrics NAME=URL` for each service, one word a line (for sagactl).
+metrics_args() {
+  local name
+  for name in $SERVICES; do printf -- '--metrics\n%s=%s/metrics\n' "$name" "$(service_url "$name")"; done
+}
+
 # sagactl of this profile against this stack's databases.
 sagactl() {
-  ORDERS_DATABASE_URL="postgres://orders:orders@127.0.0.1:$PG_PORT/orders" \
-    BILLING_DATABASE_URL="postgres://billing:billing@127.0.0.1:$PG_PORT/billing" \
-    NOTIFICATIONS_DATABASE_URL="postgres://notifications:notifications@127.0.0.1:$PG_PORT/notifications" \
+  ORDERS_DATABASE_URL=$(service_database_url order-service) \
+    BILLING_DATABASE_URL=$(service_database_url billing-service) \
+    NOTIFICATIONS_DATABASE_URL=$(service_database_url notification-service) \
     "$(cargo_bin sagactl)" "$@"
 }
 
-# shellcheck disable=SC2034 # used by the scripts that source this file
-SERVICES="order-service billing-service notification-service"
-
-service_port() {
-  case $1 in
-  order-service) echo "${ORDER_SERVICE_PORT:-8080}" ;;
-  billing-service) echo "${BILLING_SERVICE_PORT:-8081}" ;;
-  notification-service) echo "${NOTIFICATION_SERVICE_PORT:-8082}" ;;
-  esac
+# PostgreSQL's programs: PG_BIN, else the newest Debian cluster's, else the PATH's.
+pg_program() {
+  local dir=${PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)}
+  if [ -n "$dir" ] && [ -x "$dir/$1" ]; then
+    echo "$dir/$1"
+  elif [ -z "${PG_BIN:-}" ]; then
+    command -v "$1"
+  else
+    return 1
+  fi
 }
+
+# A TCP port nothing listens on now, chosen by the kernel.
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
 # Matches a service of this checkout built in any profile, so `down` and
 # `status` find it whatever CARGO_PROFILE it was started with.

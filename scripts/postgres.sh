@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # A private PostgreSQL cluster for this checkout, made with Debian's postgresql
-# package: data under .local/postgres, listening on 127.0.0.1:$PG_PORT only, one
+# package: data under .local/postgres, listening on the loopback address only (PG_PORT), one
 # database and one role per service.
 #
 #   postgres.sh start    install (as root, if missing), initdb on first start, start, create databases
 #   postgres.sh stop     fast shutdown (pass `immediate` to simulate a crash)
 #   postgres.sh status
 #
-# Environment (defaults in scripts/lib.sh): PG_PORT (15432), PG_BIN (newest
+# Environment (defaults in scripts/lib.sh): PG_PORT, PG_BIN (newest
 # /usr/lib/postgresql/*/bin), PG_DATA_DIR (.local/postgres), PG_SUPERUSER_PASSWORD,
 # PG_SERVER_OPTIONS (extra server settings, e.g. for profiling:
 # "-c shared_preload_libraries=pg_stat_statements").
@@ -17,21 +17,14 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 PG_DATA_DIR=${PG_DATA_DIR:-$STATE_DIR/postgres}
 PG_LOG=$LOG_DIR/postgres.log
-# database = role = password for each service; production passwords come from a Secret.
-SERVICE_DATABASES="orders billing notifications"
-
 find_pg_bin() {
-  if [ -n "${PG_BIN:-}" ]; then
-    [ -x "$PG_BIN/pg_ctl" ] || die "PG_BIN=$PG_BIN has no pg_ctl"
-    return
-  fi
-  PG_BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1 || true)
-  if [ -z "$PG_BIN" ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  local pg_ctl
+  if [ -z "${PG_BIN:-}" ] && ! pg_program pg_ctl >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     say "installing PostgreSQL with apt-get (first run only)"
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
-    PG_BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1 || true)
   fi
-  [ -n "$PG_BIN" ] || die "PostgreSQL server binaries not found: install Debian's 'postgresql' package (apt-get install postgresql) or set PG_BIN"
+  pg_ctl=$(pg_program pg_ctl) || die "PostgreSQL server binaries not found: install Debian's 'postgresql' package (apt-get install postgresql) or set PG_BIN"
+  PG_BIN=$(dirname "$pg_ctl")
 }
 
 # PostgreSQL refuses to run as root: as root we run it as the 'postgres' user.
@@ -64,7 +57,7 @@ prepare_dirs() {
   chmod 700 "$PG_DATA_DIR"
 }
 
-psql_admin() { PGPASSWORD=$PG_SUPERUSER_PASSWORD "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PG_PORT" -U postgres -d postgres; }
+psql_admin() { "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 "$PG_ADMIN_URL" "$@"; }
 
 running() { as_pg "$PG_BIN/pg_ctl" status -D "$PG_DATA_DIR" >/dev/null 2>&1; }
 
@@ -72,7 +65,7 @@ start() {
   find_pg_bin
   prepare_dirs
   if [ -f "$PG_DATA_DIR/PG_VERSION" ] && running; then
-    say "PostgreSQL already running on 127.0.0.1:$PG_PORT"
+    say "PostgreSQL already running on $PG_ADDRESS"
   else
     require_free_port "$PG_PORT" "PostgreSQL (PG_PORT)"
     if [ ! -f "$PG_DATA_DIR/PG_VERSION" ]; then
@@ -86,26 +79,23 @@ start() {
         { rm -f "$pwfile"; die "initdb failed, see $PG_LOG"; }
       rm -f "$pwfile"
     fi
-    say "starting PostgreSQL on 127.0.0.1:$PG_PORT, log: $PG_LOG"
+    say "starting PostgreSQL on $PG_ADDRESS, log: $PG_LOG"
     # TCP on loopback only, no Unix socket: nothing to collide with a system server.
     as_pg "$PG_BIN/pg_ctl" start -D "$PG_DATA_DIR" -l "$PG_LOG" -w -t 60 \
-      -o "-c listen_addresses=127.0.0.1 -c port=$PG_PORT -c unix_socket_directories= -c max_connections=200 ${PG_SERVER_OPTIONS:-}" >/dev/null ||
+      -o "-c listen_addresses=${PG_ADDRESS%:*} -c port=$PG_PORT -c unix_socket_directories= -c max_connections=200 ${PG_SERVER_OPTIONS:-}" >/dev/null ||
       { tail -20 "$PG_LOG" >&2; die "PostgreSQL did not start, see $PG_LOG"; }
   fi
   create_databases
 }
 
+# database = role = password for each service locally; production passwords come from a Secret.
 create_databases() {
-  local db
-  for db in $SERVICE_DATABASES; do
-    psql_admin <<SQL
-SELECT format('CREATE ROLE %I LOGIN PASSWORD %L', '$db', '$db')
- WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '$db')\gexec
-SELECT format('CREATE DATABASE %I OWNER %I', '$db', '$db')
- WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = '$db')\gexec
-SQL
+  local name db
+  for name in $SERVICES; do
+    db=$(service_database "$name")
+    psql_admin -v name="$db" -v password="$db" -f "$ROOT_DIR/postgres-setup/service-database.sql"
   done
-  say "PostgreSQL databases ready: $SERVICE_DATABASES (role = database = password)"
+  say "PostgreSQL databases ready, one per service (role = database = password)"
 }
 
 stop() {
@@ -122,7 +112,7 @@ stop() {
 status() {
   find_pg_bin
   if [ -f "$PG_DATA_DIR/PG_VERSION" ] && running; then
-    echo "postgres: running on 127.0.0.1:$PG_PORT"
+    echo "postgres: running on $PG_ADDRESS"
   else
     echo "postgres: stopped"
     return 1

@@ -9,7 +9,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 "$ROOT_DIR/scripts/stack.sh" up all
 
 # One demo order through the whole saga, then its trail.
-orders=http://127.0.0.1:${ORDER_SERVICE_PORT:-8080}
+orders=$(service_url order-service)
 say "placing a demo order: POST $orders/api/orders"
 response=$(curl -sS -X POST "$orders/api/orders" -H 'content-type: application/json' -d '{
   "customerId": "demo-customer",
@@ -29,22 +29,22 @@ cat <<EOF
 
 The saga stack is up (state and data in $STATE_DIR, kept across restarts).
 
-  order-service         http://127.0.0.1:${ORDER_SERVICE_PORT:-8080}   log: $LOG_DIR/order-service.log
-  billing-service       http://127.0.0.1:${BILLING_SERVICE_PORT:-8081}   log: $LOG_DIR/billing-service.log
-  notification-service  http://127.0.0.1:${NOTIFICATION_SERVICE_PORT:-8082}   log: $LOG_DIR/notification-service.log
+  order-service         $(service_url order-service)   log: $LOG_DIR/order-service.log
+  billing-service       $(service_url billing-service)   log: $LOG_DIR/billing-service.log
+  notification-service  $(service_url notification-service)   log: $LOG_DIR/notification-service.log
   Kafka (KRaft)         $KAFKA_BOOTSTRAP_SERVERS   log: $LOG_DIR/kafka-server.log
-  PostgreSQL            127.0.0.1:$PG_PORT   log: $LOG_DIR/postgres.log
-                        databases orders, billing, notifications (user = password = database name)
+  PostgreSQL            $PG_ADDRESS   log: $LOG_DIR/postgres.log
+                        one database per service (user = password = database name)
 
-Health:           curl -s http://127.0.0.1:${ORDER_SERVICE_PORT:-8080}/health/ready
+Health:           curl -s $orders/health/ready
 Topics:           kafka-setup/bin/kafka-topics --bootstrap-server $KAFKA_BOOTSTRAP_SERVERS --describe
 Read a topic:     kafka-setup/bin/kafka-console-consumer --bootstrap-server $KAFKA_BOOTSTRAP_SERVERS \\
                     --topic order-created --from-beginning --property print.headers=true
 Consumer groups:  kafka-setup/bin/kafka-consumer-groups --bootstrap-server $KAFKA_BOOTSTRAP_SERVERS --list
-Place an order:   curl -si -X POST http://127.0.0.1:${ORDER_SERVICE_PORT:-8080}/api/orders -H 'content-type: application/json' \\
+Place an order:   curl -si -X POST $orders/api/orders -H 'content-type: application/json' \\
                     -d '{"customerId":"c-1","items":[{"productId":"p-1","name":"Mug","price":4.99,"quantity":2,"subtotal":9.98}],"totalAmount":9.98}'
 Follow an order:  $(cargo_bin sagactl) trail <orderId>
 Audit the saga:   $(cargo_bin sagactl) audit        (and: sagactl dlq list | show | replay)
-Database:         PGPASSWORD=orders psql -h 127.0.0.1 -p $PG_PORT -U orders orders
+Database:         psql $(service_database_url order-service)
 Status / stop:    make status / make down
 EOF

@@ -6,20 +6,12 @@
 #   stack.sh status
 #
 # Re-running `up` is harmless; a port taken by something else is an error naming it.
-# Environment: ORDER_SERVICE_PORT (8080), BILLING_SERVICE_PORT (8081),
-# NOTIFICATION_SERVICE_PORT (8082), CARGO_PROFILE (release | dev, default release),
+# Environment: ORDER_SERVICE_PORT, BILLING_SERVICE_PORT, NOTIFICATION_SERVICE_PORT
+# (defaults in scripts/lib.sh), CARGO_PROFILE (release | dev, default release),
 # plus what scripts/postgres.sh and kafka-setup/kafka.sh read.
 set -euo pipefail
 # shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-
-service_database() {
-  case $1 in
-  order-service) echo orders ;;
-  billing-service) echo billing ;;
-  notification-service) echo notifications ;;
-  esac
-}
 
 build() {
   command -v cargo >/dev/null || die "cargo not found: install Rust (https://rustup.rs) first"
@@ -28,40 +20,39 @@ build() {
 }
 
 start_service() {
-  local name=$1 port db pid
+  local name=$1 port pid
   port=$(service_port "$name")
-  db=$(service_database "$name")
   if pid=$(pid_of "$name" "$(service_pattern "$name")"); then
     local exe
     exe=$(tr '\0' '\n' <"/proc/$pid/cmdline" 2>/dev/null | head -1)
     [ "$exe" = "$(cargo_bin "$name")" ] ||
       die "$name is running another build ($exe, pid $pid), not CARGO_PROFILE=$CARGO_PROFILE; stop it first: scripts/stack.sh down services"
-    say "$name already running (pid $pid) on http://127.0.0.1:$port"
+    say "$name already running (pid $pid) on $(service_url "$name")"
     return 0
   fi
   require_free_port "$port" "$name"
   # Services inherit the caller's environment (RUST_LOG, LOG_FORMAT, ...); the
   # addresses below follow the ports this script was given.
   HTTP_PORT=$port \
-    DATABASE_URL="postgres://$db:$db@127.0.0.1:$PG_PORT/$db" \
+    DATABASE_URL=$(service_database_url "$name") \
     KAFKA_BOOTSTRAP_SERVERS=$KAFKA_BOOTSTRAP_SERVERS \
     setsid nohup "$(cargo_bin "$name")" >>"$LOG_DIR/$name.log" 2>&1 </dev/null &
   echo $! >"$RUN_DIR/$name.pid"
-  say "started $name (pid $!) on http://127.0.0.1:$port, log: $LOG_DIR/$name.log"
+  say "started $name (pid $!) on $(service_url "$name"), log: $LOG_DIR/$name.log"
 }
 
 # Waits until every service answers 200 on /health/ready.
 wait_ready() {
-  local name port deadline=$((SECONDS + ${READY_TIMEOUT_SECS:-90}))
+  local name url deadline=$((SECONDS + ${READY_TIMEOUT_SECS:-90}))
   for name in $SERVICES; do
-    port=$(service_port "$name")
-    until curl -fsS -o /dev/null "http://127.0.0.1:$port/health/ready" 2>/dev/null; do
+    url=$(service_url "$name")
+    until curl -fsS -o /dev/null "$url/health/ready" 2>/dev/null; do
       if ! pid_of "$name" "$(cargo_bin "$name")" >/dev/null; then
         tail -20 "$LOG_DIR/$name.log" >&2
         die "$name exited; log: $LOG_DIR/$name.log"
       fi
       if ((SECONDS > deadline)); then
-        curl -sS "http://127.0.0.1:$port/health/ready" >&2 || true
+        curl -sS "$url/health/ready" >&2 || true
         echo >&2
         die "$name not ready after ${READY_TIMEOUT_SECS:-90}s; log: $LOG_DIR/$name.log"
       fi
@@ -107,7 +98,7 @@ status() {
   "$ROOT_DIR/kafka-setup/kafka.sh" status || rc=1
   for name in $SERVICES; do
     if pid=$(pid_of "$name" "$(service_pattern "$name")"); then
-      echo "$name: running (pid $pid) on http://127.0.0.1:$(service_port "$name")"
+      echo "$name: running (pid $pid) on $(service_url "$name")"
     else
       echo "$name: stopped"
       rc=1

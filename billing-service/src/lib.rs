@@ -15,11 +15,7 @@ use common::topics;
 use sqlx::migrate::Migrator;
 use std::sync::Arc;
 
-pub const SERVICE: ServiceDefaults = ServiceDefaults {
-    name: "billing-service",
-    http_port: 8081,
-    database: "billing",
-};
+pub const SERVICE: ServiceDefaults = common::local::BILLING_SERVICE;
 
 /// This service's schema, embedded at build time and applied at start.
 pub static MIGRATOR: Migrator = sqlx::migrate!();

@@ -6,16 +6,9 @@
 use std::num::{NonZeroU64, NonZeroUsize};
 use std::time::Duration;
 
-/// What differs between the three services before any variable is read.
-#[derive(Debug, Clone, Copy)]
-pub struct ServiceDefaults {
-    /// Service name, used in logs, the Kafka `client.id` and health answers.
-    pub name: &'static str,
-    /// Default `HTTP_PORT`.
-    pub http_port: u16,
-    /// Default database, role and password on the local Postgres.
-    pub database: &'static str,
-}
+/// A service's local defaults: name, `HTTP_PORT`, database (one table of
+/// them in `contract::local`).
+pub use contract::local::LocalService as ServiceDefaults;
 
 #[derive(Debug, Clone)]
 pub struct ServiceConfig {
@@ -79,7 +72,7 @@ pub struct HttpConfig {
 
 #[derive(Debug, Clone)]
 pub struct DatabaseConfig {
-    /// `DATABASE_URL`, default `postgres://<db>:<db>@127.0.0.1:15432/<db>`.
+    /// `DATABASE_URL`, default the local stack's (`contract::local::database_url`).
     pub url: String,
     /// `DATABASE_MAX_CONNECTIONS`, default 10.
     pub max_connections: u32,
@@ -157,17 +150,17 @@ impl ServiceConfig {
                 admission_wait: Duration::from_millis(vars.parsed("ADMISSION_WAIT_MS", 10)?),
             },
             database: DatabaseConfig {
-                url: vars.string(
-                    "DATABASE_URL",
-                    &format!("postgres://{db}:{db}@127.0.0.1:15432/{db}"),
-                ),
+                url: vars.string("DATABASE_URL", &contract::local::database_url(db)),
                 max_connections: vars.parsed("DATABASE_MAX_CONNECTIONS", 10)?,
                 acquire_timeout: Duration::from_millis(
                     vars.parsed("DATABASE_ACQUIRE_TIMEOUT_MS", 2000)?,
                 ),
             },
             kafka: KafkaConfig {
-                bootstrap_servers: vars.string("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092"),
+                bootstrap_servers: vars.string(
+                    "KAFKA_BOOTSTRAP_SERVERS",
+                    contract::local::KAFKA_BOOTSTRAP_SERVERS,
+                ),
                 topic_prefix: vars.string("KAFKA_TOPIC_PREFIX", ""),
             },
             outbox: OutboxConfig {

@@ -5,7 +5,7 @@
 //! (events, envelope, topics, limits) is the `contract` crate, re-exported
 //! here under the same names.
 
-pub use contract::{envelope, events, limits, money, topics, trace};
+pub use contract::{envelope, events, limits, local, money, topics, trace};
 
 pub mod admission;
 pub mod app;

@@ -12,12 +12,12 @@ use sqlx::{Connection, Executor, PgConnection, PgPool};
 use std::time::{Duration, Instant};
 
 pub fn admin_url() -> String {
-    std::env::var("PG_ADMIN_URL")
-        .unwrap_or_else(|_| "postgres://postgres:postgres@127.0.0.1:15432/postgres".into())
+    std::env::var("PG_ADMIN_URL").unwrap_or_else(|_| crate::local::admin_url())
 }
 
 pub fn kafka_bootstrap_servers() -> String {
-    std::env::var("KAFKA_BOOTSTRAP_SERVERS").unwrap_or_else(|_| "127.0.0.1:9092".into())
+    std::env::var("KAFKA_BOOTSTRAP_SERVERS")
+        .unwrap_or_else(|_| crate::local::KAFKA_BOOTSTRAP_SERVERS.into())
 }
 
 /// A uniquely named database, dropped (with its connections) when this is dropped.
@@ -98,6 +98,14 @@ impl TestTopics {
             result.expect("test topic created");
         }
         Self { prefix }
+    }
+
+    /// The local broker with this set's prefix, as a service or sagactl sees it.
+    pub fn kafka(&self) -> crate::config::KafkaConfig {
+        crate::config::KafkaConfig {
+            bootstrap_servers: kafka_bootstrap_servers(),
+            topic_prefix: self.prefix.clone(),
+        }
     }
 
     /// The physical name of a catalogue topic in this set.
@@ -222,22 +230,45 @@ impl TestApp {
         start(definition, topics, db, |_| {}).await
     }
 
-    pub async fn post_json(&self, path: &str, body: &serde_json::Value) -> reqwest::Response {
-        self.http
-            .post(format!("{}{path}", self.address))
-            .json(body)
+    /// Sends `method path`, as `build` completes the request.
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        build: impl FnOnce(reqwest::RequestBuilder) -> reqwest::RequestBuilder,
+    ) -> reqwest::Response {
+        build(self.http.request(method, format!("{}{path}", self.address)))
             .send()
             .await
             .expect("request to the service")
     }
 
-    pub async fn put_json(&self, path: &str, body: &serde_json::Value) -> reqwest::Response {
-        self.http
-            .put(format!("{}{path}", self.address))
-            .json(body)
-            .send()
+    pub async fn post_json(&self, path: &str, body: &serde_json::Value) -> reqwest::Response {
+        self.send(reqwest::Method::POST, path, |r| r.json(body))
             .await
-            .expect("request to the service")
+    }
+
+    /// Posts `body` as it is, labelled `content_type`; returns the status and
+    /// the JSON body (null when there is none).
+    pub async fn post_raw(
+        &self,
+        path: &str,
+        content_type: &str,
+        body: String,
+    ) -> (u16, serde_json::Value) {
+        let response = self
+            .send(reqwest::Method::POST, path, |r| {
+                r.header("content-type", content_type).body(body)
+            })
+            .await;
+        let status = response.status().as_u16();
+        let body = response.json().await.unwrap_or(serde_json::Value::Null);
+        (status, body)
+    }
+
+    pub async fn put_json(&self, path: &str, body: &serde_json::Value) -> reqwest::Response {
+        self.send(reqwest::Method::PUT, path, |r| r.json(body))
+            .await
     }
 
     /// Polls `GET path` until `done` holds for its JSON body, or `within` elapses.
@@ -258,11 +289,20 @@ impl TestApp {
     }
 
     pub async fn get(&self, path: &str) -> reqwest::Response {
-        self.http
-            .get(format!("{}{path}", self.address))
-            .send()
+        self.send(reqwest::Method::GET, path, |r| r).await
+    }
+
+    /// `GET path`'s JSON body, whatever the status.
+    pub async fn get_json(&self, path: &str) -> serde_json::Value {
+        self.get(path).await.json().await.expect("a JSON body")
+    }
+
+    /// The count `sql` (`SELECT count(*) ...`) finds in the service's database.
+    pub async fn count(&self, sql: &str) -> i64 {
+        sqlx::query_scalar(sql)
+            .fetch_one(&self.pool)
             .await
-            .expect("request to the service")
+            .expect("count")
     }
 
     /// Polls `/health/ready` until it answers `expected` or `within` elapses;
@@ -283,6 +323,19 @@ impl TestApp {
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
+}
+
+/// The fields a 4xx error body names, in order.
+pub fn named_fields(error: &serde_json::Value) -> Vec<String> {
+    error["fields"]
+        .as_array()
+        .map(|fields| {
+            fields
+                .iter()
+                .filter_map(|f| f["field"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// Tables in the `public` schema of the test database, sorted.
@@ -427,8 +480,9 @@ impl TestApp {
 }
 
 /// The log lines a test's services write, as JSON objects. Call
-/// [`LogCapture::install`] before the first service starts, in a test binary
-/// of its own: the subscriber is global to the process.
+/// [`LogCapture::install`] before the first service starts, in a process of
+/// its own (see [`run_alone_in_child_process`]): the subscriber is global to
+/// the process.
 #[derive(Clone, Default)]
 pub struct LogCapture(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
 
@@ -467,4 +521,76 @@ impl LogCapture {
             .filter(|line| line[field] == value)
             .collect()
     }
+}
+
+/// The readiness every service must reach: 200 once its database is migrated
+/// (holding exactly `tables`, sorted) and Kafka answers. Returns the body.
+pub async fn assert_ready_and_migrated(
+    app: &TestApp,
+    service: &str,
+    tables: &[&str],
+) -> serde_json::Value {
+    let (status, body) = app.readiness_until(200, Duration::from_secs(20)).await;
+    assert_eq!(status, 200, "readiness body: {body}");
+    assert_eq!(body["service"], service);
+    assert_eq!(body["status"], "ready");
+    assert_eq!(body["checks"]["database"]["up"], true);
+    assert_eq!(body["checks"]["kafka"]["up"], true);
+    assert_eq!(table_names(&app.pool).await, tables);
+    body
+}
+
+/// The health tests every service passes, written once: readiness (with the
+/// service's `name` and the `tables` its migrations leave) and liveness.
+/// `definition` is an expression giving the service's `ServiceDefinition`.
+#[macro_export]
+macro_rules! health_tests {
+    ($definition:expr, $name:expr, $tables:expr $(,)?) => {
+        #[tokio::test]
+        async fn ready_answers_200_once_its_database_is_migrated_and_kafka_answers() {
+            let topics = $crate::testing::TestTopics::create().await;
+            let app = $crate::testing::spawn_app($definition, &topics).await;
+            $crate::testing::assert_ready_and_migrated(&app, $name, &$tables).await;
+        }
+
+        #[tokio::test]
+        async fn live_answers_200_while_the_process_runs() {
+            let topics = $crate::testing::TestTopics::create().await;
+            let app = $crate::testing::spawn_app($definition, &topics).await;
+            let response = app.get("/health/live").await;
+            assert_eq!(response.status().as_u16(), 200);
+        }
+    };
+}
+
+/// Environment variable that marks the child process of
+/// [`run_alone_in_child_process`].
+const ALONE: &str = "COMMON_TESTING_ALONE";
+
+/// For a test that needs the process to itself, such as one that installs
+/// [`LogCapture`] (the log subscriber is global, and any service a sibling
+/// test starts first takes it). `test` is `concat!(module_path!(), "::name")`.
+/// In the test binary's own process this runs `test` alone in a child process
+/// of the same binary, asserts it passed, and returns false; in that child it
+/// returns true: the caller then does the test's work.
+pub fn run_alone_in_child_process(test: &str) -> bool {
+    // libtest names a test by its path without the crate's name.
+    let name = test.split_once("::").map_or(test, |(_, name)| name);
+    if std::env::var(ALONE).as_deref() == Ok(name) {
+        return true;
+    }
+    let output = std::process::Command::new(std::env::current_exe().expect("test binary"))
+        .args([name, "--exact", "--nocapture", "--test-threads=1"])
+        .env(ALONE, name)
+        .output()
+        .expect("run the test binary again");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{name}, alone in a child process, failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    // A filter matching nothing passes too: make sure the test ran.
+    assert!(stdout.contains("1 passed"), "{name} did not run:\n{stdout}");
+    false
 }

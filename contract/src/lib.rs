@@ -1,12 +1,14 @@
 //! The saga's contract: what the three services and `sagactl` agree on, as
 //! data and rules with no runtime. Event bodies and their limits, the
 //! envelope's headers (dead-letter ones included), topic names and consumer
-//! groups, trace context, money, and where the Kafka cluster is.
+//! groups, trace context, money, where the Kafka cluster is, and where the
+//! local stack listens.
 
 pub mod envelope;
 pub mod events;
 pub mod kafka;
 pub mod limits;
+pub mod local;
 pub mod money;
 pub mod topics;
 pub mod trace;

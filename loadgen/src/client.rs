@@ -70,7 +70,7 @@ impl Client {
             Ok(Ok(answer)) => answer,
             Ok(Err(_)) | Err(_) => Answer {
                 status: 0,
-                accepted: false,
+                order_id: None,
                 overloaded: false,
                 duration: started.elapsed(),
                 connecting: None,
@@ -106,7 +106,10 @@ impl Client {
         };
         Ok(Answer {
             status: head.status.as_u16(),
-            accepted: head.status == StatusCode::ACCEPTED && field("orderId").is_some(),
+            order_id: field("orderId")
+                .and_then(Value::as_str)
+                .filter(|_| head.status == StatusCode::ACCEPTED)
+                .map(str::to_owned),
             overloaded: head.status == StatusCode::SERVICE_UNAVAILABLE
                 && head.headers.contains_key(RETRY_AFTER)
                 && field("error").and_then(Value::as_str) == Some("overloaded"),

@@ -34,17 +34,37 @@ impl Item {
     }
 }
 
+/// Who places the orders.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Customers {
+    /// `customer-1` to `customer-N` come back, so billing reuses their
+    /// credit accounts (and some run out of credit, as in `make bench`).
+    Pool(u64),
+    /// A new customer per order, so no customer's credit runs out across
+    /// orders (`make chaos`: each saga ends on its own order alone).
+    Fresh,
+}
+
+impl Customers {
+    fn draw(self, rng: &mut impl Rng) -> String {
+        match self {
+            Customers::Pool(size) => format!("customer-{}", rng.random_range(1..=size.max(1))),
+            Customers::Fresh => format!("fresh-{:016x}", rng.random::<u64>()),
+        }
+    }
+}
+
 /// An order before it becomes JSON.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Order {
-    pub customer: u64,
+    /// A customer id of letters, digits and `-` only (written unescaped).
+    pub customer: String,
     pub items: Vec<Item>,
 }
 
 impl Order {
-    /// Customers come back (from a pool of `customers`) so billing reuses
-    /// their credit accounts; 1–5 items, prices 1.00–101.00, quantities 1–5.
-    pub fn random(rng: &mut impl Rng, customers: u64) -> Self {
+    /// 1–5 items, prices 1.00–101.00, quantities 1–5.
+    pub fn random(rng: &mut impl Rng, customers: Customers) -> Self {
         let items = (0..rng.random_range(1..=5))
             .map(|_| Item {
                 product: rng.random_range(1..=PRODUCTS.len()),
@@ -53,7 +73,7 @@ impl Order {
             })
             .collect();
         Self {
-            customer: rng.random_range(1..=customers.max(1)),
+            customer: customers.draw(rng),
             items,
         }
     }
@@ -63,7 +83,7 @@ impl Order {
     }
 
     /// The request body of `POST /api/orders`. Written by hand: every field is
-    /// a number or a fixed product name, so nothing needs escaping.
+    /// a number, a fixed product name or a plain id, so nothing needs escaping.
     pub fn to_json(&self) -> String {
         let items: Vec<String> = self
             .items
@@ -80,7 +100,7 @@ impl Order {
             })
             .collect();
         format!(
-            r#"{{"customerId":"customer-{}","items":[{}],"totalAmount":{},"currency":"USD"}}"#,
+            r#"{{"customerId":"{}","items":[{}],"totalAmount":{},"currency":"USD"}}"#,
             self.customer,
             items.join(","),
             cents(self.total_cents()),
@@ -113,7 +133,7 @@ mod tests {
     #[test]
     fn a_known_order_has_exact_subtotals_and_total() {
         let order = Order {
-            customer: 7,
+            customer: "customer-7".into(),
             items: vec![
                 Item {
                     product: 1,
@@ -149,7 +169,7 @@ mod tests {
     fn random_orders_are_valid_and_add_up_to_the_cent() {
         let mut rng = rand::rng();
         for _ in 0..2_000 {
-            let order = Order::random(&mut rng, 10_000);
+            let order = Order::random(&mut rng, Customers::Pool(10_000));
             let json = order.to_json();
             let body: Value = serde_json::from_str(&json).unwrap();
             let items = body["items"].as_array().unwrap();
@@ -175,7 +195,7 @@ mod tests {
             assert!((1..=10_000).contains(&customer));
         }
         // Every amount in the text has exactly two decimals.
-        let json = Order::random(&mut rng, 1).to_json();
+        let json = Order::random(&mut rng, Customers::Pool(1)).to_json();
         for field in ["\"price\":", "\"subtotal\":", "\"totalAmount\":"] {
             for part in json.split(field).skip(1) {
                 let number: String = part
@@ -185,5 +205,21 @@ mod tests {
                 assert_eq!(decimals(&number), 2, "{json}");
             }
         }
+    }
+
+    #[test]
+    fn fresh_customers_are_new_for_every_order() {
+        let mut rng = rand::rng();
+        let ids: std::collections::HashSet<String> = (0..1_000)
+            .map(|_| Order::random(&mut rng, Customers::Fresh))
+            .map(|order| {
+                let body: Value = serde_json::from_str(&order.to_json()).unwrap();
+                body["customerId"].as_str().unwrap().to_owned()
+            })
+            .collect();
+        assert_eq!(ids.len(), 1_000);
+        assert!(ids
+            .iter()
+            .all(|id| id.starts_with("fresh-") && id.len() == 22));
     }
 }

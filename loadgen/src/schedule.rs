@@ -15,7 +15,7 @@ pub enum Phase {
 impl Phase {
     pub const ALL: [Phase; 3] = [Phase::Warmup, Phase::Step, Phase::Cooldown];
 
-    /// The scenario tag k6 would give it (`bench_report.py` reads `step`).
+    /// The scenario tag k6 would give it (`sagactl bench step` reads `step`).
     pub fn scenario(self) -> &'static str {
         match self {
             Phase::Warmup => "warmup",

@@ -1,5 +1,5 @@
 //! What each phase measured, and the summary file: k6's JSON shape
-//! (`metrics["<name>{scenario:<phase>,...}"].values`), so `bench_report.py`
+//! (`metrics["<name>{scenario:<phase>,...}"].values`), so `sagactl bench step`
 //! reads either generator's file the same way.
 
 use std::time::Duration;
@@ -10,13 +10,13 @@ use serde_json::{json, Map, Value};
 use crate::schedule::{Phase, Schedule};
 
 /// How one request ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Answer {
     /// HTTP status; 0 when there was no answer (connection refused, reset,
     /// timeout), as k6 reports it.
     pub status: u16,
-    /// 202 with an `orderId`.
-    pub accepted: bool,
+    /// The `orderId` of a 202: the order was accepted.
+    pub order_id: Option<String>,
     /// 503 with `Retry-After` and `{"error":"overloaded"}`: refused fast on purpose.
     pub overloaded: bool,
     /// Send + wait + receive, without the connection's setup.
@@ -104,6 +104,8 @@ pub struct PhaseStats {
     pub overloaded: u64,
     /// Status 0 or ≥ 400 (k6's `http_req_failed`).
     pub failed: u64,
+    /// Status 0: refused, reset or timed out (a service down, in `make chaos`).
+    pub unanswered: u64,
     /// Arrivals not sent because `--max-in-flight` requests were outstanding.
     pub dropped: u64,
     /// Requests still outstanding when the generator gave up waiting.
@@ -117,7 +119,7 @@ pub struct PhaseStats {
 impl PhaseStats {
     pub fn record(&mut self, answer: &Answer) {
         self.requests += 1;
-        if answer.accepted {
+        if answer.order_id.is_some() {
             self.accepted += 1;
         } else {
             self.rejected += 1;
@@ -127,6 +129,9 @@ impl PhaseStats {
         }
         if answer.status == 0 || answer.status >= 400 {
             self.failed += 1;
+        }
+        if answer.status == 0 {
+            self.unanswered += 1;
         }
         self.duration.record(answer.duration);
         match answer.status {
@@ -221,7 +226,7 @@ mod tests {
     fn answer(status: u16, ms: u64) -> Answer {
         Answer {
             status,
-            accepted: status == 202,
+            order_id: (status == 202).then(|| "0193a0b2-7c1e-7000-8000-000000000001".into()),
             overloaded: status == 503,
             duration: Duration::from_millis(ms),
             connecting: None,
@@ -277,7 +282,7 @@ mod tests {
     }
 
     #[test]
-    fn the_summary_has_the_keys_bench_report_reads_for_the_step() {
+    fn the_summary_has_the_keys_sagactl_bench_reads_for_the_step() {
         let schedule = Schedule {
             rate: 10,
             warmup_s: 1,

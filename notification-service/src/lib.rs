@@ -14,11 +14,7 @@ use common::topics;
 use sqlx::migrate::Migrator;
 use std::sync::Arc;
 
-pub const SERVICE: ServiceDefaults = ServiceDefaults {
-    name: "notification-service",
-    http_port: 8082,
-    database: "notifications",
-};
+pub const SERVICE: ServiceDefaults = common::local::NOTIFICATION_SERVICE;
 
 /// This service's schema, embedded at build time and applied at start.
 pub static MIGRATOR: Migrator = sqlx::migrate!();

@@ -5,6 +5,8 @@ pub mod domain;
 pub mod handler;
 pub mod routes;
 pub mod store;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 use common::app::ServiceDefinition;
 use common::config::ServiceDefaults;
@@ -14,11 +16,7 @@ use common::topics;
 use sqlx::migrate::Migrator;
 use std::sync::Arc;
 
-pub const SERVICE: ServiceDefaults = ServiceDefaults {
-    name: "order-service",
-    http_port: 8080,
-    database: "orders",
-};
+pub const SERVICE: ServiceDefaults = common::local::ORDER_SERVICE;
 
 /// This service's schema, embedded at build time and applied at start.
 pub static MIGRATOR: Migrator = sqlx::migrate!();

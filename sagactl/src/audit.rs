@@ -32,6 +32,19 @@ pub struct Counts {
     pub waiting_for_consumers: BTreeMap<String, i64>,
     /// Unpublished outbox rows per database.
     pub unpublished_outbox: BTreeMap<String, i64>,
+    /// The orders a client was promised (`--accepted`), when given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub accepted: Option<Accepted>,
+}
+
+/// What became of the orders a client saw accepted (`202`).
+#[derive(Debug, Default, Serialize)]
+pub struct Accepted {
+    pub orders: usize,
+    /// Stored and no longer PENDING.
+    pub final_orders: usize,
+    /// Answered 202 but not in the orders database: lost.
+    pub lost: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -238,6 +251,43 @@ pub async fn audit(sources: &Sources, thresholds: Thresholds) -> anyhow::Result<
     Ok(report)
 }
 
+/// Adds to `report` what became of the orders in `accepted` (each answered
+/// `202` to a client): how many are final, and a `lost_order` violation for
+/// each one the orders database does not have.
+pub async fn check_accepted(
+    sources: &Sources,
+    accepted: &[Uuid],
+    report: &mut Report,
+) -> anyhow::Result<()> {
+    let statuses: HashMap<Uuid, String> =
+        sqlx::query_as::<_, (Uuid, String)>("SELECT id, status FROM orders WHERE id = ANY($1)")
+            .bind(accepted)
+            .fetch_all(&sources.orders)
+            .await?
+            .into_iter()
+            .collect();
+    let mut counts = Accepted {
+        orders: accepted.len(),
+        ..Accepted::default()
+    };
+    for id in accepted {
+        match statuses.get(id).map(String::as_str) {
+            Some("PENDING") => {}
+            Some(_) => counts.final_orders += 1,
+            None => {
+                counts.lost += 1;
+                report.violations.push(Violation {
+                    rule: "lost_order",
+                    id: id.to_string(),
+                    detail: "accepted with 202 but not in the orders database".into(),
+                });
+            }
+        }
+    }
+    report.counts.accepted = Some(counts);
+    Ok(())
+}
+
 /// Of `candidates`, the order ids still not in the orders database. The
 /// audit reads orders first; an order placed since then may already have a
 /// payment or notifications, and is no orphan.
@@ -325,6 +375,12 @@ pub fn render(report: &Report) -> String {
         "records waiting for consumers (after committed offsets): {}\n",
         list(&c.waiting_for_consumers)
     );
+    if let Some(a) = &c.accepted {
+        out += &format!(
+            "accepted orders: {} ({} final, {} lost)\n",
+            a.orders, a.final_orders, a.lost
+        );
+    }
     for v in &report.violations {
         out += &format!("VIOLATION {} {}: {}\n", v.rule, v.id, v.detail);
     }

@@ -1,14 +1,21 @@
 //! sagactl: the operator's view of the saga — invariants (`audit`), dead
-//! letters (`dlq`), and one order's story (`trail`). Reads the three
-//! databases read-only; only `dlq replay` writes (to Kafka).
+//! letters (`dlq`), one order's story (`trail`), whether it is quiet
+//! (`quiet`) — and the facts and report of `make bench` (`bench`). Reads the
+//! three databases read-only; only `dlq replay` writes (to Kafka), and
+//! `bench` its scratch database and files.
 
 pub mod audit;
+pub mod bench;
+pub mod cli;
 pub mod dlq;
+pub mod metrics;
+pub mod quiet;
 pub mod trail;
 
 use contract::kafka::KafkaConfig;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::PgPool;
+use std::fmt::Display;
 use std::str::FromStr;
 
 /// Where the saga's state lives.
@@ -65,5 +72,29 @@ impl Sources {
             ("billing", &self.billing),
             ("notifications", &self.notifications),
         ]
+    }
+}
+
+/// `NAME=VALUE` on the command line: a service's metrics URL, a process id.
+#[derive(Debug, Clone)]
+pub struct Named<T> {
+    pub name: String,
+    pub value: T,
+}
+
+impl<T: FromStr> FromStr for Named<T>
+where
+    T::Err: Display,
+{
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (name, value) = s
+            .split_once('=')
+            .ok_or_else(|| format!("expected NAME=VALUE, got {s:?}"))?;
+        Ok(Self {
+            name: name.to_owned(),
+            value: value.parse().map_err(|e| format!("{s:?}: {e}"))?,
+        })
     }
 }

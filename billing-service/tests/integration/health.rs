@@ -1,53 +1,22 @@
-//! Against the real local Postgres and Kafka (`make test` starts them).
+//! Readiness and liveness (the checks every service passes), and the
+//! migrations of accounts made before the spend column.
 
-use billing_service::definition;
-use common::testing::{spawn_app, table_names, TestDatabase, TestTopics};
+use common::testing::TestDatabase;
 use sqlx::migrate::Migrator;
 use sqlx::PgPool;
-use std::time::Duration;
 
-#[tokio::test]
-async fn ready_answers_200_once_its_database_is_migrated_and_kafka_answers() {
-    let topics = TestTopics::create().await;
-    let app = spawn_app(
-        definition(billing_service::config::BillingConfig::from_lookup(|_| None).unwrap()),
-        &topics,
-    )
-    .await;
-
-    let (status, body) = app.readiness_until(200, Duration::from_secs(20)).await;
-
-    assert_eq!(status, 200, "readiness body: {body}");
-    assert_eq!(body["service"], "billing-service");
-    assert_eq!(body["status"], "ready");
-    assert_eq!(body["checks"]["database"]["up"], true);
-    assert_eq!(body["checks"]["kafka"]["up"], true);
-    assert_eq!(
-        table_names(&app.pool).await,
-        [
-            "_sqlx_migrations",
-            "accounts",
-            "dead_letters",
-            "inbox",
-            "outbox",
-            "payments"
-        ]
-    );
-}
-
-#[tokio::test]
-async fn live_answers_200_while_the_process_runs() {
-    let topics = TestTopics::create().await;
-    let app = spawn_app(
-        definition(billing_service::config::BillingConfig::from_lookup(|_| None).unwrap()),
-        &topics,
-    )
-    .await;
-
-    let response = app.get("/health/live").await;
-
-    assert_eq!(response.status().as_u16(), 200);
-}
+common::health_tests!(
+    super::definition(),
+    "billing-service",
+    [
+        "_sqlx_migrations",
+        "accounts",
+        "dead_letters",
+        "inbox",
+        "outbox",
+        "payments"
+    ]
+);
 
 /// The migration that keeps what customers have spent.
 const SPENT_MIGRATION: i64 = 20261124000101;

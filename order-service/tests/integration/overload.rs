@@ -1,12 +1,11 @@
 //! Past capacity the service refuses writes at once instead of queueing them
 //! (`common::admission`), on the real database.
 
-mod support;
-
+use crate::support::AtCapacity;
 use common::testing::{spawn_app_with, TestTopics};
+use order_service::testing::order_body;
 use serde_json::Value;
 use std::time::{Duration, Instant};
-use support::{order_body, AtCapacity};
 
 #[tokio::test]
 async fn past_capacity_writes_get_503_with_retry_after_at_once_and_reads_still_answer() {

@@ -3,17 +3,15 @@
 //! while the database answers, and a consumer held by a lock. No record may
 //! stop a consumer for good, and a consumer that waits must be visible.
 
-mod support;
-
 use common::envelope::{self, dlq};
 use common::kafka::header_text as header;
 use common::testing::{produce_raw, read_topic, spawn_app, spawn_app_with, TestApp, TestTopics};
 use common::topics;
+use e2e::{billing_definition, Saga};
 use rdkafka::message::{Message, OwnedMessage};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use std::time::{Duration, Instant};
-use support::{billing_definition, order_body, Saga};
 use uuid::Uuid;
 
 async fn produce_event(topic: &str, key: &str, event_type: &str, body: &[u8]) {
@@ -30,14 +28,6 @@ fn payment_requested(order_id: Uuid, customer: &str) -> Vec<u8> {
     json!({"orderId": order_id, "customerId": customer, "amount": "10.00", "currency": "USD"})
         .to_string()
         .into_bytes()
-}
-
-impl Saga {
-    /// Places an order and waits until it is final.
-    async fn place_and_finish(&self, customer: &str) -> Value {
-        let order = self.place(&order_body(customer)).await;
-        self.final_order(order["orderId"].as_str().unwrap()).await.0
-    }
 }
 
 /// The whole original a cut copy points at, from the refusing service's database.
@@ -164,17 +154,7 @@ async fn records_near_the_size_limit_and_huge_headers_are_dead_lettered_and_the_
 
     // sagactl reaches the whole original of a cut copy, and replays it whole:
     // billing refuses it again, and its new cut copy names the same original bytes.
-    let sources = sagactl::Sources::connect(
-        &saga.orders.db.url,
-        &saga.billing.db.url,
-        &saga.notifications.db.url,
-        common::config::KafkaConfig {
-            bootstrap_servers: common::testing::kafka_bootstrap_servers(),
-            topic_prefix: saga.topics.prefix.clone(),
-        },
-    )
-    .await
-    .unwrap();
+    let sources = saga.sources().await;
     let selection = sagactl::dlq::Selection {
         topic: Some(topics::PAYMENT_REQUESTS.into()),
         ..Default::default()
@@ -238,11 +218,10 @@ async fn a_field_far_beyond_our_limits_is_dead_lettered_by_the_first_service_tha
             "{error}"
         );
     }
-    let accounts: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM accounts WHERE length(customer_id) > 100")
-            .fetch_one(&saga.billing.pool)
-            .await
-            .unwrap();
+    let accounts: i64 = saga
+        .billing
+        .count("SELECT count(*) FROM accounts WHERE length(customer_id) > 100")
+        .await;
     assert_eq!(accounts, 0, "nothing of the record reached the database");
 }
 
@@ -376,10 +355,7 @@ async fn a_consumer_held_by_a_lock_shows_its_stall_and_its_lag_until_it_moves_ag
         billing.metric("consumer_stalled_seconds", &group).await
     );
     // sagactl sees the same wait, from the group's committed offsets.
-    let kafka = common::config::KafkaConfig {
-        bootstrap_servers: common::testing::kafka_bootstrap_servers(),
-        topic_prefix: topics.prefix.clone(),
-    };
+    let kafka = topics.kafka();
     let waiting = sagactl::dlq::waiting_by_group(&kafka).await.unwrap();
     assert_eq!(waiting["billing-service"], 3, "{waiting:?}");
     lock.rollback().await.unwrap();

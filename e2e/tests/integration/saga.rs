@@ -1,16 +1,14 @@
 //! The whole saga, three real services on the real broker and three real
 //! databases, each test with its own topics and databases.
 
-mod support;
-
 use common::envelope;
 use common::kafka::header_text as header;
 use common::testing::{produce_raw, read_topic, TestApp};
 use common::topics;
+use e2e::{order_body, sorted_pairs, Saga};
 use rdkafka::message::Message;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
-use support::{order_body, Saga};
 
 /// An order of one item costing `amount`.
 fn single_item_order(customer: &str, amount: &str) -> Value {
@@ -23,17 +21,7 @@ fn single_item_order(customer: &str, amount: &str) -> Value {
 }
 
 fn kinds(notifications: &[Value]) -> Vec<(String, String)> {
-    let mut kinds: Vec<(String, String)> = notifications
-        .iter()
-        .map(|n| {
-            (
-                n["kind"].as_str().unwrap().to_owned(),
-                n["channel"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect();
-    kinds.sort();
-    kinds
+    sorted_pairs(notifications, "kind", "channel")
 }
 
 #[tokio::test]
@@ -58,23 +46,11 @@ async fn an_order_is_paid_charged_once_and_notified_twice() {
     assert_eq!(order["items"].as_array().unwrap().len(), 2);
     assert_eq!(order["items"][0]["subtotal"], "137.01");
 
-    let payment: Value = saga
-        .billing
-        .get(&format!("/api/payments/{id}"))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let payment: Value = saga.billing.get_json(&format!("/api/payments/{id}")).await;
     assert_eq!(payment["status"], "SUCCEEDED");
     assert_eq!(payment["amount"], "146.99");
     assert_eq!(saga.payment_count(&id).await, 1);
-    let account: Value = saga
-        .billing
-        .get("/api/accounts/alice")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let account: Value = saga.billing.get_json("/api/accounts/alice").await;
     assert_eq!(account["availableCredit"], "853.01");
 
     let notifications = saga.notifications_of(&id, 2).await;
@@ -130,13 +106,7 @@ async fn insufficient_credit_fails_the_payment_cancels_the_order_and_sends_an_sm
     let reason = order["failureReason"].as_str().unwrap();
     assert!(reason.contains("insufficient credit"), "{reason}");
     assert_eq!(saga.payment_count(id).await, 1);
-    let account: Value = saga
-        .billing
-        .get("/api/accounts/bob")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let account: Value = saga.billing.get_json("/api/accounts/bob").await;
     assert_eq!(
         account["availableCredit"], "100.00",
         "a declined payment charges nothing"
@@ -184,13 +154,7 @@ async fn a_limit_lowered_and_restored_still_counts_what_was_spent() {
     let (paid, status) = final_status("50.00").await;
     assert_eq!(status, "PAID");
 
-    let account: Value = saga
-        .billing
-        .get("/api/accounts/hank")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let account: Value = saga.billing.get_json("/api/accounts/hank").await;
     assert_eq!(
         (
             &account["creditLimit"],
@@ -248,10 +212,7 @@ async fn an_idempotency_key_replay_returns_the_same_order_and_starts_no_second_s
     let id = first["orderId"].as_str().unwrap();
     let (order, _) = saga.final_order(id).await;
     assert_eq!(order["status"], "PAID");
-    let orders: i64 = sqlx::query_scalar("SELECT count(*) FROM orders")
-        .fetch_one(&saga.orders.pool)
-        .await
-        .unwrap();
+    let orders: i64 = saga.orders.count("SELECT count(*) FROM orders").await;
     let published = saga
         .orders
         .metric_eventually("outbox_published_total", &[], 2.0)
@@ -261,10 +222,7 @@ async fn an_idempotency_key_replay_returns_the_same_order_and_starts_no_second_s
         (1, 2.0),
         "one order, one OrderCreated + one PaymentRequested"
     );
-    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM outbox")
-        .fetch_one(&saga.orders.pool)
-        .await
-        .unwrap();
+    let left: i64 = saga.orders.count("SELECT count(*) FROM outbox").await;
     assert_eq!(left, 0, "published rows are deleted");
     assert_eq!(saga.payment_count(id).await, 1);
 }
@@ -328,10 +286,7 @@ async fn redelivered_and_repeated_events_change_nothing() {
     ] {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            let seen: i64 = sqlx::query_scalar("SELECT count(*) FROM inbox")
-                .fetch_one(&app.pool)
-                .await
-                .unwrap();
+            let seen: i64 = app.count("SELECT count(*) FROM inbox").await;
             if seen >= expected || Instant::now() > deadline {
                 assert_eq!(seen, expected, "inbox rows in {}", app.db.name);
                 break;
@@ -342,13 +297,7 @@ async fn redelivered_and_repeated_events_change_nothing() {
     assert_eq!(saga.payment_count(&id).await, 1);
     let decisions = saga.billing.metric("outbox_published_total", &[]).await;
     assert_eq!(decisions, 1.0, "one PaymentSucceeded ever published");
-    let order: Value = saga
-        .orders
-        .get(&format!("/api/orders/{id}"))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let order: Value = saga.orders.get_json(&format!("/api/orders/{id}")).await;
     assert_eq!(
         order["status"], "PAID",
         "a late PaymentFailed never moves a final order"
@@ -422,13 +371,7 @@ async fn orders_wait_while_billing_is_down_and_all_complete_once_it_is_back() {
     let ids = saga.place_while_billing_is_down(5, "frank").await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     for id in &ids {
-        let order: Value = saga
-            .orders
-            .get(&format!("/api/orders/{id}"))
-            .await
-            .json()
-            .await
-            .unwrap();
+        let order: Value = saga.orders.get_json(&format!("/api/orders/{id}")).await;
         assert_eq!(
             order["status"], "PENDING",
             "no decision while billing is down"
@@ -441,13 +384,7 @@ async fn orders_wait_while_billing_is_down_and_all_complete_once_it_is_back() {
         assert_eq!(order["status"], "PAID", "{order}");
         assert_eq!(saga.payment_count(id).await, 1);
     }
-    let account: Value = saga
-        .billing
-        .get("/api/accounts/frank")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let account: Value = saga.billing.get_json("/api/accounts/frank").await;
     assert_eq!(
         account["availableCredit"], "265.05",
         "5 x 146.99 charged exactly once each"
@@ -521,13 +458,7 @@ async fn a_batch_with_a_refused_record_and_a_repeat_applies_each_other_record_on
             .await;
         assert_eq!(value, expected, "billing records {result}");
     }
-    let account: Value = saga
-        .billing
-        .get("/api/accounts/gina")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let account: Value = saga.billing.get_json("/api/accounts/gina").await;
     assert_eq!(
         account["availableCredit"], "559.03",
         "3 x 146.99 charged exactly once each"
@@ -800,6 +731,29 @@ fn metric_names_are_found_in_promql() {
     );
 }
 
+/// For clusters with the Prometheus operator: the three services' /metrics,
+/// through the port their Services name `http`.
+#[test]
+fn the_service_monitor_scrapes_every_service() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../k8s/monitoring/operator/servicemonitor.yaml");
+    let text = std::fs::read_to_string(path).unwrap();
+    let selected = text
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("values: ["))
+        .expect("a selector with values: [...]");
+    for service in common::local::SERVICES {
+        assert!(
+            selected.contains(service.name),
+            "{} is not selected",
+            service.name
+        );
+    }
+    for endpoint in ["port: http", "path: /metrics"] {
+        assert!(text.contains(endpoint), "no `{endpoint}`");
+    }
+}
+
 #[tokio::test]
 async fn dashboards_and_alerts_only_use_metrics_the_services_export() {
     let monitoring = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../k8s/monitoring");
@@ -825,8 +779,16 @@ async fn dashboards_and_alerts_only_use_metrics_the_services_export() {
         serde_json::from_str(&std::fs::read_to_string(monitoring.join("dashboard.json")).unwrap())
             .unwrap();
     for panel in dashboard["panels"].as_array().unwrap() {
-        for target in panel["targets"].as_array().unwrap() {
-            used.extend(metric_names_in(target["expr"].as_str().unwrap()));
+        let targets = panel["targets"].as_array().unwrap();
+        assert!(!targets.is_empty(), "panel {} has no query", panel["title"]);
+        for target in targets {
+            let expr = target["expr"].as_str().unwrap_or_default();
+            assert!(
+                !expr.trim().is_empty(),
+                "panel {} has an empty query",
+                panel["title"]
+            );
+            used.extend(metric_names_in(expr));
         }
     }
     used.sort();

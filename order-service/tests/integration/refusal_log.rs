@@ -1,20 +1,25 @@
 //! A flood of refusals writes a bounded number of log lines: one per
 //! `LOG_REPEAT_INTERVAL_SECS`, each carrying how many were suppressed since
 //! the last, and the suppressed ones counted in `log_lines_suppressed_total`.
-//! A test binary of its own: it installs the process's log subscriber.
+//! In a process of its own: it installs the process's log subscriber.
 
-mod support;
-
-use common::testing::{spawn_app_with, LogCapture, TestTopics};
+use crate::support::AtCapacity;
+use common::testing::{run_alone_in_child_process, spawn_app_with, LogCapture, TestTopics};
 use futures_util::stream::{self, StreamExt};
+use order_service::testing::order_body;
 use std::time::{Duration, Instant};
-use support::{order_body, AtCapacity};
 
 const FLOOD: usize = 3_000;
 const INTERVAL: Duration = Duration::from_secs(1);
 
 #[tokio::test]
 async fn a_flood_of_refusals_logs_one_line_per_interval_with_the_suppressed_count() {
+    if !run_alone_in_child_process(concat!(
+        module_path!(),
+        "::a_flood_of_refusals_logs_one_line_per_interval_with_the_suppressed_count"
+    )) {
+        return;
+    }
     let logs = LogCapture::install();
     let topics = TestTopics::create().await;
     let app = spawn_app_with(order_service::definition(), &topics, |c| {

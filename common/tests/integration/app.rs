@@ -4,7 +4,7 @@
 
 use common::app::ServiceDefinition;
 use common::config::ServiceDefaults;
-use common::testing::{spawn_app, spawn_app_with, table_names, TestTopics};
+use common::testing::{assert_ready_and_migrated, spawn_app, spawn_app_with, TestTopics};
 use sqlx::migrate::Migrator;
 use std::time::Duration;
 
@@ -33,20 +33,20 @@ async fn ready_answers_200_and_migrations_ran_when_both_dependencies_answer() {
     let topics = TestTopics::create().await;
     let app = spawn_app(probe(), &topics).await;
 
-    let (status, body) = app.readiness_until(200, Duration::from_secs(20)).await;
-
-    assert_eq!(status, 200, "{body}");
-    assert_eq!(body["down"], serde_json::json!([]));
-    assert_eq!(
-        table_names(&app.pool).await,
-        vec![
+    let body = assert_ready_and_migrated(
+        &app,
+        "probe-service",
+        &[
             "_sqlx_migrations",
             "dead_letters",
             "inbox",
             "outbox",
-            "probe"
-        ]
-    );
+            "probe",
+        ],
+    )
+    .await;
+
+    assert_eq!(body["down"], serde_json::json!([]));
 }
 
 #[tokio::test]
@@ -86,10 +86,6 @@ async fn ready_answers_503_naming_the_database_when_postgres_is_unreachable() {
     assert_eq!(status, 503, "{body}");
     assert_eq!(body["down"], serde_json::json!(["database"]), "{body}");
     assert_eq!(body["checks"]["kafka"]["up"], true, "{body}");
-}
-
-async fn count(app: &common::testing::TestApp, sql: &str) -> i64 {
-    sqlx::query_scalar(sql).fetch_one(&app.pool).await.unwrap()
 }
 
 #[tokio::test]
@@ -151,13 +147,13 @@ async fn the_relay_publishes_rows_in_order_with_the_envelope_and_cleanup_bounds_
     // Published outbox rows (retention 1 s) and the 2-hour-old inbox row go; the fresh inbox row stays.
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     while std::time::Instant::now() < deadline
-        && (count(&app, "SELECT count(*) FROM outbox").await > 0
-            || count(&app, "SELECT count(*) FROM inbox").await > 1)
+        && (app.count("SELECT count(*) FROM outbox").await > 0
+            || app.count("SELECT count(*) FROM inbox").await > 1)
     {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    assert_eq!(count(&app, "SELECT count(*) FROM outbox").await, 0);
-    assert_eq!(count(&app, "SELECT count(*) FROM inbox").await, 1);
+    assert_eq!(app.count("SELECT count(*) FROM outbox").await, 0);
+    assert_eq!(app.count("SELECT count(*) FROM inbox").await, 1);
 }
 
 #[tokio::test]
@@ -193,11 +189,8 @@ async fn outbox_rows_stay_pending_while_kafka_is_unreachable() {
     tokio::time::sleep(Duration::from_secs(2)).await;
 
     assert_eq!(
-        count(
-            &app,
-            "SELECT count(*) FROM outbox WHERE published_at IS NULL"
-        )
-        .await,
+        app.count("SELECT count(*) FROM outbox WHERE published_at IS NULL")
+            .await,
         1
     );
 }

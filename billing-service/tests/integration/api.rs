@@ -1,16 +1,11 @@
 //! billing-service's HTTP API on the real database: what a client sees for
 //! bad account ids. No input may produce a 5xx.
 
-use billing_service::config::BillingConfig;
 use common::testing::{spawn_app, TestApp, TestTopics};
 use serde_json::{json, Value};
 
 async fn billing(topics: &TestTopics) -> TestApp {
-    spawn_app(
-        billing_service::definition(BillingConfig::from_lookup(|_| None).unwrap()),
-        topics,
-    )
-    .await
+    spawn_app(super::definition(), topics).await
 }
 
 #[tokio::test]
@@ -36,9 +31,6 @@ async fn a_nul_or_blank_account_id_is_refused_naming_the_field() {
         assert_eq!(error["error"], "bad_request");
         assert_eq!(error["fields"][0]["field"], "customerId", "PUT {path}");
     }
-    let accounts: i64 = sqlx::query_scalar("SELECT count(*) FROM accounts")
-        .fetch_one(&app.pool)
-        .await
-        .unwrap();
+    let accounts: i64 = app.count("SELECT count(*) FROM accounts").await;
     assert_eq!(accounts, 0);
 }

@@ -1,29 +1,10 @@
 //! order-service's HTTP API on the real database: what a client sees for good
 //! and bad requests. No input may produce a 5xx.
 
-use common::testing::{query_plans, spawn_app, TestApp, TestTopics};
+use common::testing::{named_fields, query_plans, spawn_app, TestTopics};
 use order_service::store::{list_query, OrderFilter};
+use order_service::testing::{body_with, ITEM};
 use serde_json::Value;
-
-const ITEM: &str =
-    r#"{"productId": "p-1", "name": "Widget", "price": 19.99, "quantity": 3, "subtotal": 59.97}"#;
-
-fn body_with(item: &str, total: &str, extra: &str) -> String {
-    format!(r#"{{"customerId": "c-1", "items": [{item}], "totalAmount": {total}{extra}}}"#)
-}
-
-async fn post_raw(app: &TestApp, content_type: &str, body: String) -> (u16, Value) {
-    let response = app
-        .http
-        .post(format!("{}/api/orders", app.address))
-        .header("content-type", content_type)
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(Value::Null))
-}
 
 #[tokio::test]
 async fn each_bad_order_gets_its_4xx_and_names_the_field() {
@@ -151,7 +132,9 @@ async fn each_bad_order_gets_its_4xx_and_names_the_field() {
     assert!(cases.len() >= 15);
 
     for (body, expected_status, field) in cases {
-        let (status, error) = post_raw(&app, "application/json", body.clone()).await;
+        let (status, error) = app
+            .post_raw("/api/orders", "application/json", body.clone())
+            .await;
         assert_eq!(status, expected_status, "body {body} -> {error}");
         let named: Vec<&str> = error["fields"]
             .as_array()
@@ -164,10 +147,7 @@ async fn each_bad_order_gets_its_4xx_and_names_the_field() {
             "body {body}: expected {field} named, got {error}"
         );
     }
-    let orders: i64 = sqlx::query_scalar("SELECT count(*) FROM orders")
-        .fetch_one(&app.pool)
-        .await
-        .unwrap();
+    let orders: i64 = app.count("SELECT count(*) FROM orders").await;
     assert_eq!(orders, 0, "no invalid order stored");
 }
 
@@ -176,7 +156,9 @@ async fn wrong_content_type_oversized_body_and_bad_ids_get_their_status() {
     let topics = TestTopics::create().await;
     let app = spawn_app(order_service::definition(), &topics).await;
 
-    let (status, error) = post_raw(&app, "text/plain", body_with(ITEM, "59.97", "")).await;
+    let (status, error) = app
+        .post_raw("/api/orders", "text/plain", body_with(ITEM, "59.97", ""))
+        .await;
     assert_eq!(
         (status, error["error"].as_str()),
         (415, Some("unsupported_media_type"))
@@ -187,7 +169,7 @@ async fn wrong_content_type_oversized_body_and_bad_ids_get_their_status() {
         "59.97",
         &format!(r#", "padding": "{}""#, "x".repeat(70 * 1024)),
     );
-    let (status, error) = post_raw(&app, "application/json", huge).await;
+    let (status, error) = app.post_raw("/api/orders", "application/json", huge).await;
     assert_eq!(
         (status, error["error"].as_str()),
         (413, Some("payload_too_large"))
@@ -239,19 +221,11 @@ async fn orders_are_listed_newest_first_a_page_at_a_time() {
         .map(|(_, id)| id.clone())
         .collect();
 
-    let first: Value = app
-        .get("/api/orders?customerId=a&limit=2")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let first: Value = app.get_json("/api/orders?customerId=a&limit=2").await;
     let after = first["nextAfter"].as_str().unwrap();
     let second: Value = app
-        .get(&format!("/api/orders?customerId=a&limit=2&after={after}"))
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json(&format!("/api/orders?customerId=a&limit=2&after={after}"))
+        .await;
 
     let ids: Vec<String> = [&first, &second]
         .iter()
@@ -260,12 +234,7 @@ async fn orders_are_listed_newest_first_a_page_at_a_time() {
         .collect();
     assert_eq!(ids, expected);
     assert!(second["nextAfter"].is_null(), "{second}");
-    let pending: Value = app
-        .get("/api/orders?status=PENDING&limit=100")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let pending: Value = app.get_json("/api/orders?status=PENDING&limit=100").await;
     assert_eq!(pending["orders"].as_array().unwrap().len(), 5);
 }
 
@@ -294,18 +263,6 @@ async fn a_customers_orders_are_listed_from_the_customer_index_in_custom_and_gen
 }
 
 /// The error body's field names.
-fn named_fields(error: &Value) -> Vec<String> {
-    error["fields"]
-        .as_array()
-        .map(|fields| {
-            fields
-                .iter()
-                .filter_map(|f| f["field"].as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 #[tokio::test]
 async fn a_nul_anywhere_in_an_order_or_its_filter_is_refused_naming_the_field() {
     let topics = TestTopics::create().await;
@@ -323,7 +280,9 @@ async fn a_nul_anywhere_in_an_order_or_its_filter_is_refused_naming_the_field() 
         (body_with(&nul_item, "59.97", ""), "items[0].name"),
     ];
     for (body, field) in cases {
-        let (status, error) = post_raw(&app, "application/json", body.clone()).await;
+        let (status, error) = app
+            .post_raw("/api/orders", "application/json", body.clone())
+            .await;
         assert_eq!(status, 422, "{body} -> {error}");
         assert_eq!(error["error"], "validation_failed");
         assert_eq!(named_fields(&error), [field], "{body} -> {error}");
@@ -334,113 +293,6 @@ async fn a_nul_anywhere_in_an_order_or_its_filter_is_refused_naming_the_field() 
     let error: Value = response.json().await.unwrap();
     assert_eq!(named_fields(&error), ["customerId"], "{error}");
 
-    let orders: i64 = sqlx::query_scalar("SELECT count(*) FROM orders")
-        .fetch_one(&app.pool)
-        .await
-        .unwrap();
+    let orders: i64 = app.count("SELECT count(*) FROM orders").await;
     assert_eq!(orders, 0);
-}
-
-#[tokio::test]
-async fn customer_ids_and_money_follow_one_rule_in_orders_and_accounts() {
-    let topics = TestTopics::create().await;
-    let orders = spawn_app(order_service::definition(), &topics).await;
-    let billing = spawn_app(
-        billing_service::definition(
-            billing_service::config::BillingConfig::from_lookup(|_| None).unwrap(),
-        ),
-        &topics,
-    )
-    .await;
-    // 26 characters, 104 bytes: counted in characters everywhere.
-    let emoji = "😀".repeat(26);
-
-    let body: Value =
-        serde_json::from_str(&body_with(ITEM, "59.97", "").replace("c-1", &emoji)).unwrap();
-    let response = orders.post_json("/api/orders", &body).await;
-    assert_eq!(response.status().as_u16(), 202);
-    let order: Value = response.json().await.unwrap();
-    assert_eq!(order["customerId"], emoji.as_str());
-    let listed: Value = orders
-        .get(&format!("/api/orders?customerId={emoji}"))
-        .await
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(listed["orders"][0]["orderId"], order["orderId"]);
-
-    // Trailing zeros are accepted in a credit limit as in a price.
-    let response = billing
-        .put_json(
-            &format!("/api/accounts/{emoji}"),
-            &serde_json::from_str::<Value>(r#"{"creditLimit": 1.50000}"#).unwrap(),
-        )
-        .await;
-    assert_eq!(response.status().as_u16(), 200);
-    let account: Value = billing
-        .get(&format!("/api/accounts/{emoji}"))
-        .await
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(account["customerId"], emoji.as_str());
-    assert_eq!(account["creditLimit"], "1.50");
-
-    let price_19_990: Value =
-        serde_json::from_str(&body_with(&ITEM.replace("19.99", "19.990"), "59.97", "")).unwrap();
-    assert_eq!(
-        orders
-            .post_json("/api/orders", &price_19_990)
-            .await
-            .status()
-            .as_u16(),
-        202
-    );
-
-    // A third significant decimal is refused by both.
-    let (status, error) = post_raw(
-        &orders,
-        "application/json",
-        body_with(&ITEM.replace("19.99", "19.999"), "59.997", ""),
-    )
-    .await;
-    assert_eq!(
-        (status, named_fields(&error)),
-        (422, vec!["items[0].price".to_owned()])
-    );
-    let response = billing
-        .put_json(
-            &format!("/api/accounts/{emoji}"),
-            &serde_json::from_str::<Value>(r#"{"creditLimit": 19.999}"#).unwrap(),
-        )
-        .await;
-    assert_eq!(response.status().as_u16(), 422);
-    let error: Value = response.json().await.unwrap();
-    assert_eq!(named_fields(&error), ["creditLimit"], "{error}");
-    let account: Value = billing
-        .get(&format!("/api/accounts/{emoji}"))
-        .await
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(
-        account["creditLimit"], "1.50",
-        "the refused limit changed nothing"
-    );
-
-    // 101 characters are one too many for both.
-    let long = "😀".repeat(101);
-    let body: Value =
-        serde_json::from_str(&body_with(ITEM, "59.97", "").replace("c-1", &long)).unwrap();
-    let response = orders.post_json("/api/orders", &body).await;
-    assert_eq!(response.status().as_u16(), 422);
-    let response = billing
-        .put_json(
-            &format!("/api/accounts/{long}"),
-            &serde_json::json!({"creditLimit": 5}),
-        )
-        .await;
-    assert_eq!(response.status().as_u16(), 400);
-    let error: Value = response.json().await.unwrap();
-    assert_eq!(named_fields(&error), ["customerId"], "{error}");
 }

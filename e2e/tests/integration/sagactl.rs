@@ -1,95 +1,16 @@
-//! sagactl against the three real services, databases and topics.
+//! sagactl against the three real services, databases and topics: the
+//! library's audit and dead-letter tools, and the command line.
 
 use common::config::KafkaConfig;
 use common::envelope::{self, dlq};
-use common::testing::{produce_raw, read_topic, spawn_app, TestApp, TestTopics};
+use common::testing::{produce_raw, read_topic};
 use common::topics;
+use e2e::{sorted_pairs, Saga};
 use rdkafka::message::{Headers, Message};
 use sagactl::audit::{audit, Thresholds};
 use sagactl::dlq::{list, replay, Selection};
-use sagactl::Sources;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
-
-struct Stack {
-    topics: TestTopics,
-    orders: TestApp,
-    billing: TestApp,
-    notifications: TestApp,
-}
-
-async fn stack() -> Stack {
-    let topics = TestTopics::create().await;
-    let billing_config = billing_service::config::BillingConfig::from_lookup(|_| None).unwrap();
-    Stack {
-        orders: spawn_app(order_service::definition(), &topics).await,
-        billing: spawn_app(billing_service::definition(billing_config), &topics).await,
-        notifications: spawn_app(notification_service::definition(), &topics).await,
-        topics,
-    }
-}
-
-impl Stack {
-    async fn sources(&self) -> Sources {
-        let kafka = KafkaConfig {
-            bootstrap_servers: common::testing::kafka_bootstrap_servers(),
-            topic_prefix: self.topics.prefix.clone(),
-        };
-        Sources::connect(
-            &self.orders.db.url,
-            &self.billing.db.url,
-            &self.notifications.db.url,
-            kafka,
-        )
-        .await
-        .unwrap()
-    }
-
-    /// Runs the `sagactl audit` binary on this stack.
-    fn cli_audit(&self, json: bool) -> std::process::Output {
-        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_sagactl"));
-        command
-            .env("ORDERS_DATABASE_URL", &self.orders.db.url)
-            .env("BILLING_DATABASE_URL", &self.billing.db.url)
-            .env("NOTIFICATIONS_DATABASE_URL", &self.notifications.db.url)
-            .env(
-                "KAFKA_BOOTSTRAP_SERVERS",
-                common::testing::kafka_bootstrap_servers(),
-            )
-            .env("KAFKA_TOPIC_PREFIX", &self.topics.prefix)
-            .arg("audit");
-        if json {
-            command.arg("--json");
-        }
-        command.output().expect("run sagactl")
-    }
-
-    /// Places an order and waits until it is final and both notifications exist.
-    async fn completed_order(&self, customer: &str) -> String {
-        let body = json!({"customerId": customer, "items": [{"productId": "p-1", "name": "Mug",
-                          "price": 4.99, "quantity": 2, "subtotal": 9.98}], "totalAmount": 9.98});
-        let order: Value = self
-            .orders
-            .post_json("/api/orders", &body)
-            .await
-            .json()
-            .await
-            .unwrap();
-        let id = order["orderId"].as_str().unwrap().to_owned();
-        let path = format!("/api/notifications?orderId={id}");
-        self.notifications
-            .get_until(&path, Duration::from_secs(30), |b| {
-                b["notifications"].as_array().is_some_and(|n| n.len() == 2)
-            })
-            .await;
-        self.orders
-            .get_until(&format!("/api/orders/{id}"), Duration::from_secs(30), |o| {
-                o["status"] != "PENDING"
-            })
-            .await;
-        id
-    }
-}
 
 const THRESHOLDS: Thresholds = Thresholds {
     pending: Duration::from_secs(60),
@@ -98,15 +19,15 @@ const THRESHOLDS: Thresholds = Thresholds {
 
 #[tokio::test]
 async fn audit_is_clean_after_complete_sagas_and_names_every_broken_invariant() {
-    let mut stack = stack().await;
-    let put = stack
+    let mut saga = Saga::start().await;
+    let put = saga
         .billing
         .put_json("/api/accounts/poor", &json!({"creditLimit": 1}))
         .await;
     assert_eq!(put.status().as_u16(), 200);
-    let paid = stack.completed_order("rich").await;
-    let failed = stack.completed_order("poor").await;
-    let sources = stack.sources().await;
+    let paid = saga.completed_order("rich").await;
+    let failed = saga.completed_order("poor").await;
+    let sources = saga.sources().await;
 
     let report = audit(&sources, THRESHOLDS).await.unwrap();
     assert_eq!(
@@ -129,32 +50,32 @@ async fn audit_is_clean_after_complete_sagas_and_names_every_broken_invariant() 
     assert_eq!(c.dead_lettered.values().sum::<i64>(), 0);
 
     // Break one invariant of each kind, directly in the databases.
-    stack.billing.stop().await; // so its relay cannot publish the stale row below
+    saga.billing.stop().await; // so its relay cannot publish the stale row below
     sqlx::query("DELETE FROM notifications WHERE order_id = $1::uuid AND kind = 'ORDER_RECEIVED'")
         .bind(&paid)
-        .execute(&stack.notifications.pool)
+        .execute(&saga.notifications.pool)
         .await
         .unwrap();
     sqlx::query("UPDATE payments SET status = 'SUCCEEDED' WHERE order_id = $1::uuid")
         .bind(&failed)
-        .execute(&stack.billing.pool)
+        .execute(&saga.billing.pool)
         .await
         .unwrap();
     let stuck = uuid::Uuid::now_v7();
     sqlx::query("INSERT INTO orders (id, customer_id, total_amount, currency, created_at) VALUES ($1, 'x', 1, 'USD', now() - interval '2 hours')")
         .bind(stuck)
-        .execute(&stack.orders.pool)
+        .execute(&saga.orders.pool)
         .await
         .unwrap();
     let orphan = uuid::Uuid::now_v7();
     sqlx::query("INSERT INTO payments (order_id, customer_id, amount, currency, status) VALUES ($1, 'rich', 1, 'USD', 'SUCCEEDED')")
         .bind(orphan)
-        .execute(&stack.billing.pool)
+        .execute(&saga.billing.pool)
         .await
         .unwrap();
     sqlx::query("INSERT INTO outbox (event_id, topic, message_key, event_type, event_version, source, occurred_at, payload, created_at)
                  VALUES (gen_random_uuid(), 'notification-events', 'k', 'PaymentSucceeded', 1, 'billing-service', now(), '{}', now() - interval '5 minutes')")
-        .execute(&stack.billing.pool)
+        .execute(&saga.billing.pool)
         .await
         .unwrap();
 
@@ -199,12 +120,12 @@ async fn audit_is_clean_after_complete_sagas_and_names_every_broken_invariant() 
 
 #[tokio::test]
 async fn dead_letters_are_listed_with_provenance_and_replaying_twice_charges_once() {
-    let stack = stack().await;
-    let id = stack.completed_order("ivy").await;
+    let saga = Saga::start().await;
+    let id = saga.completed_order("ivy").await;
     // A copy of the order's real PaymentRequested, as if it had been
     // dead-lettered during an outage.
     let original = read_topic(
-        &stack.topics.topic(topics::PAYMENT_REQUESTS),
+        &saga.topics.topic(topics::PAYMENT_REQUESTS),
         1,
         Duration::from_secs(10),
     )
@@ -223,25 +144,25 @@ async fn dead_letters_are_listed_with_provenance_and_replaying_twice_charges_onc
         .collect();
     headers.push((
         dlq::ORIGINAL_TOPIC.into(),
-        stack.topics.topic(topics::PAYMENT_REQUESTS),
+        saga.topics.topic(topics::PAYMENT_REQUESTS),
     ));
     headers.push((dlq::ERROR.into(), "database unavailable (simulated)".into()));
     let headers: Vec<(&str, &str)> = headers
         .iter()
         .map(|(k, v)| (k.as_str(), v.as_str()))
         .collect();
-    let dlq_topic = stack.topics.topic(&topics::dlq(topics::PAYMENT_REQUESTS));
+    let dlq_topic = saga.topics.topic(&topics::dlq(topics::PAYMENT_REQUESTS));
     produce_raw(&dlq_topic, &id, &headers, original.payload().unwrap()).await;
 
     // A poison record (no envelope) is dead-lettered by billing.
     produce_raw(
-        &stack.topics.topic(topics::PAYMENT_REQUESTS),
+        &saga.topics.topic(topics::PAYMENT_REQUESTS),
         "poison",
         &[],
         b"not json",
     )
     .await;
-    let sources = stack.sources().await;
+    let sources = saga.sources().await;
     let kafka = sources.kafka.clone();
     let all = Selection::default();
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -282,51 +203,43 @@ async fn dead_letters_are_listed_with_provenance_and_replaying_twice_charges_onc
     for _ in 0..2 {
         let replayed = replay(&sources, &only_payment_requests).await.unwrap();
         assert_eq!(replayed.len(), 1, "only the PaymentRequested is selected");
-        assert_eq!(replayed[0].1, stack.topics.topic(topics::PAYMENT_REQUESTS));
+        assert_eq!(replayed[0].1, saga.topics.topic(topics::PAYMENT_REQUESTS));
     }
-    let duplicates = stack
+    let duplicates = saga
         .billing
         .metric_eventually("consumer_records_total", &[("result", "duplicate")], 2.0)
         .await;
     assert_eq!(duplicates, 2.0);
-    let payments: i64 = sqlx::query_scalar("SELECT count(*) FROM payments")
-        .fetch_one(&stack.billing.pool)
-        .await
-        .unwrap();
+    let payments: i64 = saga.billing.count("SELECT count(*) FROM payments").await;
     assert_eq!(payments, 1, "replayed twice, charged once");
 }
 
 #[tokio::test]
 async fn the_cli_exits_non_zero_naming_an_order_charged_twice() {
-    let stack = stack().await;
-    let id = stack.completed_order("jack").await;
-    let audit = |json: bool| stack.cli_audit(json);
-    let clean = audit(false);
-    assert!(
-        clean.status.success(),
-        "{}",
-        String::from_utf8_lossy(&clean.stdout)
-    );
+    let saga = Saga::start().await;
+    let id = saga.completed_order("jack").await;
+    let clean = saga.cli(&["audit"]).await;
+    assert_eq!(clean.code, 0, "{}", clean.stdout);
 
     // Plant a second payment row for the order (the primary key forbids it, so drop that first).
     sqlx::query("ALTER TABLE payments DROP CONSTRAINT payments_pkey")
-        .execute(&stack.billing.pool)
+        .execute(&saga.billing.pool)
         .await
         .unwrap();
     sqlx::query("INSERT INTO payments (order_id, customer_id, amount, currency, status) VALUES ($1::uuid, 'jack', 9.98, 'USD', 'SUCCEEDED')")
         .bind(&id)
-        .execute(&stack.billing.pool)
+        .execute(&saga.billing.pool)
         .await
         .unwrap();
 
-    let planted = audit(false);
-    let stdout = String::from_utf8_lossy(&planted.stdout);
-    assert_eq!(planted.status.code(), Some(1), "{stdout}");
+    let planted = saga.cli(&["audit"]).await;
+    let stdout = &planted.stdout;
+    assert_eq!(planted.code, 1, "{stdout}");
     assert!(
         stdout.contains(&format!("VIOLATION duplicate_payment {id}")),
         "{stdout}"
     );
-    let json: Value = serde_json::from_slice(&audit(true).stdout).unwrap();
+    let json: Value = serde_json::from_str(&saga.cli(&["audit", "--json"]).await.stdout).unwrap();
     assert_eq!(json["violations"][0]["rule"], "duplicate_payment");
     assert_eq!(json["violations"][0]["id"], id.as_str());
 }
@@ -334,15 +247,11 @@ async fn the_cli_exits_non_zero_naming_an_order_charged_twice() {
 #[tokio::test]
 async fn the_cli_exits_non_zero_naming_customers_whose_credit_is_broken_and_an_orphan_notification()
 {
-    let stack = stack().await;
-    let lena = stack.completed_order("lena").await;
-    stack.completed_order("mia").await;
-    let clean = stack.cli_audit(false);
-    assert!(
-        clean.status.success(),
-        "{}",
-        String::from_utf8_lossy(&clean.stdout)
-    );
+    let saga = Saga::start().await;
+    let lena = saga.completed_order("lena").await;
+    saga.completed_order("mia").await;
+    let clean = saga.cli(&["audit"]).await;
+    assert_eq!(clean.code, 0, "{}", clean.stdout);
 
     // A forged PaymentSucceeded for an order that never existed: order-service
     // dead-letters it, notification-service (which cannot know) notifies.
@@ -351,7 +260,7 @@ async fn the_cli_exits_non_zero_naming_customers_whose_credit_is_broken_and_an_o
     let forged = json!({"orderId": ghost, "customerId": "mallory", "amount": "5.00",
                         "currency": "USD", "decidedAt": "2026-11-24T00:00:00Z"});
     produce_raw(
-        &stack.topics.topic(topics::NOTIFICATION_EVENTS),
+        &saga.topics.topic(topics::NOTIFICATION_EVENTS),
         &ghost.to_string(),
         &[
             (envelope::EVENT_ID, event_id.as_str()),
@@ -362,9 +271,7 @@ async fn the_cli_exits_non_zero_naming_customers_whose_credit_is_broken_and_an_o
     )
     .await;
     let dead = read_topic(
-        &stack
-            .topics
-            .topic(&topics::dlq(topics::NOTIFICATION_EVENTS)),
+        &saga.topics.topic(&topics::dlq(topics::NOTIFICATION_EVENTS)),
         1,
         Duration::from_secs(20),
     )
@@ -372,8 +279,7 @@ async fn the_cli_exits_non_zero_naming_customers_whose_credit_is_broken_and_an_o
     assert_eq!(dead.len(), 1);
     let group = common::kafka::header_text(&dead[0], dlq::CONSUMER_GROUP);
     assert_eq!(group, Some("order-service"));
-    stack
-        .notifications
+    saga.notifications
         .get_until(
             &format!("/api/notifications?orderId={ghost}"),
             Duration::from_secs(20),
@@ -385,17 +291,17 @@ async fn the_cli_exits_non_zero_naming_customers_whose_credit_is_broken_and_an_o
     // bumped without a payment.
     sqlx::query("UPDATE payments SET credit_limit_at_decision = 5.00 WHERE order_id = $1::uuid")
         .bind(&lena)
-        .execute(&stack.billing.pool)
+        .execute(&saga.billing.pool)
         .await
         .unwrap();
     sqlx::query("UPDATE accounts SET spent = spent + 100 WHERE customer_id = 'mia'")
-        .execute(&stack.billing.pool)
+        .execute(&saga.billing.pool)
         .await
         .unwrap();
 
-    let planted = stack.cli_audit(false);
-    let stdout = String::from_utf8_lossy(&planted.stdout);
-    assert_eq!(planted.status.code(), Some(1), "{stdout}");
+    let planted = saga.cli(&["audit"]).await;
+    let stdout = &planted.stdout;
+    assert_eq!(planted.code, 1, "{stdout}");
     for line in [
         format!("VIOLATION orphan_notification {ghost}: notifications for an unknown order: 1 PAYMENT_SUCCEEDED"),
         format!("VIOLATION credit_overspent lena: order {lena} charged 9.98 on 0.00 already spent, over the limit 5.00 then in force"),
@@ -403,19 +309,8 @@ async fn the_cli_exits_non_zero_naming_customers_whose_credit_is_broken_and_an_o
     ] {
         assert!(stdout.contains(&line), "{line:?} not in {stdout}");
     }
-    let json: Value = serde_json::from_slice(&stack.cli_audit(true).stdout).unwrap();
-    let mut found: Vec<(String, String)> = json["violations"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| {
-            (
-                v["rule"].as_str().unwrap().into(),
-                v["id"].as_str().unwrap().into(),
-            )
-        })
-        .collect();
-    found.sort();
+    let json: Value = serde_json::from_str(&saga.cli(&["audit", "--json"]).await.stdout).unwrap();
+    let found = sorted_pairs(json["violations"].as_array().unwrap(), "rule", "id");
     assert_eq!(
         found,
         [
@@ -428,12 +323,12 @@ async fn the_cli_exits_non_zero_naming_customers_whose_credit_is_broken_and_an_o
 
 #[tokio::test]
 async fn a_repaired_dead_letter_replayed_completes_its_saga_and_a_second_replay_changes_nothing() {
-    let stack = stack().await;
+    let saga = Saga::start().await;
     // An order whose PaymentRequested went out broken (no currency).
     let order_id = uuid::Uuid::now_v7();
     sqlx::query("INSERT INTO orders (id, customer_id, total_amount, currency) VALUES ($1, 'kate', 9.98, 'USD')")
         .bind(order_id)
-        .execute(&stack.orders.pool)
+        .execute(&saga.orders.pool)
         .await
         .unwrap();
     let event_id = uuid::Uuid::now_v7().to_string();
@@ -445,14 +340,14 @@ async fn a_repaired_dead_letter_replayed_completes_its_saga_and_a_second_replay_
     ];
     let broken = json!({"orderId": order_id, "customerId": "kate", "amount": "9.98"});
     produce_raw(
-        &stack.topics.topic(topics::PAYMENT_REQUESTS),
+        &saga.topics.topic(topics::PAYMENT_REQUESTS),
         &key,
         &envelope_headers,
         broken.to_string().as_bytes(),
     )
     .await;
 
-    let sources = stack.sources().await;
+    let sources = saga.sources().await;
     let kafka = sources.kafka.clone();
     let payment_requests_dlq = Selection {
         topic: Some(topics::PAYMENT_REQUESTS.into()),
@@ -468,8 +363,8 @@ async fn a_repaired_dead_letter_replayed_completes_its_saga_and_a_second_replay_
     // The operator repairs the record (adds the currency) next to the broken one, then replays it alone.
     let repaired =
         json!({"orderId": order_id, "customerId": "kate", "amount": "9.98", "currency": "USD"});
-    let dlq_topic = stack.topics.topic(&topics::dlq(topics::PAYMENT_REQUESTS));
-    let original_topic = stack.topics.topic(topics::PAYMENT_REQUESTS);
+    let dlq_topic = saga.topics.topic(&topics::dlq(topics::PAYMENT_REQUESTS));
+    let original_topic = saga.topics.topic(topics::PAYMENT_REQUESTS);
     let mut headers = envelope_headers.to_vec();
     headers.push((dlq::ORIGINAL_TOPIC, original_topic.as_str()));
     produce_raw(&dlq_topic, &key, &headers, repaired.to_string().as_bytes()).await;
@@ -490,7 +385,7 @@ async fn a_repaired_dead_letter_replayed_completes_its_saga_and_a_second_replay_
     };
 
     assert_eq!(replay(&sources, &only_the_fix).await.unwrap().len(), 1);
-    let order = stack
+    let order = saga
         .orders
         .get_until(
             &format!("/api/orders/{order_id}"),
@@ -501,24 +396,21 @@ async fn a_repaired_dead_letter_replayed_completes_its_saga_and_a_second_replay_
     assert_eq!(order["status"], "PAID", "{order}");
 
     assert_eq!(replay(&sources, &only_the_fix).await.unwrap().len(), 1);
-    let duplicates = stack
+    let duplicates = saga
         .billing
         .metric_eventually("consumer_records_total", &[("result", "duplicate")], 1.0)
         .await;
     assert_eq!(duplicates, 1.0);
     let payments: i64 = sqlx::query_scalar("SELECT count(*) FROM payments WHERE order_id = $1")
         .bind(order_id)
-        .fetch_one(&stack.billing.pool)
+        .fetch_one(&saga.billing.pool)
         .await
         .unwrap();
     assert_eq!(payments, 1);
-    let order: Value = stack
+    let order: Value = saga
         .orders
-        .get(&format!("/api/orders/{order_id}"))
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json(&format!("/api/orders/{order_id}"))
+        .await;
     assert_eq!(order["status"], "PAID");
 }
 

@@ -56,11 +56,8 @@ async fn a_customers_notifications_are_listed_newest_first_and_only_theirs() {
     }
 
     let body: Value = app
-        .get("/api/notifications?customerId=c-1&limit=2")
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json("/api/notifications?customerId=c-1&limit=2")
+        .await;
 
     let listed: Vec<&str> = body["notifications"]
         .as_array()

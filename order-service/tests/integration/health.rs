@@ -1,0 +1,15 @@
+//! Readiness and liveness: the checks every service passes.
+
+common::health_tests!(
+    order_service::definition(),
+    "order-service",
+    [
+        "_sqlx_migrations",
+        "dead_letters",
+        "idempotency_keys",
+        "inbox",
+        "order_items",
+        "orders",
+        "outbox"
+    ]
+);
