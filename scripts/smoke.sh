@@ -93,24 +93,6 @@ taken_port_is_named() {
   grep -q "port $port .* already in use" <<<"$out" || { echo "  got: $out" >&2; return 1; }
 }
 
-sigterm_exits_cleanly() {
-  local port pid rc
-  port=$(free_port)
-  HTTP_PORT=$port DATABASE_URL=$(service_database_url order-service) \
-    "$(cargo_bin order-service)" >"$LOG_DIR/smoke-sigterm.log" 2>&1 &
-  pid=$!
-  local i
-  for ((i = 0; i < 120; i++)); do
-    curl -fsS -o /dev/null "$(local_url "$port")/health/ready" 2>/dev/null && break
-    sleep 0.25
-  done
-  kill -TERM $pid
-  rc=0
-  wait $pid || rc=$?
-  [ $rc = 0 ] && grep -q "stopped" "$LOG_DIR/smoke-sigterm.log" ||
-    { echo "  exit code $rc; log: $LOG_DIR/smoke-sigterm.log" >&2; return 1; }
-}
-
 ORDERS=$(service_url order-service)
 
 # Places a small order; prints its id, fails unless the answer is 202.
@@ -210,9 +192,9 @@ one_trace_in_all_three_logs() {
 }
 
 orders_are_accepted_while_kafka_is_down_and_complete_after() {
-  local ids=() id i
+  local ids=() id
   "$ROOT_DIR/kafka-setup/kafka.sh" stop >/dev/null
-  for i in 1 2 3; do
+  for _ in 1 2 3; do
     id=$(place_order) || { "$ROOT_DIR/kafka-setup/kafka.sh" start >/dev/null; return 1; }
     ids+=("$id")
   done
@@ -268,7 +250,6 @@ check "kafka-topics --describe lists every catalogue topic with its partitions" 
 check "a record from kafka-console-producer comes back through kafka-console-consumer" console_round_trip
 check "make up again keeps the same processes" up_again_is_harmless
 check "a port taken by another process is named in the error" taken_port_is_named
-check "a service exits 0 after SIGTERM" sigterm_exits_cleanly
 check "an order's trace id is in the log lines of all three services" one_trace_in_all_three_logs
 check "spans go to OTLP only when OTEL_EXPORTER_OTLP_ENDPOINT is set, with the request's trace id" \
   otlp_export_only_when_configured
