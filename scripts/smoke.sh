@@ -122,59 +122,6 @@ all_paid() {
   done
 }
 
-# Runs notification-service in the foreground with extra environment, sends
-# one traced request, and stops it with SIGTERM (which flushes its spans).
-run_traced_request() { # trace_id env...
-  local trace=$1 port pid i
-  shift
-  port=$(free_port)
-  env "$@" HTTP_PORT="$port" DATABASE_URL="$(service_database_url notification-service)" \
-    "$(cargo_bin notification-service)" >>"$LOG_DIR/smoke-otlp.log" 2>&1 &
-  pid=$!
-  for ((i = 0; i < 120; i++)); do
-    curl -fsS -o /dev/null "$(local_url "$port")/health/live" 2>/dev/null && break
-    sleep 0.25
-  done
-  curl -fsS -o /dev/null -H "traceparent: 00-$trace-00f067aa0ba902b7-01" "$(local_url "$port")/health/live"
-  kill -TERM $pid
-  wait $pid
-}
-
-# With OTEL_EXPORTER_OTLP_ENDPOINT set, spans reach an OTLP/HTTP receiver
-# carrying the request's trace id; without it, nothing is sent.
-otlp_export_only_when_configured() {
-  local receiver port received=$LOG_DIR/smoke-otlp-received trace=4bf92f3577b34da6a3ce929d0e0e4736
-  : >"$received"
-  port=$(free_port)
-  python3 - "$port" "$received" <<'PY' &
-import http.server, sys
-port, out = int(sys.argv[1]), sys.argv[2]
-class Receiver(http.server.BaseHTTPRequestHandler):
-    def do_POST(self):
-        body = self.rfile.read(int(self.headers.get("content-length", 0)))
-        with open(out, "a") as f:
-            f.write(f"{self.path} {body.hex()}\n")
-        self.send_response(200)
-        self.send_header("content-type", "application/x-protobuf")
-        self.end_headers()
-    def log_message(self, *args):
-        pass
-http.server.HTTPServer(("127.0.0.1", port), Receiver).serve_forever()
-PY
-  receiver=$!
-  wait_for_port "$port" 10
-  run_traced_request "$trace" OTEL_EXPORTER_OTLP_ENDPOINT="$(local_url "$port")" || { kill $receiver; return 1; }
-  if ! grep -q "^/v1/traces .*$trace" "$received"; then
-    echo "  no span with trace $trace reached the receiver: $(wc -l <"$received") request(s)" >&2
-    kill $receiver
-    return 1
-  fi
-  : >"$received"
-  run_traced_request "$trace" OTEL_EXPORTER_OTLP_ENDPOINT= || { kill $receiver; return 1; }
-  kill $receiver
-  [ ! -s "$received" ] || { echo "  spans were exported without OTEL_EXPORTER_OTLP_ENDPOINT" >&2; return 1; }
-}
-
 # The trace id that POST answers with shows up in all three services' logs.
 one_trace_in_all_three_logs() {
   local headers id trace name missing=""
@@ -251,8 +198,6 @@ check "a record from kafka-console-producer comes back through kafka-console-con
 check "make up again keeps the same processes" up_again_is_harmless
 check "a port taken by another process is named in the error" taken_port_is_named
 check "an order's trace id is in the log lines of all three services" one_trace_in_all_three_logs
-check "spans go to OTLP only when OTEL_EXPORTER_OTLP_ENDPOINT is set, with the request's trace id" \
-  otlp_export_only_when_configured
 
 "$ROOT_DIR/scripts/postgres.sh" stop fast >/dev/null
 check "with Postgres stopped, every /health/ready answers 503 naming the database" all_ready_status 503 database 15
