@@ -37,6 +37,31 @@ pub struct ServiceDefinition {
     pub metrics: Arc<Metrics>,
 }
 
+impl ServiceDefinition {
+    /// A service whose one consumer group, `group`, reads the topics the
+    /// catalogue gives that group (`contract::topics::CONSUMER_GROUPS`).
+    pub fn with_consumer(
+        defaults: ServiceDefaults,
+        migrator: &'static Migrator,
+        routes: fn(&mut web::ServiceConfig),
+        group: &str,
+        handler: impl crate::consumer::EventHandler,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        Self {
+            defaults,
+            migrator,
+            routes: Arc::new(routes),
+            consumers: vec![ConsumerDefinition {
+                group: group.into(),
+                topics: crate::topics::consumed_by(group),
+                handler: Arc::new(handler),
+            }],
+            metrics,
+        }
+    }
+}
+
 pub struct Application {
     port: u16,
     server: Server,

@@ -10,11 +10,8 @@ pub mod testing;
 
 use common::app::ServiceDefinition;
 use common::config::ServiceDefaults;
-use common::consumer::ConsumerDefinition;
 use common::metrics::Metrics;
-use common::topics;
 use sqlx::migrate::Migrator;
-use std::sync::Arc;
 
 pub const SERVICE: ServiceDefaults = common::local::ORDER_SERVICE;
 
@@ -38,15 +35,12 @@ pub fn definition() -> ServiceDefinition {
         "SELECT COALESCE(EXTRACT(EPOCH FROM now() - min(created_at))::float8, 0)
            FROM orders WHERE status = 'PENDING'",
     );
-    ServiceDefinition {
-        defaults: SERVICE,
-        migrator: &MIGRATOR,
-        routes: Arc::new(routes::configure),
-        consumers: vec![ConsumerDefinition {
-            group: GROUP.into(),
-            topics: topics::consumed_by(GROUP),
-            handler: Arc::new(handler),
-        }],
+    ServiceDefinition::with_consumer(
+        SERVICE,
+        &MIGRATOR,
+        routes::configure,
+        GROUP,
+        handler,
         metrics,
-    }
+    )
 }
