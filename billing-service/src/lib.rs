@@ -18,17 +18,10 @@ pub const SERVICE: ServiceDefaults = common::local::BILLING_SERVICE;
 pub static MIGRATOR: Migrator = sqlx::migrate!();
 
 /// Consumer group that decides payments.
-pub const GROUP: &str = "billing-service";
+pub const GROUP: &str = SERVICE.name;
 
 pub fn definition(config: config::BillingConfig) -> ServiceDefinition {
     let metrics = Metrics::new(SERVICE.name);
     let handler = handler::PaymentRequestHandler::new(config, &metrics);
-    ServiceDefinition::with_consumer(
-        SERVICE,
-        &MIGRATOR,
-        routes::configure,
-        GROUP,
-        handler,
-        metrics,
-    )
+    ServiceDefinition::with_consumer(SERVICE, &MIGRATOR, routes::configure, handler, metrics)
 }

@@ -38,13 +38,13 @@ pub struct ServiceDefinition {
 }
 
 impl ServiceDefinition {
-    /// A service whose one consumer group, `group`, reads the topics the
-    /// catalogue gives that group (`contract::topics::CONSUMER_GROUPS`).
+    /// A service with one consumer group, named after the service, reading
+    /// the topics the catalogue gives that group
+    /// (`contract::topics::CONSUMER_GROUPS`).
     pub fn with_consumer(
         defaults: ServiceDefaults,
         migrator: &'static Migrator,
         routes: fn(&mut web::ServiceConfig),
-        group: &str,
         handler: impl crate::consumer::EventHandler,
         metrics: Arc<Metrics>,
     ) -> Self {
@@ -53,8 +53,8 @@ impl ServiceDefinition {
             migrator,
             routes: Arc::new(routes),
             consumers: vec![ConsumerDefinition {
-                group: group.into(),
-                topics: crate::topics::consumed_by(group),
+                group: defaults.name.into(),
+                topics: crate::topics::consumed_by(defaults.name),
                 handler: Arc::new(handler),
             }],
             metrics,

@@ -17,17 +17,10 @@ pub const SERVICE: ServiceDefaults = common::local::NOTIFICATION_SERVICE;
 pub static MIGRATOR: Migrator = sqlx::migrate!();
 
 /// Consumer group that notifies customers.
-pub const GROUP: &str = "notification-service";
+pub const GROUP: &str = SERVICE.name;
 
 pub fn definition() -> ServiceDefinition {
     let metrics = Metrics::new(SERVICE.name);
     let handler = handler::NotificationHandler::new(&metrics);
-    ServiceDefinition::with_consumer(
-        SERVICE,
-        &MIGRATOR,
-        routes::configure,
-        GROUP,
-        handler,
-        metrics,
-    )
+    ServiceDefinition::with_consumer(SERVICE, &MIGRATOR, routes::configure, handler, metrics)
 }

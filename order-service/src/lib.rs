@@ -19,7 +19,7 @@ pub const SERVICE: ServiceDefaults = common::local::ORDER_SERVICE;
 pub static MIGRATOR: Migrator = sqlx::migrate!();
 
 /// Consumer group that closes sagas.
-pub const GROUP: &str = "order-service";
+pub const GROUP: &str = SERVICE.name;
 
 pub fn definition() -> ServiceDefinition {
     let metrics = Metrics::new(SERVICE.name);
@@ -35,12 +35,5 @@ pub fn definition() -> ServiceDefinition {
         "SELECT COALESCE(EXTRACT(EPOCH FROM now() - min(created_at))::float8, 0)
            FROM orders WHERE status = 'PENDING'",
     );
-    ServiceDefinition::with_consumer(
-        SERVICE,
-        &MIGRATOR,
-        routes::configure,
-        GROUP,
-        handler,
-        metrics,
-    )
+    ServiceDefinition::with_consumer(SERVICE, &MIGRATOR, routes::configure, handler, metrics)
 }
