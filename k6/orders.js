@@ -108,3 +108,11 @@ export const THRESHOLDS = {
   http_req_failed: ['rate<0.01'],
   checks: ['rate>0.99'],
 };
+
+// DURATION as k6 wants it: "90s" and "2m" as they are, a bare number as
+// seconds (k6 would take "30" for 30 ms and refuse the scenario).
+export function durationFromEnv(fallback) {
+  const value = __ENV.DURATION;
+  if (!value) return fallback;
+  return /^[0-9]+$/.test(value) ? `${value}s` : value;
+}

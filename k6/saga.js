@@ -8,7 +8,7 @@
 import http from 'k6/http';
 import { check, sleep } from 'k6';
 import { Counter, Rate, Trend } from 'k6/metrics';
-import { baseUrl, jsonBody, placeOrder, quick, THRESHOLDS } from './orders.js';
+import { baseUrl, durationFromEnv, jsonBody, placeOrder, quick, THRESHOLDS } from './orders.js';
 
 const TIMEOUT_MS = parseInt(__ENV.SAGA_TIMEOUT_MS || '30000', 10);
 const POLL_MS = parseInt(__ENV.POLL_INTERVAL_MS || '100', 10);
@@ -25,7 +25,7 @@ export const options = {
     saga: {
       executor: 'constant-vus',
       vus: parseInt(__ENV.VUS || (quick() ? '5' : '10'), 10),
-      duration: __ENV.DURATION || (quick() ? '20s' : '2m'),
+      duration: durationFromEnv(quick() ? '20s' : '2m'),
       // An iteration can poll for up to TIMEOUT_MS: let the last ones finish
       // rather than cutting them off and losing their measurement.
       gracefulStop: `${Math.ceil(TIMEOUT_MS / 1000) + 5}s`,

@@ -1,11 +1,11 @@
 // Open-model throughput: RATE new orders per second (default 50) for DURATION
-// (default 30s), whether or not the server keeps up, so a slow server shows as
+// (default 30s; a bare number is seconds), whether or not the server keeps up, so a slow server shows as
 // latency and dropped_iterations instead of quietly lowering the load as the
 // closed-model ramp in load-test.js would.
-import { placeOrder, THRESHOLDS } from './orders.js';
+import { durationFromEnv, placeOrder, THRESHOLDS } from './orders.js';
 
 const RATE = parseInt(__ENV.RATE || '50', 10);
-const DURATION = __ENV.DURATION || '30s';
+const DURATION = durationFromEnv('30s');
 if (!(RATE > 0)) {
   throw new Error(`RATE must be a positive integer, got "${__ENV.RATE}"`);
 }

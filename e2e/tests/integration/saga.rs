@@ -731,6 +731,29 @@ fn metric_names_are_found_in_promql() {
     );
 }
 
+/// For clusters with the Prometheus operator: the three services' /metrics,
+/// through the port their Services name `http`.
+#[test]
+fn the_service_monitor_scrapes_every_service() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../k8s/monitoring/operator/servicemonitor.yaml");
+    let text = std::fs::read_to_string(path).unwrap();
+    let selected = text
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("values: ["))
+        .expect("a selector with values: [...]");
+    for service in common::local::SERVICES {
+        assert!(
+            selected.contains(service.name),
+            "{} is not selected",
+            service.name
+        );
+    }
+    for endpoint in ["port: http", "path: /metrics"] {
+        assert!(text.contains(endpoint), "no `{endpoint}`");
+    }
+}
+
 #[tokio::test]
 async fn dashboards_and_alerts_only_use_metrics_the_services_export() {
     let monitoring = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../k8s/monitoring");
@@ -756,8 +779,16 @@ async fn dashboards_and_alerts_only_use_metrics_the_services_export() {
         serde_json::from_str(&std::fs::read_to_string(monitoring.join("dashboard.json")).unwrap())
             .unwrap();
     for panel in dashboard["panels"].as_array().unwrap() {
-        for target in panel["targets"].as_array().unwrap() {
-            used.extend(metric_names_in(target["expr"].as_str().unwrap()));
+        let targets = panel["targets"].as_array().unwrap();
+        assert!(!targets.is_empty(), "panel {} has no query", panel["title"]);
+        for target in targets {
+            let expr = target["expr"].as_str().unwrap_or_default();
+            assert!(
+                !expr.trim().is_empty(),
+                "panel {} has an empty query",
+                panel["title"]
+            );
+            used.extend(metric_names_in(expr));
         }
     }
     used.sort();
