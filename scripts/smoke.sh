@@ -66,18 +66,11 @@ up_again_is_harmless() {
   [ "$before" = "$after" ] || { echo "  pids changed: $before -> $after" >&2; return 1; }
 }
 
+# Postgres holds its port: a Kafka asked to listen there refuses, naming it.
 taken_port_is_named() {
-  local port listener out
-  port=$(free_port)
-  python3 -c "import socket,time; s=socket.socket(); s.bind(('127.0.0.1',$port)); s.listen(); time.sleep(30)" &
-  listener=$!
-  wait_for_port "$port" 10
-  out=$(STATE_DIR=$(mktemp -d) KAFKA_PORT=$port "$ROOT_DIR/kafka-setup/kafka.sh" start 2>&1) && {
-    kill $listener
-    return 1
-  }
-  kill $listener 2>/dev/null || true
-  grep -q "port $port .* already in use" <<<"$out" || { echo "  got: $out" >&2; return 1; }
+  local out
+  out=$(STATE_DIR=$(mktemp -d) KAFKA_PORT=$PG_PORT "$ROOT_DIR/kafka-setup/kafka.sh" start 2>&1) && return 1
+  grep -q "port $PG_PORT .* already in use" <<<"$out" || { echo "  got: $out" >&2; return 1; }
 }
 
 ORDERS=$(service_url order-service)
