@@ -61,9 +61,7 @@ mkdir -p "$WORK"
 RUN=$WORK/run.json
 BIN=$ROOT_DIR/kafka-setup/bin
 PG_DATA_DIR=${PG_DATA_DIR:-$STATE_DIR/postgres}
-PG_BIN=${PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)}
-PGBENCH=$PG_BIN/pgbench
-[ -x "$PGBENCH" ] || PGBENCH=$(command -v pgbench) || die "pgbench not found (Debian: apt-get install postgresql-contrib)"
+PGBENCH=$(pg_program pgbench) || die "pgbench not found (Debian: apt-get install postgresql-contrib)"
 PERF_TOPIC=bench-perf
 T0=$SECONDS
 

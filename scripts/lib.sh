@@ -122,16 +122,6 @@ require_free_port() { # port what
   fi
 }
 
-# Waits until $1 accepts connections, $2 seconds at most.
-wait_for_port() {
-  local port=$1 timeout=$2 i
-  for ((i = 0; i < timeout * 4; i++)); do
-    port_open "$port" && return 0
-    sleep 0.25
-  done
-  return 1
-}
-
 # pidfile helpers: a component is "ours and running" only when its pidfile
 # names a live process whose command line still matches what we started.
 pid_of() { # name pattern -> prints pid if running

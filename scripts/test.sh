@@ -25,7 +25,7 @@ say "cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 say "Kubernetes manifests: render both overlays, validate offline, check their promises"
 "$ROOT_DIR/scripts/k8s-validate.sh"
-say "alert rules (promtool), dashboard, ServiceMonitor"
+say "alert rules (promtool check and test)"
 "$ROOT_DIR/scripts/check-monitoring.sh"
 
 started_infra=0 started_services=0

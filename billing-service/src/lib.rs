@@ -9,11 +9,8 @@ pub mod store;
 
 use common::app::ServiceDefinition;
 use common::config::ServiceDefaults;
-use common::consumer::ConsumerDefinition;
 use common::metrics::Metrics;
-use common::topics;
 use sqlx::migrate::Migrator;
-use std::sync::Arc;
 
 pub const SERVICE: ServiceDefaults = common::local::BILLING_SERVICE;
 
@@ -21,20 +18,10 @@ pub const SERVICE: ServiceDefaults = common::local::BILLING_SERVICE;
 pub static MIGRATOR: Migrator = sqlx::migrate!();
 
 /// Consumer group that decides payments.
-pub const GROUP: &str = "billing-service";
+pub const GROUP: &str = SERVICE.name;
 
 pub fn definition(config: config::BillingConfig) -> ServiceDefinition {
     let metrics = Metrics::new(SERVICE.name);
     let handler = handler::PaymentRequestHandler::new(config, &metrics);
-    ServiceDefinition {
-        defaults: SERVICE,
-        migrator: &MIGRATOR,
-        routes: Arc::new(routes::configure),
-        consumers: vec![ConsumerDefinition {
-            group: GROUP.into(),
-            topics: topics::consumed_by(GROUP),
-            handler: Arc::new(handler),
-        }],
-        metrics,
-    }
+    ServiceDefinition::with_consumer(SERVICE, &MIGRATOR, routes::configure, handler, metrics)
 }

@@ -37,6 +37,31 @@ pub struct ServiceDefinition {
     pub metrics: Arc<Metrics>,
 }
 
+impl ServiceDefinition {
+    /// A service with one consumer group, named after the service, reading
+    /// the topics the catalogue gives that group
+    /// (`contract::topics::CONSUMER_GROUPS`).
+    pub fn with_consumer(
+        defaults: ServiceDefaults,
+        migrator: &'static Migrator,
+        routes: fn(&mut web::ServiceConfig),
+        handler: impl crate::consumer::EventHandler,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        Self {
+            defaults,
+            migrator,
+            routes: Arc::new(routes),
+            consumers: vec![ConsumerDefinition {
+                group: defaults.name.into(),
+                topics: crate::topics::consumed_by(defaults.name),
+                handler: Arc::new(handler),
+            }],
+            metrics,
+        }
+    }
+}
+
 pub struct Application {
     port: u16,
     server: Server,

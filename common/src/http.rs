@@ -200,6 +200,15 @@ pub fn customer_id_param(field: &str, raw: &str) -> Result<String, ApiError> {
         .map_err(|message| ApiError::bad_field(field, message))
 }
 
+/// An optional query parameter, checked by `parse` (which names the field)
+/// when present.
+pub fn optional<T>(
+    raw: Option<&str>,
+    parse: impl FnOnce(&str) -> Result<T, ApiError>,
+) -> Result<Option<T>, ApiError> {
+    raw.map(parse).transpose()
+}
+
 /// Page size from `?limit=`: 1 to 100, default 20.
 pub fn page_limit(limit: Option<i64>) -> Result<i64, ApiError> {
     match limit {

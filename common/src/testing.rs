@@ -1,6 +1,6 @@
-//! Test support (feature `testing`): run a service's real application on a
-//! free port against a fresh database on the real local Postgres and the real
-//! local Kafka. `make test` starts both; the addresses come from
+//! Test support (feature `testing`): run a service's real application, or
+//! its binary in a child process, on a free port against a fresh database on
+//! the real local Postgres and the real local Kafka. `make test` starts both; the addresses come from
 //! `PG_ADMIN_URL` and `KAFKA_BOOTSTRAP_SERVERS` (local defaults otherwise).
 
 use crate::app::{Application, ServiceDefinition};
@@ -593,4 +593,155 @@ pub fn run_alone_in_child_process(test: &str) -> bool {
     // A filter matching nothing passes too: make sure the test ran.
     assert!(stdout.contains("1 passed"), "{name} did not run:\n{stdout}");
     false
+}
+
+/// A TCP port nothing listens on now, chosen by the kernel.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+/// A service's real binary in a child process, as a user runs it: on a free
+/// port, a fresh database, the local Kafka and a private set of topics, with
+/// its output kept. The child is killed when this is dropped (`kill_on_drop`),
+/// however the test ends.
+pub struct ServiceProcess {
+    /// `http://127.0.0.1:<port>`.
+    pub address: String,
+    child: tokio::process::Child,
+    output: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+    readers: Vec<tokio::task::JoinHandle<()>>,
+    // No idle connections: one kept open would hold up the graceful shutdown.
+    http: reqwest::Client,
+    _db: TestDatabase,
+}
+
+impl ServiceProcess {
+    /// Starts `binary` (`env!("CARGO_BIN_EXE_<name>")`), with `env` on top of
+    /// the settings above. Does not wait for it: see [`ServiceProcess::status_until`].
+    pub async fn spawn(binary: &str, topics: &TestTopics, env: &[(&str, &str)]) -> Self {
+        let name = std::path::Path::new(binary)
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("service");
+        let db = TestDatabase::create(name).await;
+        let port = free_port();
+        let mut child = tokio::process::Command::new(binary)
+            .env("HTTP_PORT", port.to_string())
+            .env("DATABASE_URL", &db.url)
+            .env("KAFKA_BOOTSTRAP_SERVERS", kafka_bootstrap_servers())
+            .env("KAFKA_TOPIC_PREFIX", &topics.prefix)
+            .envs(env.iter().copied())
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {binary}: {e}"));
+        // Read both pipes as the child writes, so a full pipe never blocks it.
+        let output = std::sync::Arc::default();
+        let readers = vec![
+            collect(child.stdout.take().expect("piped stdout"), &output),
+            collect(child.stderr.take().expect("piped stderr"), &output),
+        ];
+        Self {
+            address: format!("http://127.0.0.1:{port}"),
+            child,
+            output,
+            readers,
+            http: reqwest::Client::builder()
+                .pool_max_idle_per_host(0)
+                .build()
+                .expect("HTTP client"),
+            _db: db,
+        }
+    }
+
+    /// `GET path` with `headers`.
+    pub async fn get(
+        &self,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> reqwest::Result<reqwest::Response> {
+        headers
+            .iter()
+            .fold(
+                self.http.get(format!("{}{path}", self.address)),
+                |r, (k, v)| r.header(*k, *v),
+            )
+            .send()
+            .await
+    }
+
+    /// Polls `GET path` until it answers `expected`, 60 s at most; returns
+    /// the last status (0 while nothing listens). Panics, with the process's
+    /// output, if it exits meanwhile.
+    pub async fn status_until(&mut self, path: &str, expected: u16) -> u16 {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let status = match self.get(path, &[]).await {
+                Ok(response) => response.status().as_u16(),
+                Err(_) => 0,
+            };
+            if status == expected || Instant::now() >= deadline {
+                return status;
+            }
+            if let Ok(Some(exit)) = self.child.try_wait() {
+                let output = self.output_to_the_end().await;
+                panic!("the service exited ({exit}) before answering:\n{output}");
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+
+    /// Sends SIGTERM, as `make down` and Kubernetes do, and waits for the
+    /// process to exit (60 s at most); returns its status and all its output.
+    pub async fn terminate(&mut self) -> (std::process::ExitStatus, String) {
+        let pid = self.child.id().expect("the service is still running");
+        // SAFETY: kill(2) on our own child's pid touches no memory.
+        let sent = unsafe { libc::kill(pid as libc::pid_t, libc::SIGTERM) };
+        assert_eq!(
+            sent,
+            0,
+            "SIGTERM to {pid}: {}",
+            std::io::Error::last_os_error()
+        );
+        let Ok(status) = tokio::time::timeout(Duration::from_secs(60), self.child.wait()).await
+        else {
+            panic!("no exit 60 s after SIGTERM:\n{}", self.output());
+        };
+        let status = status.expect("wait for the service");
+        (status, self.output_to_the_end().await)
+    }
+
+    /// Everything the process wrote so far, stdout and stderr.
+    pub fn output(&self) -> String {
+        String::from_utf8_lossy(&self.output.lock().unwrap()).into_owned()
+    }
+
+    /// The output of a process that has exited: once both pipes are read to
+    /// their end, so its last lines are in.
+    async fn output_to_the_end(&mut self) -> String {
+        for reader in self.readers.drain(..) {
+            let _ = tokio::time::timeout(Duration::from_secs(5), reader).await;
+        }
+        self.output()
+    }
+}
+
+/// Appends all that `pipe` yields to `into`, in a task of its own.
+fn collect(
+    mut pipe: impl tokio::io::AsyncRead + Unpin + Send + 'static,
+    into: &std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+) -> tokio::task::JoinHandle<()> {
+    use tokio::io::AsyncReadExt;
+    let into = into.clone();
+    tokio::spawn(async move {
+        let mut buffer = [0u8; 8192];
+        while let Ok(n @ 1..) = pipe.read(&mut buffer).await {
+            into.lock().unwrap().extend_from_slice(&buffer[..n]);
+        }
+    })
 }

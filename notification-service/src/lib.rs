@@ -8,11 +8,8 @@ pub mod store;
 
 use common::app::ServiceDefinition;
 use common::config::ServiceDefaults;
-use common::consumer::ConsumerDefinition;
 use common::metrics::Metrics;
-use common::topics;
 use sqlx::migrate::Migrator;
-use std::sync::Arc;
 
 pub const SERVICE: ServiceDefaults = common::local::NOTIFICATION_SERVICE;
 
@@ -20,20 +17,10 @@ pub const SERVICE: ServiceDefaults = common::local::NOTIFICATION_SERVICE;
 pub static MIGRATOR: Migrator = sqlx::migrate!();
 
 /// Consumer group that notifies customers.
-pub const GROUP: &str = "notification-service";
+pub const GROUP: &str = SERVICE.name;
 
 pub fn definition() -> ServiceDefinition {
     let metrics = Metrics::new(SERVICE.name);
     let handler = handler::NotificationHandler::new(&metrics);
-    ServiceDefinition {
-        defaults: SERVICE,
-        migrator: &MIGRATOR,
-        routes: Arc::new(routes::configure),
-        consumers: vec![ConsumerDefinition {
-            group: GROUP.into(),
-            topics: topics::consumed_by(GROUP),
-            handler: Arc::new(handler),
-        }],
-        metrics,
-    }
+    ServiceDefinition::with_consumer(SERVICE, &MIGRATOR, routes::configure, handler, metrics)
 }

@@ -2,7 +2,7 @@
 
 use crate::store::{self, NotificationFilter};
 use actix_web::{web, HttpResponse};
-use common::http::{customer_id_param, page_limit, parse_uuid, ApiError};
+use common::http::{customer_id_param, optional, page_limit, parse_uuid, ApiError};
 use serde::Deserialize;
 use sqlx::PgPool;
 
@@ -20,16 +20,10 @@ struct Query {
 
 async fn list(query: web::Query<Query>, pool: web::Data<PgPool>) -> Result<HttpResponse, ApiError> {
     let limit = page_limit(query.limit)?;
-    let order_id = query
-        .order_id
-        .as_deref()
-        .map(|id| parse_uuid("orderId", id))
-        .transpose()?;
-    let customer_id = query
-        .customer_id
-        .as_deref()
-        .map(|c| customer_id_param("customerId", c))
-        .transpose()?;
+    let order_id = optional(query.order_id.as_deref(), |id| parse_uuid("orderId", id))?;
+    let customer_id = optional(query.customer_id.as_deref(), |c| {
+        customer_id_param("customerId", c)
+    })?;
     let filter = NotificationFilter {
         order_id,
         customer_id: customer_id.as_deref(),

@@ -10,11 +10,8 @@ pub mod testing;
 
 use common::app::ServiceDefinition;
 use common::config::ServiceDefaults;
-use common::consumer::ConsumerDefinition;
 use common::metrics::Metrics;
-use common::topics;
 use sqlx::migrate::Migrator;
-use std::sync::Arc;
 
 pub const SERVICE: ServiceDefaults = common::local::ORDER_SERVICE;
 
@@ -22,7 +19,7 @@ pub const SERVICE: ServiceDefaults = common::local::ORDER_SERVICE;
 pub static MIGRATOR: Migrator = sqlx::migrate!();
 
 /// Consumer group that closes sagas.
-pub const GROUP: &str = "order-service";
+pub const GROUP: &str = SERVICE.name;
 
 pub fn definition() -> ServiceDefinition {
     let metrics = Metrics::new(SERVICE.name);
@@ -38,15 +35,5 @@ pub fn definition() -> ServiceDefinition {
         "SELECT COALESCE(EXTRACT(EPOCH FROM now() - min(created_at))::float8, 0)
            FROM orders WHERE status = 'PENDING'",
     );
-    ServiceDefinition {
-        defaults: SERVICE,
-        migrator: &MIGRATOR,
-        routes: Arc::new(routes::configure),
-        consumers: vec![ConsumerDefinition {
-            group: GROUP.into(),
-            topics: topics::consumed_by(GROUP),
-            handler: Arc::new(handler),
-        }],
-        metrics,
-    }
+    ServiceDefinition::with_consumer(SERVICE, &MIGRATOR, routes::configure, handler, metrics)
 }

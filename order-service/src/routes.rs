@@ -5,7 +5,9 @@ use crate::store::{self, OrderView};
 use actix_web::{http::header, web, HttpRequest, HttpResponse};
 use chrono::{DateTime, SubsecRound, Utc};
 use common::events::{self, OrderCreated, PaymentRequested};
-use common::http::{customer_id_param, found, page_limit, parse_uuid, ApiError, FieldError};
+use common::http::{
+    customer_id_param, found, optional, page_limit, parse_uuid, ApiError, FieldError,
+};
 use common::outbox::{NewEvent, Outbox, OutboxBatch};
 use common::topics;
 use common::trace::TraceContext;
@@ -186,16 +188,10 @@ async fn list_orders(
             ));
         }
     }
-    let after = query
-        .after
-        .as_deref()
-        .map(|a| parse_uuid("after", a))
-        .transpose()?;
-    let customer_id = query
-        .customer_id
-        .as_deref()
-        .map(|c| customer_id_param("customerId", c))
-        .transpose()?;
+    let after = optional(query.after.as_deref(), |a| parse_uuid("after", a))?;
+    let customer_id = optional(query.customer_id.as_deref(), |c| {
+        customer_id_param("customerId", c)
+    })?;
     let filter = store::OrderFilter {
         customer_id: customer_id.as_deref(),
         status: query.status.as_deref(),

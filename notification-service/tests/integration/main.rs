@@ -3,3 +3,4 @@
 
 mod api;
 mod health;
+mod otlp;

@@ -8,4 +8,5 @@ mod http_edges;
 mod overload;
 mod properties;
 mod refusal_log;
+mod shutdown;
 mod support;
