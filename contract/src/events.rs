@@ -162,6 +162,60 @@ impl WithinLimits for PaymentFailed {
     }
 }
 
+/// An event body that travels on its own: its envelope's type and version,
+/// the topic it is published to and its key (the order id, so one order's
+/// events stay in partition order) follow from the type, so no producer or
+/// consumer spells them out.
+pub trait Event: Serialize + serde::de::DeserializeOwned + WithinLimits {
+    const TYPE: &'static str;
+    const VERSION: i32;
+    /// Logical topic name (see [`crate::topics`]).
+    const TOPIC: &'static str;
+
+    fn order_id(&self) -> Uuid;
+
+    /// The record key.
+    fn key(&self) -> String {
+        self.order_id().to_string()
+    }
+}
+
+impl Event for OrderCreated {
+    const TYPE: &'static str = ORDER_CREATED;
+    const VERSION: i32 = V1;
+    const TOPIC: &'static str = crate::topics::ORDER_CREATED;
+    fn order_id(&self) -> Uuid {
+        self.order_id
+    }
+}
+
+impl Event for PaymentRequested {
+    const TYPE: &'static str = PAYMENT_REQUESTED;
+    const VERSION: i32 = V1;
+    const TOPIC: &'static str = crate::topics::PAYMENT_REQUESTS;
+    fn order_id(&self) -> Uuid {
+        self.order_id
+    }
+}
+
+impl Event for PaymentSucceeded {
+    const TYPE: &'static str = PAYMENT_SUCCEEDED;
+    const VERSION: i32 = V1;
+    const TOPIC: &'static str = crate::topics::NOTIFICATION_EVENTS;
+    fn order_id(&self) -> Uuid {
+        self.order_id
+    }
+}
+
+impl Event for PaymentFailed {
+    const TYPE: &'static str = PAYMENT_FAILED;
+    const VERSION: i32 = V1;
+    const TOPIC: &'static str = crate::topics::NOTIFICATION_EVENTS;
+    fn order_id(&self) -> Uuid {
+        self.order_id
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
