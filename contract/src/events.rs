@@ -180,41 +180,24 @@ pub trait Event: Serialize + serde::de::DeserializeOwned + WithinLimits {
     }
 }
 
-impl Event for OrderCreated {
-    const TYPE: &'static str = ORDER_CREATED;
-    const VERSION: i32 = V1;
-    const TOPIC: &'static str = crate::topics::ORDER_CREATED;
-    fn order_id(&self) -> Uuid {
-        self.order_id
-    }
+/// Each body's key is its `orderId`.
+macro_rules! event {
+    ($body:ty, $event_type:expr, $version:expr, $topic:expr) => {
+        impl Event for $body {
+            const TYPE: &'static str = $event_type;
+            const VERSION: i32 = $version;
+            const TOPIC: &'static str = $topic;
+            fn order_id(&self) -> Uuid {
+                self.order_id
+            }
+        }
+    };
 }
 
-impl Event for PaymentRequested {
-    const TYPE: &'static str = PAYMENT_REQUESTED;
-    const VERSION: i32 = V1;
-    const TOPIC: &'static str = crate::topics::PAYMENT_REQUESTS;
-    fn order_id(&self) -> Uuid {
-        self.order_id
-    }
-}
-
-impl Event for PaymentSucceeded {
-    const TYPE: &'static str = PAYMENT_SUCCEEDED;
-    const VERSION: i32 = V1;
-    const TOPIC: &'static str = crate::topics::NOTIFICATION_EVENTS;
-    fn order_id(&self) -> Uuid {
-        self.order_id
-    }
-}
-
-impl Event for PaymentFailed {
-    const TYPE: &'static str = PAYMENT_FAILED;
-    const VERSION: i32 = V1;
-    const TOPIC: &'static str = crate::topics::NOTIFICATION_EVENTS;
-    fn order_id(&self) -> Uuid {
-        self.order_id
-    }
-}
+event! { OrderCreated, ORDER_CREATED, V1, crate::topics::ORDER_CREATED }
+event! { PaymentRequested, PAYMENT_REQUESTED, V1, crate::topics::PAYMENT_REQUESTS }
+event! { PaymentSucceeded, PAYMENT_SUCCEEDED, V1, crate::topics::NOTIFICATION_EVENTS }
+event! { PaymentFailed, PAYMENT_FAILED, V1, crate::topics::NOTIFICATION_EVENTS }
 
 #[cfg(test)]
 mod tests {
