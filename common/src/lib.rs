@@ -2,8 +2,8 @@
 //! and migrations, Kafka clients, the outbox and its relay, the inbox,
 //! idempotent consumers with dead-lettering, health endpoints, and the
 //! application skeleton that wires them together. The contract they speak
-//! (events and what each consumer accepts, envelope, topics, limits) is the `contract` crate, re-exported
-//! here under the same names.
+//! (events and what each consumer accepts, envelope, topics, limits) is the
+//! `contract` crate, re-exported here under the same names.
 
 pub use contract::{accepts, envelope, event_set, events, limits, local, money, topics, trace};
 
