@@ -4,6 +4,8 @@
 //! groups, trace context, money, where the Kafka cluster is, and where the
 //! local stack listens.
 
+#[cfg(test)]
+mod contract_files;
 pub mod envelope;
 pub mod events;
 pub mod kafka;
