@@ -178,14 +178,14 @@ fn dead_letter_headers() -> Value {
     let integer = |description: &str| json!({ "type": "string", "pattern": "^[0-9]+$", "description": description });
     json!({
         "type": "object",
-        "description": "The original record's headers (cut to 1 KiB each in a cut copy) plus these, which a replay drops.",
+        "description": "The original record's headers (each cut short in a cut copy) plus these, which a replay drops.",
         "required": [dlq::ORIGINAL_TOPIC, dlq::ORIGINAL_PARTITION, dlq::ORIGINAL_OFFSET, dlq::CONSUMER_GROUP, dlq::ERROR, dlq::FAILED_AT],
         "properties": {
             dlq::ORIGINAL_TOPIC: text("The topic the record was refused on."),
             dlq::ORIGINAL_PARTITION: integer("Its partition."),
             dlq::ORIGINAL_OFFSET: integer("Its offset."),
             dlq::CONSUMER_GROUP: text("The consumer group that refused it."),
-            dlq::ERROR: text("Why, at most 1,000 characters."),
+            dlq::ERROR: text("Why, bounded in length."),
             dlq::FAILED_AT: { "type": "string", "format": "date-time", "description": "When, RFC 3339." },
             dlq::CUT: { "type": "string", "const": "true", "description": "Present when this copy was cut to fit; the whole original is stored." },
             dlq::ORIGINAL_VALUE_BYTES: integer("Size of the original value (cut copies only)."),
@@ -244,9 +244,9 @@ fn message(event: &Event, dead_letter: bool) -> Value {
         (
             format!("{} v{}, dead-lettered", event.name, event.version),
             format!(
-                "A {} record that a consumer could never apply, as it was: key, value and headers, plus the \
+                "A record of {} that a consumer could never apply, as it was: key, value and headers, plus the \
                  provenance headers. The value may break the schema (that can be why it is here); a cut copy \
-                 (`{}: true`) holds only its first 64 KiB.",
+                 (`{}: true`) holds only the start of it.",
                 event.topic,
                 dlq::CUT
             ),
