@@ -5,6 +5,8 @@
 //! the Kafka cluster is, and where the local stack listens.
 
 pub mod accepts;
+#[cfg(test)]
+mod contract_files;
 pub mod envelope;
 pub mod event_set;
 pub mod events;
