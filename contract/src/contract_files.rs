@@ -8,7 +8,12 @@
 //! the types say; `CONTRACT_REGENERATE=1 cargo test -p contract --lib
 //! contract_files` writes them instead. `scripts/check-contracts.sh` then
 //! validates the AsyncAPI document with the official parser.
+//!
+//! A committed schema is a published version's and is frozen: another test
+//! checks each type's schema against it (`compat`), and regenerating never
+//! rewrites one the type no longer matches (only annotations may change).
 
+use crate::compat;
 use crate::envelope::{self, dlq};
 use crate::events::{
     OrderCreated, OrderLine, PaymentFailed, PaymentRequested, PaymentSucceeded, ORDER_CREATED,
@@ -443,6 +448,10 @@ fn asyncapi(events: &[Event]) -> Value {
     })
 }
 
+fn schema_file(event: &Event) -> String {
+    format!("schemas/{}", Event::file_name(event.name, event.version))
+}
+
 /// The files under `contracts/`, relative to it, with their contents.
 fn files() -> Vec<(String, String)> {
     let events = events();
@@ -450,10 +459,7 @@ fn files() -> Vec<(String, String)> {
         .iter()
         .map(|e| {
             let text = serde_json::to_string_pretty(&sorted(&e.schema)).unwrap() + "\n";
-            (
-                format!("schemas/{}", Event::file_name(e.name, e.version)),
-                text,
-            )
+            (schema_file(e), text)
         })
         .collect();
     let mut yaml = String::from(
@@ -579,11 +585,47 @@ fn contracts_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../contracts")
 }
 
+/// Each published version whose type no longer matches its committed (frozen)
+/// schema, by file, with what changed.
+fn incompatible() -> Vec<(String, Vec<String>)> {
+    events()
+        .iter()
+        .filter_map(|event| {
+            let file = schema_file(event);
+            let text = std::fs::read_to_string(contracts_dir().join(&file)).ok()?;
+            let frozen: Value = serde_json::from_str(&text)
+                .unwrap_or_else(|e| panic!("contracts/{file} is not JSON: {e}"));
+            let changes = compat::check(event.name, event.version, &frozen, &event.schema);
+            (!changes.is_empty()).then_some((file, changes))
+        })
+        .collect()
+}
+
+#[test]
+fn published_event_versions_stay_compatible() {
+    let changes: Vec<String> = incompatible().into_iter().flat_map(|(_, c)| c).collect();
+    assert!(
+        changes.is_empty(),
+        "a published event version changed incompatibly:\n  {}\n\
+         a published version's schema is frozen: put the change in a new version \
+         (docs/messaging.md, \"Evolving an event\")",
+        changes.join("\n  ")
+    );
+}
+
 #[test]
 fn the_committed_contract_files_are_generated_from_the_types() {
     let dir = contracts_dir();
     let regenerate = std::env::var_os(REGENERATE).is_some();
     let files = files();
+    // Write nothing then, so the files stay the published contract as a whole.
+    let frozen: Vec<String> = incompatible().into_iter().map(|(file, _)| file).collect();
+    assert!(
+        !regenerate || frozen.is_empty(),
+        "not regenerating: published versions changed incompatibly: contracts/{} \
+         (see published_event_versions_stay_compatible)",
+        frozen.join(", contracts/")
+    );
     let mut stale = Vec::new();
     for (name, text) in &files {
         let path = dir.join(name);

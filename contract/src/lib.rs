@@ -6,6 +6,8 @@
 
 pub mod accepts;
 #[cfg(test)]
+mod compat;
+#[cfg(test)]
 mod contract_files;
 pub mod envelope;
 pub mod event_set;
