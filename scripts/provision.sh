@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what the local stack needs and a bare Debian machine may lack:
 # a JDK (Kafka), Maven (Kafka's jars), PostgreSQL, curl, and a C toolchain
-# (librdkafka is compiled by the rdkafka crate), python3, and promtool (from
-# Debian's prometheus package). Rust itself must be present.
+# (librdkafka is compiled by the rdkafka crate), python3, promtool (from
+# Debian's prometheus package), and node with npm (the AsyncAPI parser).
+# Rust itself must be present.
 # Installs with apt-get when run as root; otherwise says what to install.
 set -euo pipefail
 # shellcheck source=lib.sh
@@ -20,6 +21,7 @@ command -v perl >/dev/null || missing+=(perl)
 [ -f /usr/include/zlib.h ] || missing+=(zlib1g-dev)
 command -v promtool >/dev/null || missing+=(prometheus) # promtool checks the alert rules
 command -v shellcheck >/dev/null || missing+=(shellcheck)
+command -v npm >/dev/null || missing+=(nodejs npm) # scripts/check-contracts.sh
 
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then

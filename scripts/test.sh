@@ -27,6 +27,8 @@ say "Kubernetes manifests: render both overlays, validate offline, check their p
 "$ROOT_DIR/scripts/k8s-validate.sh"
 say "alert rules (promtool check and test)"
 "$ROOT_DIR/scripts/check-monitoring.sh"
+say "contract files (AsyncAPI parser, examples against the JSON Schemas)"
+"$ROOT_DIR/scripts/check-contracts.sh"
 
 started_infra=0 started_services=0
 "$ROOT_DIR/scripts/postgres.sh" status >/dev/null 2>&1 && "$ROOT_DIR/kafka-setup/kafka.sh" status >/dev/null 2>&1 || started_infra=1

@@ -7,12 +7,12 @@ use crate::domain::{decide, gateway_latency, Decision};
 use crate::store::{self, NewPayment};
 use async_trait::async_trait;
 use chrono::Utc;
+use common::accepts::PaymentRequest;
 use common::consumer::{EventHandler, HandleError};
 use common::envelope::IncomingEvent;
-use common::events::{self, PaymentFailed, PaymentRequested, PaymentSucceeded};
+use common::events::{PaymentFailed, PaymentSucceeded};
 use common::metrics::Metrics;
-use common::outbox::{NewEvent, OutboxBatch};
-use common::topics;
+use common::outbox::OutboxBatch;
 use prometheus::IntCounterVec;
 use sqlx::PgConnection;
 
@@ -35,18 +35,17 @@ impl PaymentRequestHandler {
 
 #[async_trait]
 impl EventHandler for PaymentRequestHandler {
-    fn accepts(&self, event_type: &str, event_version: i32) -> bool {
-        event_type == events::PAYMENT_REQUESTED && event_version == events::V1
-    }
+    /// Decoding checks the body against our limits (amount > 0, cents only).
+    type Events = PaymentRequest;
 
     async fn handle(
         &self,
         conn: &mut PgConnection,
         event: &IncomingEvent,
+        body: PaymentRequest,
         outbox: &mut OutboxBatch,
     ) -> Result<(), HandleError> {
-        // Decoding checks the body against our limits (amount > 0, cents only).
-        let request: PaymentRequested = event.payload_as()?;
+        let PaymentRequest::Requested(request) = body;
         let account = store::lock_account(
             conn,
             &request.customer_id,
@@ -90,41 +89,31 @@ impl EventHandler for PaymentRequestHandler {
             return Ok(());
         };
 
-        let key = request.order_id.to_string();
         let decided_at = payment.decided_at.with_timezone(&Utc);
-        let (event_type, body) = match decision {
-            Decision::Approved => (
-                events::PAYMENT_SUCCEEDED,
-                serde_json::to_value(PaymentSucceeded {
+        let cause = Some(&event.trace);
+        match decision {
+            Decision::Approved => outbox.push(
+                &PaymentSucceeded {
                     order_id: request.order_id,
                     customer_id: request.customer_id.clone(),
                     amount: request.amount,
                     currency: request.currency.clone(),
                     decided_at,
-                }),
+                },
+                cause,
             ),
-            Decision::Declined(reason) => (
-                events::PAYMENT_FAILED,
-                serde_json::to_value(PaymentFailed {
+            Decision::Declined(reason) => outbox.push(
+                &PaymentFailed {
                     order_id: request.order_id,
                     customer_id: request.customer_id.clone(),
                     amount: request.amount,
                     currency: request.currency.clone(),
                     reason,
                     decided_at,
-                }),
+                },
+                cause,
             ),
-        };
-        let body =
-            body.map_err(|e| HandleError::Permanent(format!("cannot encode {event_type}: {e}")))?;
-        outbox.push(NewEvent {
-            topic: topics::NOTIFICATION_EVENTS,
-            key: &key,
-            event_type,
-            event_version: events::V1,
-            payload: &body,
-            traceparent: Some(&event.trace.child().to_string()),
-        })?;
+        }?;
         let outcome = if status == store::SUCCEEDED {
             "succeeded"
         } else {

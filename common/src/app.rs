@@ -52,11 +52,11 @@ impl ServiceDefinition {
             defaults,
             migrator,
             routes: Arc::new(routes),
-            consumers: vec![ConsumerDefinition {
-                group: defaults.name.into(),
-                topics: crate::topics::consumed_by(defaults.name),
-                handler: Arc::new(handler),
-            }],
+            consumers: vec![ConsumerDefinition::new(
+                defaults.name.into(),
+                crate::topics::consumed_by(defaults.name),
+                handler,
+            )],
             metrics,
         }
     }

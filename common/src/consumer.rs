@@ -24,7 +24,8 @@
 
 use crate::config::KafkaConfig;
 use crate::dlq::{bounded, MAX_ERROR_CHARS};
-use crate::envelope::{BodyError, IncomingEvent};
+use crate::envelope::IncomingEvent;
+use crate::event_set::{DecodeError, EventSet};
 use crate::kafka::{client_config, KafkaContext, SagaProducer};
 use crate::metrics::StallClock;
 use crate::outbox::{Outbox, OutboxBatch};
@@ -53,9 +54,10 @@ pub enum HandleError {
     Transient(String),
 }
 
-impl From<BodyError> for HandleError {
-    /// A body that does not fit its type or our limits never will.
-    fn from(e: BodyError) -> Self {
+impl From<DecodeError> for HandleError {
+    /// A type the handler does not accept, or a body that does not fit its
+    /// type or our limits, never will.
+    fn from(e: DecodeError) -> Self {
         HandleError::Permanent(e.to_string())
     }
 }
@@ -87,18 +89,54 @@ impl From<sqlx::Error> for HandleError {
 /// A service's reaction to the events of its topics.
 #[async_trait]
 pub trait EventHandler: Send + Sync + 'static {
-    /// Whether this event type and version is understood; others are dead-lettered.
-    fn accepts(&self, event_type: &str, event_version: i32) -> bool;
+    /// The events it accepts (see [`crate::event_set`]): the loop decodes
+    /// each record into it and dead-letters any other type or version.
+    type Events: EventSet + Send;
 
-    /// Applies the event inside `conn`'s transaction (which also holds the
-    /// inbox row). Events pushed to `outbox` are inserted in that same
-    /// transaction, once for the whole batch, before it commits.
+    /// Applies the event, decoded into `body`, inside `conn`'s transaction
+    /// (which also holds the inbox row). Events pushed to `outbox` are
+    /// inserted in that same transaction, once for the whole batch, before
+    /// it commits.
     async fn handle(
+        &self,
+        conn: &mut PgConnection,
+        event: &IncomingEvent,
+        body: Self::Events,
+        outbox: &mut OutboxBatch,
+    ) -> Result<(), HandleError>;
+}
+
+/// An [`EventHandler`] with its event set erased, so one loop runs any
+/// service's handler; implemented for every handler and nothing else, so
+/// what is accepted always comes from the handler's set.
+#[async_trait]
+trait AnyHandler: Send + Sync {
+    fn accepts(&self, event: &IncomingEvent) -> bool;
+
+    /// Decodes the body (a mismatch is permanent), then handles it.
+    async fn apply(
         &self,
         conn: &mut PgConnection,
         event: &IncomingEvent,
         outbox: &mut OutboxBatch,
     ) -> Result<(), HandleError>;
+}
+
+#[async_trait]
+impl<H: EventHandler> AnyHandler for H {
+    fn accepts(&self, event: &IncomingEvent) -> bool {
+        H::Events::accepts(&event.event_type, event.event_version)
+    }
+
+    async fn apply(
+        &self,
+        conn: &mut PgConnection,
+        event: &IncomingEvent,
+        outbox: &mut OutboxBatch,
+    ) -> Result<(), HandleError> {
+        let body = H::Events::decode(event)?;
+        self.handle(conn, event, body, outbox).await
+    }
 }
 
 /// One consumer group over some of the catalogue's topics.
@@ -108,7 +146,17 @@ pub struct ConsumerDefinition {
     pub group: String,
     /// Logical topic names (the configured prefix is added).
     pub topics: Vec<&'static str>,
-    pub handler: Arc<dyn EventHandler>,
+    handler: Arc<dyn AnyHandler>,
+}
+
+impl ConsumerDefinition {
+    pub fn new(group: String, topics: Vec<&'static str>, handler: impl EventHandler) -> Self {
+        Self {
+            group,
+            topics,
+            handler: Arc::new(handler),
+        }
+    }
 }
 
 /// What a running consumer needs from its service.
@@ -294,7 +342,7 @@ impl ConsumerRuntime {
                 .map(|m| {
                     IncomingEvent::from_record(&crate::kafka::record(m))
                         .ok()
-                        .filter(|e| definition.handler.accepts(&e.event_type, e.event_version))
+                        .filter(|e| definition.handler.accepts(e))
                 })
                 .collect();
             if let Some(events) = events {
@@ -354,7 +402,7 @@ impl ConsumerRuntime {
             if first_time {
                 definition
                     .handler
-                    .handle(&mut tx, event, &mut outbox)
+                    .apply(&mut tx, event, &mut outbox)
                     .instrument(span.clone())
                     .await?;
             }
@@ -393,14 +441,8 @@ impl ConsumerRuntime {
         event: &IncomingEvent,
         shutdown: &mut watch::Receiver<bool>,
     ) -> Outcome {
-        if !definition
-            .handler
-            .accepts(&event.event_type, event.event_version)
-        {
-            let reason = format!(
-                "unsupported event {} version {}",
-                event.event_type, event.event_version
-            );
+        if !definition.handler.accepts(event) {
+            let reason = DecodeError::unsupported(event).to_string();
             return self
                 .dead_letter(definition, message, &reason, shutdown)
                 .await;

@@ -2,10 +2,10 @@
 //! and migrations, Kafka clients, the outbox and its relay, the inbox,
 //! idempotent consumers with dead-lettering, health endpoints, and the
 //! application skeleton that wires them together. The contract they speak
-//! (events, envelope, topics, limits) is the `contract` crate, re-exported
-//! here under the same names.
+//! (events and what each consumer accepts, envelope, topics, limits) is the
+//! `contract` crate, re-exported here under the same names.
 
-pub use contract::{envelope, events, limits, local, money, topics, trace};
+pub use contract::{accepts, envelope, event_set, events, limits, local, money, topics, trace};
 
 pub mod admission;
 pub mod app;

@@ -13,11 +13,12 @@
 
 use crate::config::OutboxConfig;
 use crate::envelope;
+use crate::events::Event;
 use crate::kafka::SagaProducer;
+use crate::trace::TraceContext;
 use chrono::{DateTime, SecondsFormat, Utc};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureRecord, Producer};
-use serde::Serialize;
 use sqlx::{PgConnection, PgPool};
 use std::sync::Arc;
 use std::time::Duration;
@@ -34,16 +35,6 @@ pub struct Outbox {
     wake: Arc<Notify>,
 }
 
-/// An event to publish: `topic` is the logical name (see [`crate::topics`]).
-pub struct NewEvent<'a, T: Serialize> {
-    pub topic: &'a str,
-    pub key: &'a str,
-    pub event_type: &'a str,
-    pub event_version: i32,
-    pub payload: &'a T,
-    pub traceparent: Option<&'a str>,
-}
-
 impl Outbox {
     pub fn new(source: &'static str) -> Self {
         Self {
@@ -52,14 +43,16 @@ impl Outbox {
         }
     }
 
-    /// Adds an event inside the caller's transaction; returns its event id (UUID v7).
-    pub async fn add<T: Serialize>(
+    /// Adds an event inside the caller's transaction (see
+    /// [`OutboxBatch::push`]); returns its event id (UUID v7).
+    pub async fn add<E: Event>(
         &self,
         conn: &mut PgConnection,
-        event: NewEvent<'_, T>,
+        event: &E,
+        cause: Option<&TraceContext>,
     ) -> Result<Uuid, sqlx::Error> {
         let mut batch = self.batch();
-        let event_id = batch.push(event)?;
+        let event_id = batch.push(event, cause)?;
         batch.insert(conn).await?;
         Ok(event_id)
     }
@@ -99,17 +92,24 @@ pub struct OutboxBatch {
 }
 
 impl OutboxBatch {
-    /// Serialises the event now; returns its event id (UUID v7).
-    pub fn push<T: Serialize>(&mut self, event: NewEvent<'_, T>) -> Result<Uuid, sqlx::Error> {
+    /// Serialises the event now; its type, version, topic and key (the
+    /// order id) come from its [`Event`] impl. With a `cause` (the trace
+    /// context of the request or event that led to it) the event carries a
+    /// new span of that trace. Returns its event id (UUID v7).
+    pub fn push<E: Event>(
+        &mut self,
+        event: &E,
+        cause: Option<&TraceContext>,
+    ) -> Result<Uuid, sqlx::Error> {
         let event_id = Uuid::now_v7();
-        let payload =
-            serde_json::to_string(event.payload).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+        let payload = serde_json::to_string(event).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
         self.event_ids.push(event_id);
-        self.topics.push(event.topic.to_owned());
-        self.keys.push(event.key.to_owned());
-        self.event_types.push(event.event_type.to_owned());
-        self.event_versions.push(event.event_version);
-        self.traceparents.push(event.traceparent.map(str::to_owned));
+        self.topics.push(E::TOPIC.to_owned());
+        self.keys.push(event.key());
+        self.event_types.push(E::TYPE.to_owned());
+        self.event_versions.push(E::VERSION);
+        self.traceparents
+            .push(cause.map(|trace| trace.child().to_string()));
         self.payloads.push(payload);
         Ok(event_id)
     }

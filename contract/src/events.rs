@@ -20,56 +20,80 @@ pub const PAYMENT_FAILED: &str = "PaymentFailed";
 
 /// `order-created`, by order-service, for notification-service.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct OrderCreated {
     pub order_id: Uuid,
+    #[cfg_attr(test, schemars(length(min = 1, max = limits::MAX_ID_CHARS)))]
     pub customer_id: String,
+    #[cfg_attr(test, schemars(length(min = 1, max = limits::MAX_ITEMS)))]
     pub items: Vec<OrderLine>,
+    #[cfg_attr(test, schemars(with = "crate::money::Money"))]
     pub total_amount: Decimal,
+    #[cfg_attr(test, schemars(regex(pattern = r"^[A-Z]{3}$")))]
     pub currency: String,
     pub created_at: DateTime<Utc>,
 }
 
 /// Also the item view of `GET /api/orders/{id}` (read straight from the database).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct OrderLine {
+    #[cfg_attr(test, schemars(length(min = 1, max = limits::MAX_ID_CHARS)))]
     pub product_id: String,
+    #[cfg_attr(test, schemars(length(min = 1, max = limits::MAX_NAME_CHARS)))]
     pub name: String,
+    #[cfg_attr(test, schemars(with = "crate::money::Money"))]
     pub price: Decimal,
+    #[cfg_attr(test, schemars(range(min = 1)))]
     pub quantity: i32,
+    #[cfg_attr(test, schemars(with = "crate::money::Money"))]
     pub subtotal: Decimal,
 }
 
 /// `payment-requests`, by order-service, for billing-service.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct PaymentRequested {
     pub order_id: Uuid,
+    #[cfg_attr(test, schemars(length(min = 1, max = limits::MAX_ID_CHARS)))]
     pub customer_id: String,
+    #[cfg_attr(test, schemars(with = "crate::money::Money"))]
     pub amount: Decimal,
+    #[cfg_attr(test, schemars(regex(pattern = r"^[A-Z]{3}$")))]
     pub currency: String,
 }
 
 /// `notification-events`, by billing-service, for order-service and notification-service.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct PaymentSucceeded {
     pub order_id: Uuid,
+    #[cfg_attr(test, schemars(length(min = 1, max = limits::MAX_ID_CHARS)))]
     pub customer_id: String,
+    #[cfg_attr(test, schemars(with = "crate::money::Money"))]
     pub amount: Decimal,
+    #[cfg_attr(test, schemars(regex(pattern = r"^[A-Z]{3}$")))]
     pub currency: String,
     pub decided_at: DateTime<Utc>,
 }
 
 /// `notification-events`, by billing-service, for order-service and notification-service.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct PaymentFailed {
     pub order_id: Uuid,
+    #[cfg_attr(test, schemars(length(min = 1, max = limits::MAX_ID_CHARS)))]
     pub customer_id: String,
+    #[cfg_attr(test, schemars(with = "crate::money::Money"))]
     pub amount: Decimal,
+    #[cfg_attr(test, schemars(regex(pattern = r"^[A-Z]{3}$")))]
     pub currency: String,
+    #[cfg_attr(test, schemars(length(max = limits::MAX_REASON_CHARS)))]
     pub reason: String,
     pub decided_at: DateTime<Utc>,
 }
@@ -161,6 +185,43 @@ impl WithinLimits for PaymentFailed {
             .map_err(|e| format!("reason {e}"))
     }
 }
+
+/// An event body that travels on its own: its envelope's type and version,
+/// the topic it is published to and its key (the order id, so one order's
+/// events stay in partition order) follow from the type, so no producer or
+/// consumer spells them out.
+pub trait Event: Serialize + serde::de::DeserializeOwned + WithinLimits {
+    const TYPE: &'static str;
+    const VERSION: i32;
+    /// Logical topic name (see [`crate::topics`]).
+    const TOPIC: &'static str;
+
+    fn order_id(&self) -> Uuid;
+
+    /// The record key.
+    fn key(&self) -> String {
+        self.order_id().to_string()
+    }
+}
+
+/// Each body's key is its `orderId`.
+macro_rules! event {
+    ($body:ty, $event_type:expr, $version:expr, $topic:expr) => {
+        impl Event for $body {
+            const TYPE: &'static str = $event_type;
+            const VERSION: i32 = $version;
+            const TOPIC: &'static str = $topic;
+            fn order_id(&self) -> Uuid {
+                self.order_id
+            }
+        }
+    };
+}
+
+event! { OrderCreated, ORDER_CREATED, V1, crate::topics::ORDER_CREATED }
+event! { PaymentRequested, PAYMENT_REQUESTED, V1, crate::topics::PAYMENT_REQUESTS }
+event! { PaymentSucceeded, PAYMENT_SUCCEEDED, V1, crate::topics::NOTIFICATION_EVENTS }
+event! { PaymentFailed, PAYMENT_FAILED, V1, crate::topics::NOTIFICATION_EVENTS }
 
 #[cfg(test)]
 mod tests {

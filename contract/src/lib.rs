@@ -1,10 +1,16 @@
 //! The saga's contract: what the three services and `sagactl` agree on, as
-//! data and rules with no runtime. Event bodies and their limits, the
-//! envelope's headers (dead-letter ones included), topic names and consumer
-//! groups, trace context, money, where the Kafka cluster is, and where the
-//! local stack listens.
+//! data and rules with no runtime. Event bodies, their limits and what each
+//! consumer group accepts, the envelope's headers (dead-letter ones
+//! included), topic names and consumer groups, trace context, money, where
+//! the Kafka cluster is, and where the local stack listens.
 
+pub mod accepts;
+#[cfg(test)]
+mod compat;
+#[cfg(test)]
+mod contract_files;
 pub mod envelope;
+pub mod event_set;
 pub mod events;
 pub mod kafka;
 pub mod limits;

@@ -1,8 +1,6 @@
 //! What to tell the customer about an order event, and how (pure rules).
 
-use common::consumer::HandleError;
-use common::envelope::IncomingEvent;
-use common::events::{self, OrderCreated, PaymentFailed, PaymentSucceeded};
+use common::accepts::Notifiable;
 use uuid::Uuid;
 
 /// What to tell the customer, and how.
@@ -16,57 +14,56 @@ pub struct Notification {
 }
 
 /// Turns an event into its notification (pure logic).
-pub fn notification_for(event: &IncomingEvent) -> Result<Notification, HandleError> {
-    Ok(match event.event_type.as_str() {
-        events::ORDER_CREATED => {
-            let e: OrderCreated = event.payload_as()?;
-            Notification {
-                order_id: e.order_id,
-                message: format!(
-                    "We received your order {} ({} item(s), {} {}).",
-                    e.order_id,
-                    e.items.len(),
-                    e.total_amount,
-                    e.currency
-                ),
-                customer_id: e.customer_id,
-                kind: "ORDER_RECEIVED",
-                channel: "email",
-            }
-        }
-        events::PAYMENT_SUCCEEDED => {
-            let e: PaymentSucceeded = event.payload_as()?;
-            Notification {
-                order_id: e.order_id,
-                message: format!(
-                    "Payment of {} {} for order {} succeeded.",
-                    e.amount, e.currency, e.order_id
-                ),
-                customer_id: e.customer_id,
-                kind: "PAYMENT_SUCCEEDED",
-                channel: "email",
-            }
-        }
-        events::PAYMENT_FAILED => {
-            let e: PaymentFailed = event.payload_as()?;
-            Notification {
-                order_id: e.order_id,
-                message: format!(
-                    "Payment for order {} failed: {}. The order is cancelled.",
-                    e.order_id, e.reason
-                ),
-                customer_id: e.customer_id,
-                kind: "PAYMENT_FAILED",
-                channel: "sms",
-            }
-        }
-        other => return Err(HandleError::Permanent(format!("unsupported event {other}"))),
-    })
+pub fn notification_for(event: Notifiable) -> Notification {
+    match event {
+        Notifiable::OrderCreated(e) => Notification {
+            order_id: e.order_id,
+            message: format!(
+                "We received your order {} ({} item(s), {} {}).",
+                e.order_id,
+                e.items.len(),
+                e.total_amount,
+                e.currency
+            ),
+            customer_id: e.customer_id,
+            kind: "ORDER_RECEIVED",
+            channel: "email",
+        },
+        Notifiable::PaymentSucceeded(e) => Notification {
+            order_id: e.order_id,
+            message: format!(
+                "Payment of {} {} for order {} succeeded.",
+                e.amount, e.currency, e.order_id
+            ),
+            customer_id: e.customer_id,
+            kind: "PAYMENT_SUCCEEDED",
+            channel: "email",
+        },
+        Notifiable::PaymentFailed(e) => Notification {
+            order_id: e.order_id,
+            message: format!(
+                "Payment for order {} failed: {}. The order is cancelled.",
+                e.order_id, e.reason
+            ),
+            customer_id: e.customer_id,
+            kind: "PAYMENT_FAILED",
+            channel: "sms",
+        },
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use common::consumer::HandleError;
+    use common::envelope::IncomingEvent;
+    use common::event_set::EventSet;
+    use common::events::{Event, PaymentFailed, PaymentSucceeded};
+
+    /// As the consumer loop decodes a record, then the rule.
+    fn notification_of(event: &IncomingEvent) -> Result<Notification, HandleError> {
+        Ok(notification_for(Notifiable::decode(event)?))
+    }
 
     fn event(event_type: &str, payload: serde_json::Value) -> IncomingEvent {
         IncomingEvent {
@@ -96,10 +93,10 @@ mod tests {
 
     #[test]
     fn a_successful_payment_is_an_email_and_a_failed_one_an_sms_with_its_reason() {
-        let ok = notification_for(&event(events::PAYMENT_SUCCEEDED, payment(None))).unwrap();
+        let ok = notification_of(&event(PaymentSucceeded::TYPE, payment(None))).unwrap();
         assert_eq!((ok.kind, ok.channel), ("PAYMENT_SUCCEEDED", "email"));
-        let failed = notification_for(&event(
-            events::PAYMENT_FAILED,
+        let failed = notification_of(&event(
+            PaymentFailed::TYPE,
             payment(Some("insufficient credit")),
         ))
         .unwrap();
@@ -113,7 +110,7 @@ mod tests {
 
     #[test]
     fn a_body_missing_fields_is_permanent() {
-        let err = notification_for(&event(events::PAYMENT_FAILED, payment(None))).unwrap_err();
+        let err = notification_of(&event(PaymentFailed::TYPE, payment(None))).unwrap_err();
         assert!(matches!(err, HandleError::Permanent(_)), "{err}");
     }
 }

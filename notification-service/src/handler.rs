@@ -6,9 +6,9 @@
 use crate::domain::notification_for;
 use crate::store;
 use async_trait::async_trait;
+use common::accepts::Notifiable;
 use common::consumer::{EventHandler, HandleError};
 use common::envelope::IncomingEvent;
-use common::events;
 use common::metrics::Metrics;
 use common::outbox::OutboxBatch;
 use prometheus::IntCounterVec;
@@ -32,23 +32,16 @@ impl NotificationHandler {
 
 #[async_trait]
 impl EventHandler for NotificationHandler {
-    fn accepts(&self, event_type: &str, event_version: i32) -> bool {
-        event_version == events::V1
-            && [
-                events::ORDER_CREATED,
-                events::PAYMENT_SUCCEEDED,
-                events::PAYMENT_FAILED,
-            ]
-            .contains(&event_type)
-    }
+    type Events = Notifiable;
 
     async fn handle(
         &self,
         conn: &mut PgConnection,
         event: &IncomingEvent,
+        body: Notifiable,
         _outbox: &mut OutboxBatch,
     ) -> Result<(), HandleError> {
-        let n = notification_for(event)?;
+        let n = notification_for(body);
         if store::insert(conn, event.event_id, &n).await? {
             self.sent.with_label_values(&[n.channel]).inc();
             tracing::info!(order_id = %n.order_id, kind = n.kind, channel = n.channel, "notification sent");

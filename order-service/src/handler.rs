@@ -5,9 +5,9 @@
 
 use crate::store::{self, FinishOutcome};
 use async_trait::async_trait;
+use common::accepts::PaymentOutcome;
 use common::consumer::{EventHandler, HandleError};
 use common::envelope::IncomingEvent;
-use common::events::{self, PaymentFailed, PaymentSucceeded};
 use common::metrics::Metrics;
 use common::outbox::OutboxBatch;
 use prometheus::{Histogram, IntCounterVec};
@@ -39,28 +39,19 @@ impl PaymentOutcomeHandler {
 
 #[async_trait]
 impl EventHandler for PaymentOutcomeHandler {
-    fn accepts(&self, event_type: &str, event_version: i32) -> bool {
-        event_version == events::V1
-            && [events::PAYMENT_SUCCEEDED, events::PAYMENT_FAILED].contains(&event_type)
-    }
+    type Events = PaymentOutcome;
 
     async fn handle(
         &self,
         conn: &mut PgConnection,
-        event: &IncomingEvent,
+        _event: &IncomingEvent,
+        body: PaymentOutcome,
         _outbox: &mut OutboxBatch,
     ) -> Result<(), HandleError> {
-        let (order_id, status, reason): (Uuid, &str, Option<String>) =
-            match event.event_type.as_str() {
-                events::PAYMENT_SUCCEEDED => {
-                    let body: PaymentSucceeded = event.payload_as()?;
-                    (body.order_id, store::PAID, None)
-                }
-                _ => {
-                    let body: PaymentFailed = event.payload_as()?;
-                    (body.order_id, store::PAYMENT_FAILED, Some(body.reason))
-                }
-            };
+        let (order_id, status, reason): (Uuid, &str, Option<String>) = match body {
+            PaymentOutcome::Succeeded(e) => (e.order_id, store::PAID, None),
+            PaymentOutcome::Failed(e) => (e.order_id, store::PAYMENT_FAILED, Some(e.reason)),
+        };
         match store::finish(conn, order_id, status, reason.as_deref()).await? {
             FinishOutcome::Finished { duration } => {
                 let outcome = if status == store::PAID {

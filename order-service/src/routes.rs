@@ -4,12 +4,11 @@ use crate::domain::{parse_new_order, NewOrder, NewOrderItem};
 use crate::store::{self, OrderView};
 use actix_web::{http::header, web, HttpRequest, HttpResponse};
 use chrono::{DateTime, SubsecRound, Utc};
-use common::events::{self, OrderCreated, PaymentRequested};
+use common::events::{OrderCreated, PaymentRequested};
 use common::http::{
     customer_id_param, found, optional, page_limit, parse_uuid, ApiError, FieldError,
 };
-use common::outbox::{NewEvent, Outbox, OutboxBatch};
-use common::topics;
+use common::outbox::{Outbox, OutboxBatch};
 use common::trace::TraceContext;
 use serde::Deserialize;
 use sqlx::PgPool;
@@ -112,7 +111,6 @@ fn order_events(
     order: &NewOrder,
     trace: &TraceContext,
 ) -> Result<OutboxBatch, sqlx::Error> {
-    let key = order_id.to_string();
     let created = OrderCreated {
         order_id,
         customer_id: order.customer_id.clone(),
@@ -121,29 +119,15 @@ fn order_events(
         currency: order.currency.clone(),
         created_at,
     };
-    let mut rows = outbox.batch();
-    rows.push(NewEvent {
-        topic: topics::ORDER_CREATED,
-        key: &key,
-        event_type: events::ORDER_CREATED,
-        event_version: events::V1,
-        payload: &created,
-        traceparent: Some(&trace.child().to_string()),
-    })?;
     let payment = PaymentRequested {
         order_id,
         customer_id: order.customer_id.clone(),
         amount: order.total_amount,
         currency: order.currency.clone(),
     };
-    rows.push(NewEvent {
-        topic: topics::PAYMENT_REQUESTS,
-        key: &key,
-        event_type: events::PAYMENT_REQUESTED,
-        event_version: events::V1,
-        payload: &payment,
-        traceparent: Some(&trace.child().to_string()),
-    })?;
+    let mut rows = outbox.batch();
+    rows.push(&created, Some(trace))?;
+    rows.push(&payment, Some(trace))?;
     Ok(rows)
 }
 
