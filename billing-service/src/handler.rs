@@ -10,7 +10,7 @@ use chrono::Utc;
 use common::accepts::PaymentRequest;
 use common::consumer::{EventHandler, HandleError};
 use common::envelope::IncomingEvent;
-use common::events::{PaymentFailed, PaymentSucceeded};
+use common::events::{PaymentFailed, PaymentRequestedV2, PaymentSucceeded};
 use common::metrics::Metrics;
 use common::outbox::OutboxBatch;
 use prometheus::IntCounterVec;
@@ -45,7 +45,11 @@ impl EventHandler for PaymentRequestHandler {
         body: PaymentRequest,
         outbox: &mut OutboxBatch,
     ) -> Result<(), HandleError> {
-        let PaymentRequest::Requested(request) = body;
+        // v1 is v2 without a description, which informs no decision.
+        let request = match body {
+            PaymentRequest::Requested(v1) => PaymentRequestedV2::from(v1),
+            PaymentRequest::RequestedV2(v2) => v2,
+        };
         let account = store::lock_account(
             conn,
             &request.customer_id,
@@ -120,7 +124,13 @@ impl EventHandler for PaymentRequestHandler {
             "failed"
         };
         self.decisions.with_label_values(&[outcome]).inc();
-        tracing::info!(order_id = %request.order_id, status, "payment decided");
+        tracing::info!(
+            order_id = %request.order_id,
+            status,
+            version = event.event_version,
+            description = request.description.as_deref(),
+            "payment decided"
+        );
         Ok(())
     }
 }

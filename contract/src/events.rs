@@ -10,8 +10,10 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-/// Every event type is at version 1.
+/// Every event type has a version 1.
 pub const V1: i32 = 1;
+/// `PaymentRequested` also has a version 2.
+pub const V2: i32 = 2;
 
 pub const ORDER_CREATED: &str = "OrderCreated";
 pub const PAYMENT_REQUESTED: &str = "PaymentRequested";
@@ -64,6 +66,37 @@ pub struct PaymentRequested {
     pub amount: Decimal,
     #[cfg_attr(test, schemars(regex(pattern = r"^[A-Z]{3}$")))]
     pub currency: String,
+}
+
+/// `payment-requests`, version 2: version 1 and what the payment is for.
+/// Consumers read a v1 body as this one without a description.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct PaymentRequestedV2 {
+    pub order_id: Uuid,
+    #[cfg_attr(test, schemars(length(min = 1, max = limits::MAX_ID_CHARS)))]
+    pub customer_id: String,
+    #[cfg_attr(test, schemars(with = "crate::money::Money"))]
+    pub amount: Decimal,
+    #[cfg_attr(test, schemars(regex(pattern = r"^[A-Z]{3}$")))]
+    pub currency: String,
+    /// What the payment is for, as a statement shows it (e.g. the items).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(test, schemars(length(min = 1, max = limits::MAX_NAME_CHARS)))]
+    pub description: Option<String>,
+}
+
+impl From<PaymentRequested> for PaymentRequestedV2 {
+    fn from(v1: PaymentRequested) -> Self {
+        Self {
+            order_id: v1.order_id,
+            customer_id: v1.customer_id,
+            amount: v1.amount,
+            currency: v1.currency,
+            description: None,
+        }
+    }
 }
 
 /// `notification-events`, by billing-service, for order-service and notification-service.
@@ -172,6 +205,16 @@ impl WithinLimits for PaymentRequested {
     }
 }
 
+impl WithinLimits for PaymentRequestedV2 {
+    fn check_limits(&self) -> Result<(), String> {
+        payment(&self.customer_id, self.amount, &self.currency)?;
+        match &self.description {
+            Some(description) => text("description", description, limits::MAX_NAME_CHARS),
+            None => Ok(()),
+        }
+    }
+}
+
 impl WithinLimits for PaymentSucceeded {
     fn check_limits(&self) -> Result<(), String> {
         payment(&self.customer_id, self.amount, &self.currency)
@@ -220,6 +263,7 @@ macro_rules! event {
 
 event! { OrderCreated, ORDER_CREATED, V1, crate::topics::ORDER_CREATED }
 event! { PaymentRequested, PAYMENT_REQUESTED, V1, crate::topics::PAYMENT_REQUESTS }
+event! { PaymentRequestedV2, PAYMENT_REQUESTED, V2, crate::topics::PAYMENT_REQUESTS }
 event! { PaymentSucceeded, PAYMENT_SUCCEEDED, V1, crate::topics::NOTIFICATION_EVENTS }
 event! { PaymentFailed, PAYMENT_FAILED, V1, crate::topics::NOTIFICATION_EVENTS }
 
@@ -282,5 +326,36 @@ mod tests {
         event.amount = Decimal::ONE;
         event.currency = "usd".into();
         assert!(event.check_limits().unwrap_err().starts_with("currency "));
+    }
+
+    #[test]
+    fn a_v2_description_is_optional_checked_and_absent_from_v1() {
+        let v1 = PaymentRequested {
+            order_id: Uuid::nil(),
+            customer_id: "c-1".into(),
+            amount: Decimal::ONE,
+            currency: "USD".into(),
+        };
+        let mut v2 = PaymentRequestedV2::from(v1.clone());
+        assert_eq!(v2.description, None);
+        let json = serde_json::to_value(&v2).unwrap();
+        assert!(json.get("description").is_none(), "{json}");
+        assert_eq!(
+            serde_json::from_value::<PaymentRequested>(json).unwrap(),
+            v1
+        );
+        assert_eq!(v2.check_limits(), Ok(()));
+        v2.description = Some("Kettle x3".into());
+        assert_eq!(v2.check_limits(), Ok(()));
+        v2.description = Some("d".repeat(201));
+        assert_eq!(
+            v2.check_limits(),
+            Err("description must be at most 200 characters".into())
+        );
+        v2.description = Some(" ".into());
+        assert_eq!(
+            v2.check_limits(),
+            Err("description must not be blank".into())
+        );
     }
 }
