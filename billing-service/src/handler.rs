@@ -10,7 +10,7 @@ use chrono::Utc;
 use common::accepts::PaymentRequest;
 use common::consumer::{EventHandler, HandleError};
 use common::envelope::IncomingEvent;
-use common::events::{PaymentFailed, PaymentRequestedV2, PaymentSucceeded};
+use common::events::{PaymentFailed, PaymentSucceeded};
 use common::metrics::Metrics;
 use common::outbox::OutboxBatch;
 use prometheus::IntCounterVec;
@@ -46,9 +46,9 @@ impl EventHandler for PaymentRequestHandler {
         outbox: &mut OutboxBatch,
     ) -> Result<(), HandleError> {
         // v1 is v2 without a description, which informs no decision.
-        let request = match body {
-            PaymentRequest::Requested(v1) => PaymentRequestedV2::from(v1),
-            PaymentRequest::RequestedV2(v2) => v2,
+        let (request, description) = match body {
+            PaymentRequest::Requested(v1) => (v1, None),
+            PaymentRequest::RequestedV2(v2) => (v2.request, v2.description),
         };
         let account = store::lock_account(
             conn,
@@ -128,7 +128,7 @@ impl EventHandler for PaymentRequestHandler {
             order_id = %request.order_id,
             status,
             version = event.event_version,
-            description = request.description.as_deref(),
+            description = description.as_deref(),
             "payment decided"
         );
         Ok(())

@@ -132,10 +132,12 @@ fn events() -> Vec<Event> {
             topics::PAYMENT_REQUESTS,
             "order-service",
             PaymentRequestedV2 {
-                order_id,
-                customer_id: customer_id.clone(),
-                amount: money("59.97"),
-                currency: currency.clone(),
+                request: PaymentRequested {
+                    order_id,
+                    customer_id: customer_id.clone(),
+                    amount: money("59.97"),
+                    currency: currency.clone(),
+                },
                 description: Some("Espresso beans, 1 kg x3".into()),
             },
         ),

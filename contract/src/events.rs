@@ -68,35 +68,18 @@ pub struct PaymentRequested {
     pub currency: String,
 }
 
-/// `payment-requests`, version 2: version 1 and what the payment is for.
-/// Consumers read a v1 body as this one without a description.
+/// `payment-requests`, version 2: version 1's fields and what the payment is
+/// for. A consumer of both reads a v1 body as this one without a description.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(test, derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct PaymentRequestedV2 {
-    pub order_id: Uuid,
-    #[cfg_attr(test, schemars(length(min = 1, max = limits::MAX_ID_CHARS)))]
-    pub customer_id: String,
-    #[cfg_attr(test, schemars(with = "crate::money::Money"))]
-    pub amount: Decimal,
-    #[cfg_attr(test, schemars(regex(pattern = r"^[A-Z]{3}$")))]
-    pub currency: String,
+    #[serde(flatten)]
+    pub request: PaymentRequested,
     /// What the payment is for, as a statement shows it (e.g. the items).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(test, schemars(length(min = 1, max = limits::MAX_NAME_CHARS)))]
     pub description: Option<String>,
-}
-
-impl From<PaymentRequested> for PaymentRequestedV2 {
-    fn from(v1: PaymentRequested) -> Self {
-        Self {
-            order_id: v1.order_id,
-            customer_id: v1.customer_id,
-            amount: v1.amount,
-            currency: v1.currency,
-            description: None,
-        }
-    }
 }
 
 /// `notification-events`, by billing-service, for order-service and notification-service.
@@ -207,7 +190,7 @@ impl WithinLimits for PaymentRequested {
 
 impl WithinLimits for PaymentRequestedV2 {
     fn check_limits(&self) -> Result<(), String> {
-        payment(&self.customer_id, self.amount, &self.currency)?;
+        self.request.check_limits()?;
         match &self.description {
             Some(description) => text("description", description, limits::MAX_NAME_CHARS),
             None => Ok(()),
@@ -250,12 +233,15 @@ pub trait Event: Serialize + serde::de::DeserializeOwned + WithinLimits {
 /// Each body's key is its `orderId`.
 macro_rules! event {
     ($body:ty, $event_type:expr, $version:expr, $topic:expr) => {
+        event! { $body, $event_type, $version, $topic, order_id }
+    };
+    ($body:ty, $event_type:expr, $version:expr, $topic:expr, $($id:ident).+) => {
         impl Event for $body {
             const TYPE: &'static str = $event_type;
             const VERSION: i32 = $version;
             const TOPIC: &'static str = $topic;
             fn order_id(&self) -> Uuid {
-                self.order_id
+                self.$($id).+
             }
         }
     };
@@ -263,7 +249,7 @@ macro_rules! event {
 
 event! { OrderCreated, ORDER_CREATED, V1, crate::topics::ORDER_CREATED }
 event! { PaymentRequested, PAYMENT_REQUESTED, V1, crate::topics::PAYMENT_REQUESTS }
-event! { PaymentRequestedV2, PAYMENT_REQUESTED, V2, crate::topics::PAYMENT_REQUESTS }
+event! { PaymentRequestedV2, PAYMENT_REQUESTED, V2, crate::topics::PAYMENT_REQUESTS, request.order_id }
 event! { PaymentSucceeded, PAYMENT_SUCCEEDED, V1, crate::topics::NOTIFICATION_EVENTS }
 event! { PaymentFailed, PAYMENT_FAILED, V1, crate::topics::NOTIFICATION_EVENTS }
 
@@ -336,14 +322,20 @@ mod tests {
             amount: Decimal::ONE,
             currency: "USD".into(),
         };
-        let mut v2 = PaymentRequestedV2::from(v1.clone());
-        assert_eq!(v2.description, None);
+        let mut v2 = PaymentRequestedV2 {
+            request: v1.clone(),
+            description: None,
+        };
+        // Without a description, a v2 body is a v1 body, and reads back as v2.
         let json = serde_json::to_value(&v2).unwrap();
-        assert!(json.get("description").is_none(), "{json}");
+        assert_eq!(json, serde_json::to_value(&v1).unwrap());
         assert_eq!(
-            serde_json::from_value::<PaymentRequested>(json).unwrap(),
-            v1
+            serde_json::from_value::<PaymentRequestedV2>(json).unwrap(),
+            v2
         );
+        v2.request.amount = Decimal::from_str("0.001").unwrap();
+        assert!(v2.check_limits().unwrap_err().starts_with("amount "));
+        v2.request.amount = Decimal::ONE;
         assert_eq!(v2.check_limits(), Ok(()));
         v2.description = Some("Kettle x3".into());
         assert_eq!(v2.check_limits(), Ok(()));

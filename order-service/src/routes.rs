@@ -136,8 +136,8 @@ fn order_events(
     rows.push(&created, Some(trace))?;
     if payment_version == V2 {
         let payment = PaymentRequestedV2 {
+            request: payment,
             description: Some(payment_description(order)),
-            ..payment.into()
         };
         rows.push(&payment, Some(trace))?;
     } else {
