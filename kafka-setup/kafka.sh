@@ -111,11 +111,13 @@ start() {
     -Dlog4j2.configurationFile="$SETUP_DIR/config/log4j2.properties" \
     -cp "$KAFKA_LIBS/*" kafka.Kafka "$KAFKA_STATE/server.properties" \
     >>"$LOG_DIR/kafka.out" 2>&1 </dev/null &
-  echo $! >"$RUN_DIR/kafka.pid"
+  # setsid and nohup exec in place: $! is the broker's own pid.
+  pid=$!
+  echo "$pid" >"$RUN_DIR/kafka.pid"
   local i
   for ((i = 0; i < 240; i++)); do
     port_open "$KAFKA_PORT" && break
-    pid_of kafka kafka.Kafka >/dev/null || {
+    kill -0 "$pid" 2>/dev/null || {
       tail -20 "$LOG_DIR/kafka.out" "$LOG_DIR/kafka-server.log" >&2 2>/dev/null || true
       die "Kafka exited during start-up; logs: $LOG_DIR/kafka.out, $LOG_DIR/kafka-server.log"
     }

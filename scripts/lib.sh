@@ -128,7 +128,7 @@ pid_of() { # name pattern -> prints pid if running
   local f=$RUN_DIR/$1.pid pid cmd i
   [ -f "$f" ] || return 1
   pid=$(cat "$f")
-  for i in 1 2 3 4 5; do
+  for i in 1 2 3 4 5 6 7 8 9 10; do
     [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || break
     cmd=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null || true)
     if [ -n "$cmd" ]; then
@@ -139,7 +139,10 @@ pid_of() { # name pattern -> prints pid if running
       fi
       break # a different program reuses the pid
     fi
-    sleep 0.1 # the command line reads empty while the process is in exec
+    # The command line reads empty while the process is in exec (longer on a
+    # busy machine): alive and still unreadable after a second, it is ours.
+    [ "$i" = 10 ] && { echo "$pid"; return 0; }
+    sleep 0.1
   done
   rm -f "$f"
   return 1
