@@ -45,7 +45,11 @@ impl EventHandler for PaymentRequestHandler {
         body: PaymentRequest,
         outbox: &mut OutboxBatch,
     ) -> Result<(), HandleError> {
-        let PaymentRequest::Requested(request) = body;
+        // v1 is v2 without a description, which informs no decision.
+        let (request, description) = match body {
+            PaymentRequest::Requested(v1) => (v1, None),
+            PaymentRequest::RequestedV2(v2) => (v2.request, v2.description),
+        };
         let account = store::lock_account(
             conn,
             &request.customer_id,
@@ -120,7 +124,13 @@ impl EventHandler for PaymentRequestHandler {
             "failed"
         };
         self.decisions.with_label_values(&[outcome]).inc();
-        tracing::info!(order_id = %request.order_id, status, "payment decided");
+        tracing::info!(
+            order_id = %request.order_id,
+            status,
+            version = event.event_version,
+            description = description.as_deref(),
+            "payment decided"
+        );
         Ok(())
     }
 }

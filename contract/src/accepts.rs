@@ -4,7 +4,9 @@
 //! [`CONSUMER_GROUPS`](crate::topics::CONSUMER_GROUPS), so a test checks
 //! both against each other.
 
-use crate::events::{OrderCreated, PaymentFailed, PaymentRequested, PaymentSucceeded};
+use crate::events::{
+    OrderCreated, PaymentFailed, PaymentRequested, PaymentRequestedV2, PaymentSucceeded,
+};
 
 crate::event_set! {
     /// order-service closes the saga with the payment decision.
@@ -16,10 +18,11 @@ crate::event_set! {
 }
 
 crate::event_set! {
-    /// billing-service decides each requested payment.
+    /// billing-service decides each requested payment, of either version.
     #[derive(Debug, Clone, PartialEq)]
     pub enum PaymentRequest {
         Requested(PaymentRequested),
+        RequestedV2(PaymentRequestedV2),
     }
 }
 
@@ -56,7 +59,10 @@ mod tests {
             accepted(PaymentOutcome::KINDS),
             [("PaymentSucceeded", 1), ("PaymentFailed", 1)]
         );
-        assert_eq!(accepted(PaymentRequest::KINDS), [("PaymentRequested", 1)]);
+        assert_eq!(
+            accepted(PaymentRequest::KINDS),
+            [("PaymentRequested", 1), ("PaymentRequested", 2)]
+        );
         assert_eq!(
             accepted(Notifiable::KINDS),
             [
@@ -68,12 +74,23 @@ mod tests {
     }
 
     #[test]
+    fn billing_accepts_both_versions_of_payment_requested_during_the_rollout() {
+        for version in [1, 2] {
+            assert!(
+                PaymentRequest::accepts("PaymentRequested", version),
+                "v{version}"
+            );
+        }
+    }
+
+    #[test]
     fn what_a_service_does_not_handle_it_refuses() {
         assert!(!PaymentOutcome::accepts("OrderCreated", 1));
         assert!(!PaymentOutcome::accepts("PaymentRequested", 1));
         assert!(!PaymentRequest::accepts("PaymentSucceeded", 1));
         assert!(!Notifiable::accepts("PaymentRequested", 1));
-        for kinds in SETS.map(|(_, kinds)| kinds) {
+        assert!(!PaymentRequest::accepts("PaymentRequested", 3));
+        for kinds in [PaymentOutcome::KINDS, Notifiable::KINDS] {
             for kind in kinds {
                 assert!(!kinds.iter().any(|k| k.is(kind.event_type, 2)), "v2");
             }

@@ -16,8 +16,8 @@
 use crate::compat;
 use crate::envelope::{self, dlq};
 use crate::events::{
-    OrderCreated, OrderLine, PaymentFailed, PaymentRequested, PaymentSucceeded, ORDER_CREATED,
-    PAYMENT_FAILED, PAYMENT_REQUESTED, PAYMENT_SUCCEEDED, V1,
+    OrderCreated, OrderLine, PaymentFailed, PaymentRequested, PaymentRequestedV2, PaymentSucceeded,
+    ORDER_CREATED, PAYMENT_FAILED, PAYMENT_REQUESTED, PAYMENT_SUCCEEDED, V1, V2,
 };
 use crate::topics::{self, CatalogueTopic};
 use chrono::{TimeZone, Utc};
@@ -124,6 +124,21 @@ fn events() -> Vec<Event> {
                 customer_id: customer_id.clone(),
                 amount: money("59.97"),
                 currency: currency.clone(),
+            },
+        ),
+        Event::new(
+            PAYMENT_REQUESTED,
+            V2,
+            topics::PAYMENT_REQUESTS,
+            "order-service",
+            PaymentRequestedV2 {
+                request: PaymentRequested {
+                    order_id,
+                    customer_id: customer_id.clone(),
+                    amount: money("59.97"),
+                    currency: currency.clone(),
+                },
+                description: Some("Espresso beans, 1 kg x3".into()),
             },
         ),
         Event::new(

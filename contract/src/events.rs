@@ -10,8 +10,10 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-/// Every event type is at version 1.
+/// Every event type has a version 1.
 pub const V1: i32 = 1;
+/// `PaymentRequested` also has a version 2.
+pub const V2: i32 = 2;
 
 pub const ORDER_CREATED: &str = "OrderCreated";
 pub const PAYMENT_REQUESTED: &str = "PaymentRequested";
@@ -64,6 +66,20 @@ pub struct PaymentRequested {
     pub amount: Decimal,
     #[cfg_attr(test, schemars(regex(pattern = r"^[A-Z]{3}$")))]
     pub currency: String,
+}
+
+/// `payment-requests`, version 2: version 1's fields and what the payment is
+/// for. A consumer of both reads a v1 body as this one without a description.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct PaymentRequestedV2 {
+    #[serde(flatten)]
+    pub request: PaymentRequested,
+    /// What the payment is for, as a statement shows it (e.g. the items).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(test, schemars(length(min = 1, max = limits::MAX_NAME_CHARS)))]
+    pub description: Option<String>,
 }
 
 /// `notification-events`, by billing-service, for order-service and notification-service.
@@ -172,6 +188,16 @@ impl WithinLimits for PaymentRequested {
     }
 }
 
+impl WithinLimits for PaymentRequestedV2 {
+    fn check_limits(&self) -> Result<(), String> {
+        self.request.check_limits()?;
+        match &self.description {
+            Some(description) => text("description", description, limits::MAX_NAME_CHARS),
+            None => Ok(()),
+        }
+    }
+}
+
 impl WithinLimits for PaymentSucceeded {
     fn check_limits(&self) -> Result<(), String> {
         payment(&self.customer_id, self.amount, &self.currency)
@@ -207,12 +233,15 @@ pub trait Event: Serialize + serde::de::DeserializeOwned + WithinLimits {
 /// Each body's key is its `orderId`.
 macro_rules! event {
     ($body:ty, $event_type:expr, $version:expr, $topic:expr) => {
+        event! { $body, $event_type, $version, $topic, order_id }
+    };
+    ($body:ty, $event_type:expr, $version:expr, $topic:expr, $($id:ident).+) => {
         impl Event for $body {
             const TYPE: &'static str = $event_type;
             const VERSION: i32 = $version;
             const TOPIC: &'static str = $topic;
             fn order_id(&self) -> Uuid {
-                self.order_id
+                self.$($id).+
             }
         }
     };
@@ -220,6 +249,7 @@ macro_rules! event {
 
 event! { OrderCreated, ORDER_CREATED, V1, crate::topics::ORDER_CREATED }
 event! { PaymentRequested, PAYMENT_REQUESTED, V1, crate::topics::PAYMENT_REQUESTS }
+event! { PaymentRequestedV2, PAYMENT_REQUESTED, V2, crate::topics::PAYMENT_REQUESTS, request.order_id }
 event! { PaymentSucceeded, PAYMENT_SUCCEEDED, V1, crate::topics::NOTIFICATION_EVENTS }
 event! { PaymentFailed, PAYMENT_FAILED, V1, crate::topics::NOTIFICATION_EVENTS }
 
@@ -282,5 +312,42 @@ mod tests {
         event.amount = Decimal::ONE;
         event.currency = "usd".into();
         assert!(event.check_limits().unwrap_err().starts_with("currency "));
+    }
+
+    #[test]
+    fn a_v2_description_is_optional_checked_and_absent_from_v1() {
+        let v1 = PaymentRequested {
+            order_id: Uuid::nil(),
+            customer_id: "c-1".into(),
+            amount: Decimal::ONE,
+            currency: "USD".into(),
+        };
+        let mut v2 = PaymentRequestedV2 {
+            request: v1.clone(),
+            description: None,
+        };
+        // Without a description, a v2 body is a v1 body, and reads back as v2.
+        let json = serde_json::to_value(&v2).unwrap();
+        assert_eq!(json, serde_json::to_value(&v1).unwrap());
+        assert_eq!(
+            serde_json::from_value::<PaymentRequestedV2>(json).unwrap(),
+            v2
+        );
+        v2.request.amount = Decimal::from_str("0.001").unwrap();
+        assert!(v2.check_limits().unwrap_err().starts_with("amount "));
+        v2.request.amount = Decimal::ONE;
+        assert_eq!(v2.check_limits(), Ok(()));
+        v2.description = Some("Kettle x3".into());
+        assert_eq!(v2.check_limits(), Ok(()));
+        v2.description = Some("d".repeat(201));
+        assert_eq!(
+            v2.check_limits(),
+            Err("description must be at most 200 characters".into())
+        );
+        v2.description = Some(" ".into());
+        assert_eq!(
+            v2.check_limits(),
+            Err("description must not be blank".into())
+        );
     }
 }

@@ -17,6 +17,13 @@ pub struct Saga {
     pub notifications: TestApp,
 }
 
+/// order-service publishing `PaymentRequested` at `version` (1 is the default).
+pub fn order_definition(payment_requested_version: i32) -> ServiceDefinition {
+    order_service::definition(order_service::config::OrderConfig {
+        payment_requested_version,
+    })
+}
+
 /// billing-service with its default configuration.
 pub fn billing_definition() -> ServiceDefinition {
     billing_service::definition(
@@ -47,7 +54,7 @@ pub struct CliOutput {
 impl Saga {
     pub async fn start() -> Self {
         let topics = TestTopics::create().await;
-        let orders = spawn_app(order_service::definition(), &topics).await;
+        let orders = spawn_app(order_definition(1), &topics).await;
         let billing = spawn_app(billing_definition(), &topics).await;
         let notifications = spawn_app(notification_service::definition(), &topics).await;
         for app in [&orders, &billing, &notifications] {
@@ -156,6 +163,18 @@ impl Saga {
             .restart(billing_definition(), &self.topics)
             .await;
         Saga { billing, ..self }
+    }
+
+    /// Restarts order-service (`stop()` it first), now publishing
+    /// `PaymentRequested` at `version`, as a rolling upgrade would.
+    pub async fn restart_orders(self, version: i32) -> Self {
+        let orders = self
+            .orders
+            .restart(order_definition(version), &self.topics)
+            .await;
+        let (status, body) = orders.readiness_until(200, Duration::from_secs(30)).await;
+        assert_eq!(status, 200, "{body}");
+        Saga { orders, ..self }
     }
 
     pub async fn payment_count(&self, order_id: &str) -> i64 {

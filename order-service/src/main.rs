@@ -1,4 +1,5 @@
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    common::app::run_service(order_service::definition()).await
+    let config = order_service::config::OrderConfig::from_env()?;
+    common::app::run_service(order_service::definition(config)).await
 }

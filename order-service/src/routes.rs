@@ -1,13 +1,16 @@
 //! `POST /api/orders`, `GET /api/orders/{id}`, `GET /api/orders`.
 
+use crate::config::OrderConfig;
 use crate::domain::{parse_new_order, NewOrder, NewOrderItem};
 use crate::store::{self, OrderView};
 use actix_web::{http::header, web, HttpRequest, HttpResponse};
 use chrono::{DateTime, SubsecRound, Utc};
-use common::events::{OrderCreated, PaymentRequested};
+
+use common::events::{OrderCreated, PaymentRequested, PaymentRequestedV2, V2};
 use common::http::{
     customer_id_param, found, optional, page_limit, parse_uuid, ApiError, FieldError,
 };
+use common::limits;
 use common::outbox::{Outbox, OutboxBatch};
 use common::trace::TraceContext;
 use serde::Deserialize;
@@ -43,6 +46,7 @@ async fn create_order(
     body: web::Json<serde_json::Value>,
     pool: web::Data<PgPool>,
     outbox: web::Data<Outbox>,
+    config: web::Data<OrderConfig>,
 ) -> Result<HttpResponse, ApiError> {
     let key = idempotency_key(&request)?;
     let order = parse_new_order(&body).map_err(|fields| ApiError::Unprocessable {
@@ -52,7 +56,8 @@ async fn create_order(
     let order_id = Uuid::now_v7();
     // Postgres keeps microseconds: the event carries exactly the stored value.
     let created_at = Utc::now().trunc_subsecs(6);
-    let events = order_events(&outbox, order_id, created_at, &order, &trace)?;
+    let version = config.payment_requested_version;
+    let events = order_events(&outbox, order_id, created_at, &order, &trace, version)?;
 
     let view = match &key {
         None => {
@@ -103,13 +108,15 @@ async fn replay(
     Ok(accepted(view, true))
 }
 
-/// The saga's first two events, for the outbox.
+/// The saga's first two events, for the outbox; `PaymentRequested` at
+/// `payment_version` (`PAYMENT_REQUESTED_VERSION`).
 fn order_events(
     outbox: &Outbox,
     order_id: Uuid,
     created_at: DateTime<Utc>,
     order: &NewOrder,
     trace: &TraceContext,
+    payment_version: i32,
 ) -> Result<OutboxBatch, sqlx::Error> {
     let created = OrderCreated {
         order_id,
@@ -127,8 +134,31 @@ fn order_events(
     };
     let mut rows = outbox.batch();
     rows.push(&created, Some(trace))?;
-    rows.push(&payment, Some(trace))?;
+    if payment_version == V2 {
+        let payment = PaymentRequestedV2 {
+            request: payment,
+            description: Some(payment_description(order)),
+        };
+        rows.push(&payment, Some(trace))?;
+    } else {
+        rows.push(&payment, Some(trace))?;
+    }
     Ok(rows)
+}
+
+/// What a v2 payment request is for: its items, cut to the limit.
+fn payment_description(order: &NewOrder) -> String {
+    let items: Vec<String> = order
+        .items
+        .iter()
+        .map(|item| format!("{} x{}", item.name, item.quantity))
+        .collect();
+    let text = items.join(", ");
+    if text.chars().count() <= limits::MAX_NAME_CHARS {
+        return text;
+    }
+    let cut: String = text.chars().take(limits::MAX_NAME_CHARS - 1).collect();
+    format!("{cut}…")
 }
 
 fn accepted(view: OrderView, replayed: bool) -> HttpResponse {
@@ -186,4 +216,41 @@ async fn list_orders(
         .then(|| orders.last().map(|o| o.order_id))
         .flatten();
     Ok(HttpResponse::Ok().json(serde_json::json!({ "orders": orders, "nextAfter": next_after })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rust_decimal::Decimal;
+
+    fn order(names: &[&str]) -> NewOrder {
+        let items = names
+            .iter()
+            .map(|name| NewOrderItem {
+                product_id: "p-1".into(),
+                name: (*name).into(),
+                unit_price: Decimal::ONE,
+                quantity: 2,
+                subtotal: Decimal::TWO,
+            })
+            .collect();
+        NewOrder {
+            customer_id: "c-1".into(),
+            currency: "USD".into(),
+            items,
+            total_amount: Decimal::ONE,
+        }
+    }
+
+    #[test]
+    fn a_payment_description_lists_the_items_within_the_limit() {
+        assert_eq!(
+            payment_description(&order(&["Kettle", "Mug"])),
+            "Kettle x2, Mug x2"
+        );
+        let long = "n".repeat(limits::MAX_NAME_CHARS);
+        let cut = payment_description(&order(&[&long, "Mug"]));
+        assert_eq!(cut.chars().count(), limits::MAX_NAME_CHARS);
+        assert!(cut.ends_with('…'), "{cut}");
+    }
 }

@@ -10,7 +10,7 @@ use serde_json::Value;
 #[tokio::test]
 async fn customer_ids_and_money_follow_one_rule_in_orders_and_accounts() {
     let topics = TestTopics::create().await;
-    let orders = spawn_app(order_service::definition(), &topics).await;
+    let orders = spawn_app(order_service::definition(Default::default()), &topics).await;
     let billing = spawn_app(billing_definition(), &topics).await;
     // 26 characters, 104 bytes: counted in characters everywhere.
     let emoji = "😀".repeat(26);

@@ -841,3 +841,55 @@ async fn dashboards_and_alerts_only_use_metrics_the_services_export() {
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
 }
+
+/// A rolling upgrade of `PaymentRequested`: v1 requests queue up while
+/// billing is down, order-service restarts producing v2, and billing then
+/// reads both versions from one topic.
+#[tokio::test]
+async fn payment_requests_of_v1_and_v2_on_one_topic_all_complete() {
+    let mut saga = Saga::start().await;
+    let mut ids = saga.place_while_billing_is_down(2, "hana").await;
+    saga.orders.stop().await;
+    let saga = saga.restart_orders(2).await;
+    for _ in 0..2 {
+        let order = saga.place(&order_body("hana")).await;
+        ids.push(order["orderId"].as_str().unwrap().to_owned());
+    }
+    let requests = saga.topics.topic(topics::PAYMENT_REQUESTS);
+    let records = read_topic(&requests, 4, Duration::from_secs(10)).await;
+    let mut versions: Vec<&str> = records
+        .iter()
+        .map(|r| header(r, envelope::EVENT_VERSION).unwrap())
+        .collect();
+    versions.sort_unstable();
+    assert_eq!(versions, ["1", "1", "2", "2"]);
+    for record in &records {
+        let body: Value = serde_json::from_slice(record.payload().unwrap()).unwrap();
+        let expected = match header(record, envelope::EVENT_VERSION) {
+            Some("2") => json!("Kettle x3, Mug x2"),
+            _ => Value::Null,
+        };
+        assert_eq!(body.get("description").unwrap_or(&Value::Null), &expected);
+    }
+
+    let saga = saga.restart_billing().await;
+    for id in &ids {
+        let (order, _) = saga.final_order(id).await;
+        assert_eq!(order["status"], "PAID", "{order}");
+        assert_eq!(saga.payment_count(id).await, 1);
+        assert_eq!(
+            kinds(&saga.notifications_of(id, 2).await),
+            [
+                ("ORDER_RECEIVED".into(), "email".into()),
+                ("PAYMENT_SUCCEEDED".into(), "email".into())
+            ]
+        );
+    }
+    let processed = [("topic", requests.as_str()), ("result", "processed")];
+    assert_metric(&saga.billing, "consumer_records_total", &processed, 4.0).await;
+    let dead = [("topic", requests.as_str()), ("result", "dead_lettered")];
+    assert_eq!(
+        saga.billing.metric("consumer_records_total", &dead).await,
+        0.0
+    );
+}

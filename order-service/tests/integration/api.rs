@@ -9,7 +9,7 @@ use serde_json::Value;
 #[tokio::test]
 async fn each_bad_order_gets_its_4xx_and_names_the_field() {
     let topics = TestTopics::create().await;
-    let app = spawn_app(order_service::definition(), &topics).await;
+    let app = spawn_app(order_service::definition(Default::default()), &topics).await;
     let items_101 = vec![ITEM; 101].join(",");
     let cases: Vec<(String, u16, &str)> = vec![
         (
@@ -154,7 +154,7 @@ async fn each_bad_order_gets_its_4xx_and_names_the_field() {
 #[tokio::test]
 async fn wrong_content_type_oversized_body_and_bad_ids_get_their_status() {
     let topics = TestTopics::create().await;
-    let app = spawn_app(order_service::definition(), &topics).await;
+    let app = spawn_app(order_service::definition(Default::default()), &topics).await;
 
     let (status, error) = app
         .post_raw("/api/orders", "text/plain", body_with(ITEM, "59.97", ""))
@@ -204,7 +204,7 @@ async fn wrong_content_type_oversized_body_and_bad_ids_get_their_status() {
 #[tokio::test]
 async fn orders_are_listed_newest_first_a_page_at_a_time() {
     let topics = TestTopics::create().await;
-    let app = spawn_app(order_service::definition(), &topics).await;
+    let app = spawn_app(order_service::definition(Default::default()), &topics).await;
     let mut placed = Vec::new();
     for customer in ["a", "b", "a", "a", "b"] {
         let body: Value =
@@ -241,7 +241,7 @@ async fn orders_are_listed_newest_first_a_page_at_a_time() {
 #[tokio::test]
 async fn a_customers_orders_are_listed_from_the_customer_index_in_custom_and_generic_plans() {
     let topics = TestTopics::create().await;
-    let app = spawn_app(order_service::definition(), &topics).await;
+    let app = spawn_app(order_service::definition(Default::default()), &topics).await;
     let first_page = OrderFilter {
         customer_id: Some("c-1"),
         ..OrderFilter::default()
@@ -266,7 +266,7 @@ async fn a_customers_orders_are_listed_from_the_customer_index_in_custom_and_gen
 #[tokio::test]
 async fn a_nul_anywhere_in_an_order_or_its_filter_is_refused_naming_the_field() {
     let topics = TestTopics::create().await;
-    let app = spawn_app(order_service::definition(), &topics).await;
+    let app = spawn_app(order_service::definition(Default::default()), &topics).await;
     let nul_item = ITEM.replace("Widget", r"Wid\u0000get");
     let cases = [
         (

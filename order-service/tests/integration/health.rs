@@ -1,7 +1,7 @@
 //! Readiness and liveness: the checks every service passes.
 
 common::health_tests!(
-    order_service::definition(),
+    order_service::definition(Default::default()),
     "order-service",
     [
         "_sqlx_migrations",

@@ -12,7 +12,12 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
 async fn spawn(topics: &TestTopics, customise: impl FnOnce(&mut ServiceConfig)) -> TestApp {
-    let app = spawn_app_with(order_service::definition(), topics, customise).await;
+    let app = spawn_app_with(
+        order_service::definition(Default::default()),
+        topics,
+        customise,
+    )
+    .await;
     let (status, body) = app.readiness_until(200, Duration::from_secs(30)).await;
     assert_eq!(status, 200, "service not ready: {body}");
     app
@@ -342,9 +347,11 @@ async fn a_worker_at_its_connection_limit_accepts_the_next_one_only_when_one_clo
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
     let topics = TestTopics::create().await;
     // Not waiting for readiness: its client would keep a connection of its own.
-    let app = spawn_app_with(order_service::definition(), &topics, |c| {
-        c.http.max_connections_per_worker = std::num::NonZeroUsize::new(1)
-    })
+    let app = spawn_app_with(
+        order_service::definition(Default::default()),
+        &topics,
+        |c| c.http.max_connections_per_worker = std::num::NonZeroUsize::new(1),
+    )
     .await;
     let address = socket(&app);
 

@@ -10,11 +10,15 @@ use std::time::{Duration, Instant};
 #[tokio::test]
 async fn past_capacity_writes_get_503_with_retry_after_at_once_and_reads_still_answer() {
     let topics = TestTopics::create().await;
-    let app = spawn_app_with(order_service::definition(), &topics, |c| {
-        c.database.max_connections = 4;
-        c.database.acquire_timeout = Duration::from_secs(30);
-        c.http.admission_max_in_flight = 2;
-    })
+    let app = spawn_app_with(
+        order_service::definition(Default::default()),
+        &topics,
+        |c| {
+            c.database.max_connections = 4;
+            c.database.acquire_timeout = Duration::from_secs(30);
+            c.http.admission_max_in_flight = 2;
+        },
+    )
     .await;
     let (status, body) = app.readiness_until(200, Duration::from_secs(30)).await;
     assert_eq!(status, 200, "{body}");
@@ -66,12 +70,16 @@ async fn past_capacity_writes_get_503_with_retry_after_at_once_and_reads_still_a
 #[tokio::test]
 async fn writes_that_became_slow_lower_the_limit_so_fewer_are_admitted_at_once() {
     let topics = TestTopics::create().await;
-    let app = spawn_app_with(order_service::definition(), &topics, |c| {
-        c.database.max_connections = 8;
-        c.database.acquire_timeout = Duration::from_secs(30);
-        c.http.admission_max_in_flight = 8;
-        c.http.admission_latency_target = Duration::from_millis(10);
-    })
+    let app = spawn_app_with(
+        order_service::definition(Default::default()),
+        &topics,
+        |c| {
+            c.database.max_connections = 8;
+            c.database.acquire_timeout = Duration::from_secs(30);
+            c.http.admission_max_in_flight = 8;
+            c.http.admission_latency_target = Duration::from_millis(10);
+        },
+    )
     .await;
     let (status, body) = app.readiness_until(200, Duration::from_secs(30)).await;
     assert_eq!(status, 200, "{body}");

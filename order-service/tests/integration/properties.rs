@@ -104,7 +104,7 @@ async fn arbitrary_bodies_never_get_a_5xx() {
     use proptest::test_runner::TestRunner;
 
     let topics = TestTopics::create().await;
-    let app = spawn_app(order_service::definition(), &topics).await;
+    let app = spawn_app(order_service::definition(Default::default()), &topics).await;
     let mut runner = TestRunner::deterministic();
     let bytes = prop::collection::vec(any::<u8>(), 0..300);
     for case in 0..300 {

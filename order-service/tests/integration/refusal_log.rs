@@ -22,12 +22,16 @@ async fn a_flood_of_refusals_logs_one_line_per_interval_with_the_suppressed_coun
     }
     let logs = LogCapture::install();
     let topics = TestTopics::create().await;
-    let app = spawn_app_with(order_service::definition(), &topics, |c| {
-        c.database.max_connections = 4;
-        c.database.acquire_timeout = Duration::from_secs(60);
-        c.http.admission_max_in_flight = 2;
-        c.log_repeat_interval = INTERVAL;
-    })
+    let app = spawn_app_with(
+        order_service::definition(Default::default()),
+        &topics,
+        |c| {
+            c.database.max_connections = 4;
+            c.database.acquire_timeout = Duration::from_secs(60);
+            c.http.admission_max_in_flight = 2;
+            c.log_repeat_interval = INTERVAL;
+        },
+    )
     .await;
     let (status, body) = app.readiness_until(200, Duration::from_secs(30)).await;
     assert_eq!(status, 200, "{body}");
