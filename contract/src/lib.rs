@@ -16,5 +16,6 @@ pub mod kafka;
 pub mod limits;
 pub mod local;
 pub mod money;
+pub mod schemas;
 pub mod topics;
 pub mod trace;
