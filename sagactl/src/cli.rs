@@ -57,6 +57,15 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// What travels on a saga topic (all three when omitted): each event
+    /// type and version, the consumer groups that accept it, and its JSON
+    /// Schema, as compiled into this release.
+    Contract {
+        /// e.g. payment-requests.
+        topic: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
     /// Dead-lettered records.
     Dlq {
         #[command(subcommand)]
@@ -188,6 +197,15 @@ pub async fn run(cli: Cli, out: &mut impl Write) -> anyhow::Result<u8> {
                 write!(out, "{}", audit::render(&report))?;
             }
             Ok(if report.violations.is_empty() { 0 } else { 1 })
+        }
+        Command::Contract { topic, json } => {
+            let contracts = crate::contracts::contracts(topic.as_deref())?;
+            if json {
+                writeln!(out, "{}", serde_json::to_string_pretty(&contracts)?)?;
+            } else {
+                write!(out, "{}", crate::contracts::render(&contracts))?;
+            }
+            Ok(0)
         }
         Command::Dlq { command } => {
             let [orders, billing, notifications] = &databases;
