@@ -22,12 +22,17 @@ COPY common/Cargo.toml common/
 COPY order-service/Cargo.toml order-service/
 COPY billing-service/Cargo.toml billing-service/
 COPY notification-service/Cargo.toml notification-service/
+# The workspace's other members (operator CLI, load generator, e2e tests) only
+# need to exist for cargo to load the workspace: they stay stubs.
+COPY sagactl/Cargo.toml sagactl/
+COPY loadgen/Cargo.toml loadgen/
+COPY e2e/Cargo.toml e2e/
 RUN set -eux; \
-    for crate in contract common order-service billing-service notification-service; do \
+    for crate in contract common order-service billing-service notification-service sagactl loadgen e2e; do \
         mkdir -p "$crate/src"; : >"$crate/src/lib.rs"; \
     done; \
-    for svc in order-service billing-service notification-service; do \
-        echo 'fn main() {}' >"$svc/src/main.rs"; \
+    for bin in order-service billing-service notification-service sagactl loadgen; do \
+        echo 'fn main() {}' >"$bin/src/main.rs"; \
     done; \
     cargo build --release --locked --bin "$SERVICE"; \
     # Drop the stubs' own artefacts: the real sources copied below can be older
@@ -37,13 +42,15 @@ RUN set -eux; \
 
 # Sources. Migrations are embedded at compile time (sqlx::migrate!) from
 # <service>/migrations and common/migrations, and contract includes the topic
-# catalogue (include_str!), so all of these must be in the build context.
+# catalogue and the event schemas (include_str!), so all of these must be in
+# the build context.
 COPY contract contract
 COPY common common
 COPY order-service order-service
 COPY billing-service billing-service
 COPY notification-service notification-service
 COPY kafka-setup/topics.conf kafka-setup/topics.conf
+COPY contracts/schemas contracts/schemas
 # build_info{revision}: pass --build-arg GIT_REVISION=$(git rev-parse --short=12 HEAD).
 ARG GIT_REVISION=unknown
 ENV GIT_REVISION=$GIT_REVISION

@@ -4,6 +4,8 @@
 //! [`CONSUMER_GROUPS`](crate::topics::CONSUMER_GROUPS), so a test checks
 //! both against each other.
 
+use crate::envelope::IncomingEvent;
+use crate::event_set::{DecodeError, EventKind, EventSet};
 use crate::events::{
     OrderCreated, PaymentFailed, PaymentRequested, PaymentRequestedV2, PaymentSucceeded,
 };
@@ -36,18 +38,43 @@ crate::event_set! {
     }
 }
 
+/// A consumer group and the set its service's handler declares.
+#[derive(Debug, Clone, Copy)]
+pub struct GroupSet {
+    pub group: &'static str,
+    pub kinds: &'static [EventKind],
+    /// [`EventSet::decode`] of the group's set, the decoded event dropped.
+    pub decode: fn(&IncomingEvent) -> Result<(), DecodeError>,
+}
+
+impl GroupSet {
+    const fn of<S: EventSet>(group: &'static str) -> Self {
+        Self {
+            group,
+            kinds: S::KINDS,
+            decode: |event| S::decode(event).map(drop),
+        }
+    }
+
+    /// Whether the group accepts `kind`.
+    pub fn accepts(&self, kind: &EventKind) -> bool {
+        self.kinds
+            .iter()
+            .any(|k| k.is(kind.event_type, kind.version))
+    }
+}
+
+/// Each consumer group of [`CONSUMER_GROUPS`](crate::topics::CONSUMER_GROUPS), in its order, with its set.
+pub const GROUP_SETS: [GroupSet; 3] = [
+    GroupSet::of::<PaymentOutcome>("order-service"),
+    GroupSet::of::<PaymentRequest>("billing-service"),
+    GroupSet::of::<Notifiable>("notification-service"),
+];
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event_set::{EventKind, EventSet};
     use crate::topics;
-
-    /// Each consumer group and the set its service's handler declares.
-    const SETS: [(&str, &[EventKind]); 3] = [
-        ("order-service", PaymentOutcome::KINDS),
-        ("billing-service", PaymentRequest::KINDS),
-        ("notification-service", Notifiable::KINDS),
-    ];
 
     fn accepted(kinds: &[EventKind]) -> Vec<(&str, i32)> {
         kinds.iter().map(|k| (k.event_type, k.version)).collect()
@@ -99,7 +126,7 @@ mod tests {
 
     #[test]
     fn a_group_reads_exactly_the_topics_its_events_travel_on() {
-        for (group, kinds) in SETS {
+        for GroupSet { group, kinds, .. } in GROUP_SETS {
             let mut from_events: Vec<&str> = kinds.iter().map(|k| k.topic).collect();
             from_events.sort_unstable();
             from_events.dedup();
@@ -108,7 +135,7 @@ mod tests {
             assert_eq!(from_events, read, "{group}");
         }
         assert_eq!(
-            SETS.map(|(g, _)| g),
+            GROUP_SETS.map(|s| s.group),
             topics::CONSUMER_GROUPS.map(|(g, _)| g)
         );
     }

@@ -33,10 +33,10 @@ const ID_BASE: &str = "https://saga.example/contracts/schemas";
 const REGENERATE: &str = "CONTRACT_REGENERATE";
 
 /// One event type at one version: its schema, its topic and its producer.
-struct Event {
-    name: &'static str,
-    version: i32,
-    topic: &'static str,
+pub(crate) struct Event {
+    pub(crate) name: &'static str,
+    pub(crate) version: i32,
+    pub(crate) topic: &'static str,
     producer: &'static str,
     schema: Value,
     example: Value,
@@ -88,7 +88,7 @@ fn money(text: &str) -> Decimal {
 }
 
 /// Every event type and version on the wire, with an example body.
-fn events() -> Vec<Event> {
+pub(crate) fn events() -> Vec<Event> {
     let order_id = example_order_id();
     let at = Utc.with_ymd_and_hms(2026, 11, 22, 10, 0, 0).unwrap();
     let customer_id = "customer-42".to_owned();

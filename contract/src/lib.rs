@@ -1,7 +1,7 @@
 //! The saga's contract: what the three services and `sagactl` agree on, as
-//! data and rules with no runtime. Event bodies, their limits and what each
-//! consumer group accepts, the envelope's headers (dead-letter ones
-//! included), topic names and consumer groups, trace context, money, where
+//! data and rules with no runtime. Event bodies, their limits, their committed
+//! JSON Schemas and what each consumer group accepts, the envelope's headers
+//! (dead-letter ones included), topic names and consumer groups, trace context, money, where
 //! the Kafka cluster is, and where the local stack listens.
 
 pub mod accepts;
@@ -16,5 +16,6 @@ pub mod kafka;
 pub mod limits;
 pub mod local;
 pub mod money;
+pub mod schemas;
 pub mod topics;
 pub mod trace;

@@ -9,6 +9,7 @@ use anyhow::Context;
 use clap::Subcommand;
 use contract::kafka::KafkaConfig;
 use contract::local;
+use contract::topics;
 use std::io::Write;
 use std::time::Duration;
 
@@ -53,6 +54,15 @@ enum Command {
         /// be stored (else `lost_order`); the report counts how many are final.
         #[arg(long, value_name = "FILE")]
         accepted: Option<std::path::PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// What travels on a saga topic (all three when omitted): each event
+    /// type and version, the consumer groups that accept it, and its JSON
+    /// Schema, as compiled into this release.
+    Contract {
+        /// e.g. payment-requests.
+        topic: Option<String>,
         #[arg(long)]
         json: bool,
     },
@@ -137,6 +147,14 @@ enum DlqCommand {
         partition: i32,
         offset: i64,
     },
+    /// Whether each consumer group of the record's topic would accept it
+    /// now (before a replay): `sagactl dlq check payment-requests 0 17`;
+    /// exits 1 when one would refuse it.
+    Check {
+        topic: String,
+        partition: i32,
+        offset: i64,
+    },
     /// Send records back to their original topic once the cause is fixed.
     Replay {
         #[command(flatten)]
@@ -179,6 +197,15 @@ pub async fn run(cli: Cli, out: &mut impl Write) -> anyhow::Result<u8> {
                 write!(out, "{}", audit::render(&report))?;
             }
             Ok(if report.violations.is_empty() { 0 } else { 1 })
+        }
+        Command::Contract { topic, json } => {
+            let contracts = crate::contracts::contracts(topic.as_deref())?;
+            if json {
+                writeln!(out, "{}", serde_json::to_string_pretty(&contracts)?)?;
+            } else {
+                write!(out, "{}", crate::contracts::render(&contracts))?;
+            }
+            Ok(0)
         }
         Command::Dlq { command } => {
             let [orders, billing, notifications] = &databases;
@@ -272,23 +299,10 @@ async fn dlq_command(
             partition,
             offset,
         } => {
-            let selection = Selection {
-                topic: Some(topic),
-                partition: Some(partition),
-                from_offset: Some(offset),
-                to_offset: Some(offset),
-                event_type: None,
-            };
-            let records =
-                tokio::task::spawn_blocking(move || dlq::list(&kafka, &selection)).await??;
-            let Some(record) = records.first() else {
-                anyhow::bail!("no such record");
-            };
+            let record = one_record(&kafka, topic, partition, offset).await?;
+            let record = &record;
             let entry = Entry::from_record(record);
-            let stored = match (&entry.stored_id, entry.cut) {
-                (Some(id), true) => Some(dlq::stored_original(sources, id).await?),
-                _ => None,
-            };
+            let stored = dlq::stored_if_cut(sources, &entry).await?;
             writeln!(
                 out,
                 "{}",
@@ -297,6 +311,26 @@ async fn dlq_command(
                     "storedOriginal": stored,
                 }))?
             )?;
+        }
+        DlqCommand::Check {
+            topic,
+            partition,
+            offset,
+        } => {
+            let dlq_topic = topics::as_dlq(&topic);
+            let record = one_record(&kafka, topic, partition, offset).await?;
+            let stored = dlq::stored_if_cut(sources, &Entry::from_record(&record)).await?;
+            let original = dlq::Original::of(&record, stored.as_ref());
+            let origin = topics::dlq_origin(&dlq_topic);
+            let verdicts = dlq::check(origin, &original.record(origin));
+            for verdict in &verdicts {
+                writeln!(out, "{}", verdict.line())?;
+            }
+            if verdicts.is_empty() {
+                writeln!(out, "no consumer group reads {origin}")?;
+            }
+            let accepted = !verdicts.is_empty() && verdicts.iter().all(|v| v.refused.is_none());
+            return Ok(if accepted { 0 } else { 1 });
         }
         DlqCommand::Replay { select, all } => {
             if select.is_empty() && !all {
@@ -318,6 +352,28 @@ async fn dlq_command(
         }
     }
     Ok(0)
+}
+
+/// The dead letter at `offset` of `partition` of `topic` (as `dlq show` takes it).
+async fn one_record(
+    kafka: &KafkaConfig,
+    topic: String,
+    partition: i32,
+    offset: i64,
+) -> anyhow::Result<rdkafka::message::OwnedMessage> {
+    let selection = Selection {
+        topic: Some(topic),
+        partition: Some(partition),
+        from_offset: Some(offset),
+        to_offset: Some(offset),
+        event_type: None,
+    };
+    let kafka = kafka.clone();
+    let records = tokio::task::spawn_blocking(move || dlq::list(&kafka, &selection)).await??;
+    records
+        .into_iter()
+        .next()
+        .ok_or_else(|| anyhow::anyhow!("no such record"))
 }
 
 /// The order ids of a file, one per line.

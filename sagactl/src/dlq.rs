@@ -288,9 +288,6 @@ pub struct StoredOriginal {
     pub header_bytes: Vec<(String, usize)>,
 }
 
-/// A header's name and value as bytes.
-type RawHeader<'a> = (&'a [u8], Option<&'a [u8]>);
-
 type StoredRow = (
     Option<Vec<u8>>,
     Option<Vec<u8>>,
@@ -335,6 +332,105 @@ pub async fn stored_original(sources: &Sources, id: &str) -> anyhow::Result<Stor
     anyhow::bail!("dead letter {id} is in none of the three databases")
 }
 
+/// The stored original of `entry` when it is a cut copy.
+pub async fn stored_if_cut(
+    sources: &Sources,
+    entry: &Entry,
+) -> anyhow::Result<Option<StoredOriginal>> {
+    match (&entry.stored_id, entry.cut) {
+        (Some(id), true) => Ok(Some(stored_original(sources, id).await?)),
+        _ => Ok(None),
+    }
+}
+
+/// What replay sends for a dead letter: its key, value and original headers
+/// (those the dead-lettering added dropped), from the stored original when
+/// the copy was cut.
+pub struct Original<'a> {
+    pub key: Option<&'a [u8]>,
+    pub value: Option<&'a [u8]>,
+    pub headers: Vec<(std::borrow::Cow<'a, str>, Option<&'a [u8]>)>,
+}
+
+impl<'a> Original<'a> {
+    pub fn of(record: &'a OwnedMessage, stored: Option<&'a StoredOriginal>) -> Self {
+        let (key, value, headers): (_, _, Vec<_>) = match stored {
+            Some(s) => (
+                s.key.as_deref(),
+                s.value.as_deref(),
+                s.headers
+                    .iter()
+                    .map(|(k, v)| (String::from_utf8_lossy(k), v.as_deref()))
+                    .collect(),
+            ),
+            None => (
+                record.key(),
+                record.payload(),
+                headers(record)
+                    .into_iter()
+                    .map(|(k, v)| (k.into(), v))
+                    .collect(),
+            ),
+        };
+        Self {
+            key,
+            value,
+            headers: headers
+                .into_iter()
+                .filter(|(name, _)| !dlq::is_added_header(name))
+                .collect(),
+        }
+    }
+
+    /// As the consumers of `topic` would read it, replayed.
+    pub fn record(&self, topic: &'a str) -> envelope::Record<'_> {
+        envelope::Record {
+            topic,
+            partition: 0,
+            offset: 0,
+            key: self.key,
+            headers: self.headers.iter().map(|(k, v)| (k.as_ref(), *v)).collect(),
+            value: self.value,
+        }
+    }
+}
+
+/// Whether one consumer group would accept a replayed record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Verdict {
+    pub group: &'static str,
+    /// The reason the group's consumer would dead-letter it again.
+    pub refused: Option<String>,
+}
+
+impl Verdict {
+    pub fn line(&self) -> String {
+        match &self.refused {
+            None => format!("accepted by {}", self.group),
+            Some(reason) => format!("refused by {}: {reason}", self.group),
+        }
+    }
+}
+
+/// For each consumer group reading `topic` (logical name), whether it would
+/// accept `record` now: its envelope read and its event decoded within our
+/// limits by the group's [`EventSet`](contract::event_set::EventSet), as its
+/// consumer does before any handler runs.
+pub fn check(topic: &str, record: &envelope::Record<'_>) -> Vec<Verdict> {
+    let event = envelope::IncomingEvent::from_record(record);
+    contract::accepts::GROUP_SETS
+        .iter()
+        .filter(|set| topics::consumed_by(set.group).contains(&topic))
+        .map(|set| Verdict {
+            group: set.group,
+            refused: match &event {
+                Err(e) => Some(e.to_string()),
+                Ok(event) => (set.decode)(event).err().map(|e| e.to_string()),
+            },
+        })
+        .collect()
+}
+
 /// Sends each selected record back to its original topic with its key, value
 /// and original headers (those the dead-lettering added dropped); a cut copy is replaced by
 /// its stored original. Returns what was replayed.
@@ -360,44 +456,20 @@ pub async fn replay(
             .original_topic
             .clone()
             .unwrap_or_else(|| topics::dlq_origin(record.topic()).to_owned());
-        let stored = match (&entry.stored_id, entry.cut) {
-            (Some(id), true) => Some(stored_original(sources, id).await?),
-            _ => None,
-        };
-        let (key, value, original_headers): (_, _, Vec<RawHeader>) = match &stored {
-            Some(s) => (
-                s.key.as_deref(),
-                s.value.as_deref(),
-                s.headers
-                    .iter()
-                    .map(|(k, v)| (k.as_slice(), v.as_deref()))
-                    .collect(),
-            ),
-            None => (
-                record.key(),
-                record.payload(),
-                headers(record)
-                    .into_iter()
-                    .map(|(k, v)| (k.as_bytes(), v))
-                    .collect(),
-            ),
-        };
+        let stored = stored_if_cut(sources, &entry).await?;
+        let original = Original::of(record, stored.as_ref());
         let mut kept = OwnedHeaders::new();
-        for (name, value) in original_headers {
-            let name = String::from_utf8_lossy(name);
-            if dlq::is_added_header(&name) {
-                continue;
-            }
+        for (name, value) in original.headers {
             kept = kept.insert(rdkafka::message::Header {
                 key: name.as_ref(),
                 value,
             });
         }
         let mut out: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(&target).headers(kept);
-        if let Some(key) = key {
+        if let Some(key) = original.key {
             out = out.key(key);
         }
-        if let Some(value) = value {
+        if let Some(value) = original.value {
             out = out.payload(value);
         }
         producer.send(out, TIMEOUT).await.map_err(|(e, _)| {
@@ -410,4 +482,94 @@ pub async fn replay(
         replayed.push((entry, target));
     }
     Ok(replayed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use contract::envelope::{EVENT_ID, EVENT_TYPE, EVENT_VERSION};
+
+    const EVENT: &str = "0193a0b2-7c1e-7000-8000-000000000001";
+
+    fn request(customer_id: &str, description: Option<&str>) -> Vec<u8> {
+        let mut body = serde_json::json!({"orderId": uuid::Uuid::nil(), "customerId": customer_id,
+                                          "amount": "9.98", "currency": "USD"});
+        if let Some(description) = description {
+            body["description"] = description.into();
+        }
+        body.to_string().into_bytes()
+    }
+
+    /// `record` of PaymentRequested at `version`, checked on payment-requests.
+    fn check_payment_request(version: &str, value: &[u8]) -> Vec<Verdict> {
+        let record = envelope::Record {
+            topic: topics::PAYMENT_REQUESTS,
+            partition: 0,
+            offset: 0,
+            key: None,
+            headers: vec![
+                (EVENT_ID, Some(EVENT.as_bytes())),
+                (EVENT_TYPE, Some(b"PaymentRequested".as_slice())),
+                (EVENT_VERSION, Some(version.as_bytes())),
+            ],
+            value: Some(value),
+        };
+        check(topics::PAYMENT_REQUESTS, &record)
+    }
+
+    fn lines(verdicts: &[Verdict]) -> Vec<String> {
+        verdicts.iter().map(Verdict::line).collect()
+    }
+
+    #[test]
+    fn billing_accepts_either_version_of_a_payment_request() {
+        for (version, description) in [("1", None), ("2", Some("2 x book"))] {
+            let verdicts = check_payment_request(version, &request("c-1", description));
+            assert_eq!(
+                lines(&verdicts),
+                ["accepted by billing-service"],
+                "v{version}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_unknown_version_is_refused_with_the_consumers_reason() {
+        let verdicts = check_payment_request("3", &request("c-1", None));
+        assert_eq!(
+            lines(&verdicts),
+            ["refused by billing-service: unsupported event PaymentRequested version 3"]
+        );
+    }
+
+    #[test]
+    fn a_body_beyond_the_limits_is_refused_naming_the_field() {
+        let long_id = "c".repeat(contract::limits::MAX_ID_CHARS + 1);
+        let verdicts = check_payment_request("1", &request(&long_id, None));
+        let refused = verdicts[0].refused.as_deref().unwrap_or_default();
+        assert!(
+            refused.starts_with("PaymentRequested v1 body: customerId "),
+            "{refused}"
+        );
+    }
+
+    #[test]
+    fn a_broken_envelope_is_refused_by_every_group_reading_the_topic() {
+        let record = envelope::Record {
+            topic: topics::NOTIFICATION_EVENTS,
+            partition: 0,
+            offset: 0,
+            key: None,
+            headers: vec![],
+            value: Some(b"{}"),
+        };
+        let verdicts = check(topics::NOTIFICATION_EVENTS, &record);
+        assert_eq!(
+            lines(&verdicts),
+            [
+                "refused by order-service: missing header event-id",
+                "refused by notification-service: missing header event-id"
+            ]
+        );
+    }
 }

@@ -1,5 +1,5 @@
 //! sagactl: the operator's view of the saga — invariants (`audit`), dead
-//! letters (`dlq`), one order's story (`trail`), whether it is quiet
+//! letters (`dlq`), what travels on each topic (`contracts`), one order's story (`trail`), whether it is quiet
 //! (`quiet`) — and the facts and report of `make bench` (`bench`). Reads the
 //! three databases read-only; only `dlq replay` writes (to Kafka), and
 //! `bench` its scratch database and files.
@@ -7,6 +7,7 @@
 pub mod audit;
 pub mod bench;
 pub mod cli;
+pub mod contracts;
 pub mod dlq;
 pub mod metrics;
 pub mod quiet;

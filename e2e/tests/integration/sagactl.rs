@@ -384,6 +384,22 @@ async fn a_repaired_dead_letter_replayed_completes_its_saga_and_a_second_replay_
         event_type: None,
     };
 
+    // Checked before the replay: billing would refuse the broken record again, and accept the fix.
+    let refused = dlq_check(&saga, &dead[0]).await;
+    assert_eq!(refused.code, 1, "{}", refused.stdout);
+    assert!(
+        refused.stdout.starts_with(
+            "refused by billing-service: PaymentRequested v1 body: missing field `currency`"
+        ),
+        "{}",
+        refused.stdout
+    );
+    let accepted = dlq_check(&saga, fixed).await;
+    assert_eq!(
+        (accepted.code, accepted.stdout.as_str()),
+        (0, "accepted by billing-service\n")
+    );
+
     assert_eq!(replay(&sources, &only_the_fix).await.unwrap().len(), 1);
     let order = saga
         .orders
@@ -412,6 +428,19 @@ async fn a_repaired_dead_letter_replayed_completes_its_saga_and_a_second_replay_
         .get_json(&format!("/api/orders/{order_id}"))
         .await;
     assert_eq!(order["status"], "PAID");
+}
+
+/// `sagactl dlq check` of dead letter `m`.
+async fn dlq_check(saga: &Saga, m: &rdkafka::message::OwnedMessage) -> e2e::CliOutput {
+    let (partition, offset) = (m.partition().to_string(), m.offset().to_string());
+    saga.cli(&[
+        "dlq",
+        "check",
+        topics::PAYMENT_REQUESTS,
+        &partition,
+        &offset,
+    ])
+    .await
 }
 
 async fn wait_for_dead_letters(
