@@ -32,7 +32,7 @@ impl BillingConfig {
 
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let invalid = |variable: &'static str, value: String, reason: &str| ConfigError {
-            variable,
+            variable: variable.into(),
             value,
             reason: reason.into(),
         };

@@ -72,8 +72,10 @@ pub struct HttpConfig {
 
 #[derive(Debug, Clone)]
 pub struct DatabaseConfig {
-    /// `DATABASE_URL`, default the local stack's (`contract::local::database_url`).
-    pub url: String,
+    /// `DATABASE_URL` (or `DATABASE_URL_FILE`: it holds a password), default
+    /// the local stack's (`contract::local::database_url`). For TLS add
+    /// `?sslmode=verify-full&sslrootcert=/path/ca.pem`.
+    pub url: SecretString,
     /// `DATABASE_MAX_CONNECTIONS`, default 10.
     pub max_connections: u32,
     /// `DATABASE_ACQUIRE_TIMEOUT_MS`, default 2000: a request waits at most this
@@ -84,6 +86,7 @@ pub struct DatabaseConfig {
 /// Where the cluster is and the names' prefix: part of the contract, so
 /// `sagactl` reads the same settings without this crate.
 pub use contract::kafka::KafkaConfig;
+use contract::secret::{self, SecretString, SettingError};
 
 #[derive(Debug, Clone)]
 pub struct OutboxConfig {
@@ -111,9 +114,20 @@ pub enum LogFormat {
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error("invalid value {value:?} for environment variable {variable}: {reason}")]
 pub struct ConfigError {
-    pub variable: &'static str,
+    pub variable: String,
+    /// Empty for a secret, whose value is never repeated.
     pub value: String,
     pub reason: String,
+}
+
+impl From<SettingError> for ConfigError {
+    fn from(e: SettingError) -> Self {
+        Self {
+            variable: e.variable,
+            value: String::new(),
+            reason: e.reason,
+        }
+    }
 }
 
 impl ServiceConfig {
@@ -150,19 +164,14 @@ impl ServiceConfig {
                 admission_wait: Duration::from_millis(vars.parsed("ADMISSION_WAIT_MS", 10)?),
             },
             database: DatabaseConfig {
-                url: vars.string("DATABASE_URL", &contract::local::database_url(db)),
+                url: secret::read(&lookup, "DATABASE_URL")?
+                    .unwrap_or_else(|| contract::local::database_url(db).into()),
                 max_connections: vars.parsed("DATABASE_MAX_CONNECTIONS", 10)?,
                 acquire_timeout: Duration::from_millis(
                     vars.parsed("DATABASE_ACQUIRE_TIMEOUT_MS", 2000)?,
                 ),
             },
-            kafka: KafkaConfig {
-                bootstrap_servers: vars.string(
-                    "KAFKA_BOOTSTRAP_SERVERS",
-                    contract::local::KAFKA_BOOTSTRAP_SERVERS,
-                ),
-                topic_prefix: vars.string("KAFKA_TOPIC_PREFIX", ""),
-            },
+            kafka: KafkaConfig::from_lookup(&lookup)?,
             outbox: OutboxConfig {
                 batch_size: vars.parsed("OUTBOX_BATCH_SIZE", 500)?,
                 poll_interval: Duration::from_millis(vars.parsed("OUTBOX_POLL_INTERVAL_MS", 200)?),
@@ -185,7 +194,7 @@ impl ServiceConfig {
                 "json" => LogFormat::Json,
                 other => {
                     return Err(ConfigError {
-                        variable: "LOG_FORMAT",
+                        variable: "LOG_FORMAT".into(),
                         value: other.to_owned(),
                         reason: "expected `text` or `json`".into(),
                     })
@@ -207,7 +216,7 @@ impl Vars<'_> {
         let value = self.parsed(name, default)?;
         if value == T::default() {
             return Err(ConfigError {
-                variable: name,
+                variable: name.into(),
                 value: value.to_string(),
                 reason: "must be at least 1".into(),
             });
@@ -242,7 +251,7 @@ impl Vars<'_> {
                 .parse()
                 .map(Some)
                 .map_err(|e: T::Err| ConfigError {
-                    variable: name,
+                    variable: name.into(),
                     reason: e.to_string(),
                     value,
                 }),
@@ -259,6 +268,7 @@ impl Vars<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use contract::secret::ExposeSecret;
     use std::collections::HashMap;
 
     const ORDERS: ServiceDefaults = ServiceDefaults {
@@ -281,7 +291,7 @@ mod tests {
         assert_eq!(c.http.host, "127.0.0.1");
         assert_eq!(c.http.port, 8080);
         assert_eq!(
-            c.database.url,
+            c.database.url.expose_secret(),
             "postgres://orders:orders@127.0.0.1:15432/orders"
         );
         assert_eq!(c.kafka.bootstrap_servers, "127.0.0.1:9092");
@@ -309,7 +319,7 @@ mod tests {
             "HTTP_MAX_CONNECTIONS_PER_WORKER",
         ] {
             let err = config(&[(variable, "0")]).unwrap_err();
-            assert_eq!((err.variable, err.value.as_str()), (variable, "0"));
+            assert_eq!((err.variable.as_str(), err.value.as_str()), (variable, "0"));
         }
     }
 

@@ -1,6 +1,7 @@
 //! The service's Postgres pool and its migrations.
 
 use crate::config::DatabaseConfig;
+use contract::secret::ExposeSecret;
 use sqlx::migrate::{MigrateError, Migrator};
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use std::time::Duration;
@@ -11,7 +12,7 @@ pub fn connect_lazy(database: &DatabaseConfig) -> Result<PgPool, sqlx::Error> {
     PgPoolOptions::new()
         .max_connections(database.max_connections)
         .acquire_timeout(database.acquire_timeout)
-        .connect_lazy(&database.url)
+        .connect_lazy(database.url.expose_secret())
 }
 
 /// Errors that mean "the database is not reachable yet", worth waiting out.

@@ -16,8 +16,14 @@ pub fn admin_url() -> String {
 }
 
 pub fn kafka_bootstrap_servers() -> String {
-    std::env::var("KAFKA_BOOTSTRAP_SERVERS")
-        .unwrap_or_else(|_| crate::local::KAFKA_BOOTSTRAP_SERVERS.into())
+    kafka_config().bootstrap_servers
+}
+
+/// The cluster the tests use, read from the environment as a service reads
+/// it (`KAFKA_BOOTSTRAP_SERVERS`, and the security settings on a secured
+/// stack), without a prefix.
+pub fn kafka_config() -> crate::config::KafkaConfig {
+    crate::config::KafkaConfig::from_env().expect("the Kafka settings in the environment")
 }
 
 /// A uniquely named database, dropped (with its connections) when this is dropped.
@@ -103,8 +109,8 @@ impl TestTopics {
     /// The local broker with this set's prefix, as a service or sagactl sees it.
     pub fn kafka(&self) -> crate::config::KafkaConfig {
         crate::config::KafkaConfig {
-            bootstrap_servers: kafka_bootstrap_servers(),
             topic_prefix: self.prefix.clone(),
+            ..kafka_config()
         }
     }
 
@@ -177,9 +183,8 @@ async fn start(
     let mut config =
         ServiceConfig::from_lookup(&definition.defaults, |_| None).expect("default configuration");
     config.http.port = 0;
-    config.database.url = db.url.clone();
-    config.kafka.bootstrap_servers = kafka_bootstrap_servers();
-    config.kafka.topic_prefix = topics.prefix.clone();
+    config.database.url = db.url.clone().into();
+    config.kafka = topics.kafka();
     config.readiness_timeout = Duration::from_secs(2);
     config.shutdown_timeout = Duration::from_secs(5);
     config.outbox.poll_interval = Duration::from_millis(100);
@@ -433,9 +438,7 @@ pub async fn read_topic(
 }
 
 fn admin_config() -> ClientConfig {
-    let mut config = ClientConfig::new();
-    config.set("bootstrap.servers", kafka_bootstrap_servers());
-    config
+    crate::kafka::client_config(&kafka_config(), "test-admin")
 }
 
 impl TestApp {

@@ -17,5 +17,6 @@ pub mod limits;
 pub mod local;
 pub mod money;
 pub mod schemas;
+pub mod secret;
 pub mod topics;
 pub mod trace;

@@ -28,7 +28,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use contract::kafka::KafkaConfig;
+use contract::kafka::{KafkaConfig, KafkaSecurity};
 use contract::local;
 use tokio::sync::Semaphore;
 
@@ -278,6 +278,7 @@ async fn hostile(args: HostileArgs) -> anyhow::Result<()> {
     let kafka = KafkaConfig {
         bootstrap_servers: args.bootstrap_servers,
         topic_prefix: args.topic_prefix,
+        security: KafkaSecurity::from_lookup(&|name| std::env::var(name).ok())?,
     };
     let produced = hostile::produce(&kafka, args.kind, args.per_topic).await?;
     println!(

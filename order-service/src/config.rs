@@ -35,7 +35,7 @@ impl OrderConfig {
                     Ok(version) if version == V1 || version == V2 => version,
                     _ => {
                         return Err(ConfigError {
-                            variable: PAYMENT_REQUESTED_VERSION,
+                            variable: PAYMENT_REQUESTED_VERSION.into(),
                             value: v,
                             reason: "expected 1 or 2".into(),
                         })

@@ -7,7 +7,7 @@ use crate::dlq::{self, Entry, Selection};
 use crate::Sources;
 use anyhow::Context;
 use clap::Subcommand;
-use contract::kafka::KafkaConfig;
+use contract::kafka::{KafkaConfig, KafkaSecurity};
 use contract::local;
 use contract::topics;
 use std::io::Write;
@@ -172,6 +172,7 @@ pub async fn run(cli: Cli, out: &mut impl Write) -> anyhow::Result<u8> {
     let kafka = KafkaConfig {
         bootstrap_servers: cli.bootstrap_servers.clone(),
         topic_prefix: cli.topic_prefix.clone(),
+        security: KafkaSecurity::from_lookup(&|name| std::env::var(name).ok())?,
     };
     let databases = [cli.orders_db, cli.billing_db, cli.notifications_db];
     match cli.command {

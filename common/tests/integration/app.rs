@@ -99,7 +99,7 @@ async fn ready_answers_503_naming_kafka_when_no_broker_answers() {
 async fn ready_answers_503_naming_the_database_when_postgres_is_unreachable() {
     let topics = TestTopics::create().await;
     let app = spawn_app_with(probe(), &topics, |c| {
-        c.database.url = format!("postgres://probe:probe@{DEAD_ADDRESS}/probe");
+        c.database.url = format!("postgres://probe:probe@{DEAD_ADDRESS}/probe").into();
     })
     .await;
 

@@ -3,7 +3,6 @@
 
 use common::config::KafkaConfig;
 use common::kafka::{client_config, create_producer};
-use common::testing::kafka_bootstrap_servers;
 use common::topics::catalogue;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, ResourceSpecifier, TopicReplication};
 use rdkafka::client::DefaultClientContext;
@@ -13,10 +12,7 @@ use rdkafka::producer::{FutureRecord, Producer};
 use std::time::Duration;
 
 fn kafka() -> KafkaConfig {
-    KafkaConfig {
-        bootstrap_servers: kafka_bootstrap_servers(),
-        topic_prefix: String::new(),
-    }
+    common::testing::kafka_config()
 }
 
 fn admin() -> AdminClient<DefaultClientContext> {
