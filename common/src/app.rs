@@ -89,13 +89,16 @@ impl Application {
 
         let pool = crate::db::connect_lazy(&config.database)
             .context("Failed to configure the database pool")?;
+        let context = crate::kafka::KafkaContext::default();
+        let refusals = context.refusals();
         let producer: SagaProducer =
-            crate::kafka::create_producer(&config.kafka, config.service_name)
+            crate::kafka::create_producer_with(&config.kafka, config.service_name, context)
                 .context("Failed to create the Kafka producer")?;
         let readiness = Readiness::new(
             config.service_name,
             pool.clone(),
             producer.clone(),
+            refusals,
             config.readiness_timeout,
             definition.metrics.clone(),
             config.consumer_stall_threshold,

@@ -26,7 +26,8 @@ use crate::config::KafkaConfig;
 use crate::dlq::{bounded, MAX_ERROR_CHARS};
 use crate::envelope::IncomingEvent;
 use crate::event_set::{DecodeError, EventSet};
-use crate::kafka::{client_config, KafkaContext, SagaProducer};
+use crate::kafka::{client_config, is_denied, KafkaContext, SagaProducer};
+use crate::metrics::KafkaClient;
 use crate::metrics::StallClock;
 use crate::outbox::{Outbox, OutboxBatch};
 use async_trait::async_trait;
@@ -255,6 +256,13 @@ impl ConsumerRuntime {
             let first = match first {
                 Ok(m) => m,
                 Err(e) => {
+                    if is_denied(&e)
+                        && self
+                            .metrics
+                            .access_denied(KafkaClient::Consumer, e.to_string())
+                    {
+                        tracing::warn!(group = %definition.group, error = %e, "the broker denies this consumer what it needs; records wait until its ACLs allow it");
+                    }
                     consumer.context().report(&format!("consumer error: {e}"));
                     errors_in_a_row += 1;
                     if errors_in_a_row.is_multiple_of(ERRORS_BEFORE_PAUSE) {
@@ -264,6 +272,9 @@ impl ConsumerRuntime {
                 }
             };
             errors_in_a_row = 0;
+            if self.metrics.access_granted(KafkaClient::Consumer) {
+                tracing::info!(group = %definition.group, "the broker lets this consumer read again");
+            }
             // Whatever else is already fetched joins the batch; nothing waits for more.
             let mut batch = vec![first];
             while batch.len() < self.batch_size {

@@ -11,7 +11,7 @@
 //! serves, taking the pod out of its Service would not unstick the record,
 //! and the `ConsumerStalled` alert is what calls a person.
 
-use crate::kafka::SagaProducer;
+use crate::kafka::{Refusals, SagaProducer};
 use crate::metrics::Metrics;
 use actix_web::{web, HttpResponse};
 use serde::Serialize;
@@ -26,6 +26,7 @@ pub struct Readiness {
     service: &'static str,
     pool: PgPool,
     producer: SagaProducer,
+    refusals: Refusals,
     timeout: Duration,
     metrics: Arc<Metrics>,
     stall_threshold: Duration,
@@ -51,6 +52,11 @@ pub struct ReadinessReport {
     pub consumers: BTreeMap<String, ConsumerStatus>,
     /// Groups stalled longer than the threshold (readiness stays 200).
     pub stalled: Vec<String>,
+    /// What the broker's ACLs deny the service's clients right now
+    /// (`outbox_relay`, `consumer`), and the error. Readiness stays 200:
+    /// the API still takes work, which waits until the ACLs allow it.
+    #[serde(rename = "kafkaDenied")]
+    pub kafka_denied: BTreeMap<&'static str, String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -87,6 +93,7 @@ impl Readiness {
         service: &'static str,
         pool: PgPool,
         producer: SagaProducer,
+        refusals: Refusals,
         timeout: Duration,
         metrics: Arc<Metrics>,
         stall_threshold: Duration,
@@ -95,6 +102,7 @@ impl Readiness {
             service,
             pool,
             producer,
+            refusals,
             timeout,
             metrics,
             stall_threshold,
@@ -138,7 +146,7 @@ impl Readiness {
     pub async fn report(&self) -> ReadinessReport {
         let (database, kafka) = tokio::join!(
             self.check_database(),
-            crate::kafka::probe_cluster(&self.producer, self.timeout)
+            crate::kafka::probe_cluster(&self.producer, &self.refusals, self.timeout)
         );
         let mut checks = BTreeMap::from([
             ("database", Check::from_result(database)),
@@ -176,6 +184,7 @@ impl Readiness {
             service: self.service,
             consumers,
             stalled,
+            kafka_denied: self.metrics.denials().into_iter().collect(),
             status: if down.is_empty() {
                 "ready"
             } else {

@@ -11,6 +11,7 @@ use rdkafka::message::{Headers, Message};
 use rdkafka::producer::{FutureProducer, Producer};
 use rdkafka::TopicPartitionList;
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// The producer every service uses (outbox relay, dead letters, readiness).
@@ -20,15 +21,37 @@ pub type SagaProducer = FutureProducer<KafkaContext>;
 /// down librdkafka reports the same failure many times a second; the
 /// warning is throttled (`common::throttle`), saying how many were
 /// suppressed, so an outage is visible without drowning the log.
+///
+/// It also keeps the last authentication or TLS failure: librdkafka only
+/// reports those through this callback, while the request that needed the
+/// connection merely times out, so readiness adds it to say why.
 pub struct KafkaContext {
     reports: LogThrottle,
+    refusals: Refusals,
 }
 
 impl Default for KafkaContext {
     fn default() -> Self {
         Self {
             reports: LogThrottle::new("kafka_client"),
+            refusals: Refusals::default(),
         }
+    }
+}
+
+/// The last authentication or TLS failure a client's context saw since the
+/// cluster last answered; a handle kept outside the client, which hides its
+/// context.
+#[derive(Clone, Default)]
+pub struct Refusals(Arc<Mutex<Option<String>>>);
+
+impl Refusals {
+    pub fn last(&self) -> Option<String> {
+        self.0.lock().unwrap().clone()
+    }
+
+    fn clear(&self) {
+        self.0.lock().unwrap().take();
     }
 }
 
@@ -38,6 +61,38 @@ impl KafkaContext {
     pub fn report(&self, message: &str) {
         self.reports.warn(message);
     }
+
+    /// A handle on the failures this context will see.
+    pub fn refusals(&self) -> Refusals {
+        self.refusals.clone()
+    }
+}
+
+/// Whether the broker refused who we are (credentials, certificates), as
+/// opposed to being unreachable.
+fn is_refusal(error: &KafkaError) -> bool {
+    matches!(
+        error.rdkafka_error_code(),
+        Some(
+            RDKafkaErrorCode::Authentication
+                | RDKafkaErrorCode::SaslAuthenticationFailed
+                | RDKafkaErrorCode::SSL
+        )
+    )
+}
+
+/// Whether the broker's ACLs deny what was asked (produce, read, join a
+/// group): a matter of configuration, so the work waits instead of being
+/// dead-lettered, and the denial is shown (`kafka_access_denied`).
+pub fn is_denied(error: &KafkaError) -> bool {
+    matches!(
+        error.rdkafka_error_code(),
+        Some(
+            RDKafkaErrorCode::TopicAuthorizationFailed
+                | RDKafkaErrorCode::GroupAuthorizationFailed
+                | RDKafkaErrorCode::ClusterAuthorizationFailed
+        )
+    )
 }
 
 impl ClientContext for KafkaContext {
@@ -60,6 +115,9 @@ impl ClientContext for KafkaContext {
     }
 
     fn error(&self, error: KafkaError, reason: &str) {
+        if is_refusal(&error) {
+            *self.refusals.0.lock().unwrap() = Some(format!("{error}: {reason}"));
+        }
         self.report(&format!("{error}: {reason}"));
     }
 }
@@ -127,18 +185,28 @@ pub fn header_text<'a, M: Message>(message: &'a M, name: &str) -> Option<&'a str
 /// A producer with the durability the outbox relies on: `acks=all` and
 /// idempotence, so a retried send never duplicates or reorders a record.
 pub fn create_producer(kafka: &KafkaConfig, client_id: &str) -> Result<SagaProducer, KafkaError> {
+    create_producer_with(kafka, client_id, KafkaContext::default())
+}
+
+/// [`create_producer`] with a context whose [`Refusals`] the caller kept.
+pub fn create_producer_with(
+    kafka: &KafkaConfig,
+    client_id: &str,
+    context: KafkaContext,
+) -> Result<SagaProducer, KafkaError> {
     client_config(kafka, client_id)
         .set("acks", "all")
         .set("enable.idempotence", "true")
         // Fail a send after 15 s instead of librdkafka's 5 minutes, so the
         // outbox row is retried (and the failure is visible) promptly.
         .set("message.timeout.ms", "15000")
-        .create_with_context(KafkaContext::default())
+        .create_with_context(context)
 }
 
 /// Whether a failed send can never succeed as it is (too large, invalid,
-/// not allowed): retrying it would wait forever while the broker is healthy.
-/// Anything else (timeouts, brokers or leaders unavailable) is an outage.
+/// refused by a policy): retrying it would wait forever while the broker is
+/// healthy. Anything else (timeouts, brokers or leaders unavailable, ACLs
+/// that deny it: [`is_denied`]) is waited out.
 pub fn is_permanent_produce_error(error: &KafkaError) -> bool {
     matches!(
         error.rdkafka_error_code(),
@@ -150,18 +218,23 @@ pub fn is_permanent_produce_error(error: &KafkaError) -> bool {
                 | RDKafkaErrorCode::MessageBatchTooLarge
                 | RDKafkaErrorCode::InvalidArgument
                 | RDKafkaErrorCode::InvalidTopic
-                | RDKafkaErrorCode::TopicAuthorizationFailed
                 | RDKafkaErrorCode::PolicyViolation
         )
     )
 }
 
 /// Asks the cluster for its metadata: succeeds only when a broker answers
-/// within `timeout`. librdkafka's call blocks, so it runs off the async threads.
-pub async fn probe_cluster(producer: &SagaProducer, timeout: Duration) -> Result<(), String> {
-    let producer = producer.clone();
-    tokio::task::spawn_blocking(move || {
-        producer
+/// within `timeout`; a failure names the authentication or TLS error behind
+/// it, if there was one. librdkafka's call blocks, so it runs off the async
+/// threads.
+pub async fn probe_cluster(
+    producer: &SagaProducer,
+    refusals: &Refusals,
+    timeout: Duration,
+) -> Result<(), String> {
+    let client = producer.clone();
+    let result = tokio::task::spawn_blocking(move || {
+        client
             .client()
             .fetch_metadata(None, timeout)
             .map(|metadata| metadata.brokers().len())
@@ -175,5 +248,15 @@ pub async fn probe_cluster(producer: &SagaProducer, timeout: Duration) -> Result
         } else {
             Err("no brokers in metadata".into())
         }
-    })
+    });
+    match result {
+        Ok(()) => {
+            refusals.clear();
+            Ok(())
+        }
+        Err(e) => Err(match refusals.last() {
+            Some(refusal) => format!("{e}; the broker refused the connection: {refusal}"),
+            None => e,
+        }),
+    }
 }

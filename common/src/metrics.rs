@@ -15,7 +15,7 @@
 //! path; `status` is a `u16` the handlers and actix choose; `topic`, `group`
 //! and `partition` are the service's own subscriptions and their partitions
 //! (topics from the catalogue, group from the code, partitions from the
-//! broker); `result`, `outcome`, `channel` and `kind` are words written in the code;
+//! broker); `result`, `outcome`, `channel`, `kind` and `client` are words written in the code;
 //! `version` and `revision` are fixed at build time; `service` is constant.
 
 use actix_web::http::Method;
@@ -91,6 +91,10 @@ pub struct Metrics {
     /// on the same records without finishing one (0 when idle or moving).
     consumer_stalled: GaugeVec,
     stall_clocks: Mutex<Vec<(String, Arc<StallClock>)>>,
+    /// `kafka_access_denied{client}`: 1 while the broker's ACLs deny what
+    /// that client of the service needs, `client` one of [`KafkaClient`].
+    kafka_access_denied: IntGaugeVec,
+    denials: Mutex<Vec<(KafkaClient, String)>>,
     /// `build_info{version, revision}` = 1
     pub build_info: IntGaugeVec,
 }
@@ -175,6 +179,15 @@ impl Metrics {
             )
             .unwrap(),
             stall_clocks: Mutex::new(Vec::new()),
+            kafka_access_denied: IntGaugeVec::new(
+                Opts::new(
+                    "kafka_access_denied",
+                    "1 while the broker's ACLs deny what this client of the service needs (its work waits).",
+                ),
+                &["client"],
+            )
+            .unwrap(),
+            denials: Mutex::new(Vec::new()),
             build_info: IntGaugeVec::new(
                 Opts::new("build_info", "Always 1; labels name the build."),
                 &["version", "revision"],
@@ -183,6 +196,9 @@ impl Metrics {
             registry,
         };
         metrics.register_all();
+        for client in KafkaClient::ALL {
+            metrics.access_granted(client);
+        }
         metrics.gauge_from_sql(
             "outbox_pending_rows",
             "Outbox rows not yet published.",
@@ -217,6 +233,7 @@ impl Metrics {
             Box::new(self.consumer_duration.clone()),
             Box::new(self.consumer_lag.clone()),
             Box::new(self.consumer_stalled.clone()),
+            Box::new(self.kafka_access_denied.clone()),
             Box::new(self.build_info.clone()),
             Box::new(crate::throttle::SUPPRESSED.clone()),
         ];
@@ -276,6 +293,48 @@ impl Metrics {
             .collect()
     }
 
+    /// The broker denied `client` what it needs: `why` is shown by readiness
+    /// until [`Metrics::access_granted`]. Returns whether this is news (the
+    /// client was not denied already, or for another reason), to log once.
+    pub fn access_denied(&self, client: KafkaClient, why: String) -> bool {
+        self.kafka_access_denied
+            .with_label_values(&[client.label()])
+            .set(1);
+        let mut denials = self.denials.lock().unwrap();
+        match denials.iter_mut().find(|(c, _)| *c == client) {
+            Some((_, known)) if *known == why => false,
+            Some((_, known)) => {
+                *known = why;
+                true
+            }
+            None => {
+                denials.push((client, why));
+                true
+            }
+        }
+    }
+
+    /// `client` did what it needs again; returns whether it had been denied.
+    pub fn access_granted(&self, client: KafkaClient) -> bool {
+        self.kafka_access_denied
+            .with_label_values(&[client.label()])
+            .set(0);
+        let mut denials = self.denials.lock().unwrap();
+        let before = denials.len();
+        denials.retain(|(c, _)| *c != client);
+        denials.len() < before
+    }
+
+    /// What the broker denies right now, per client.
+    pub fn denials(&self) -> Vec<(&'static str, String)> {
+        self.denials
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(client, why)| (client.label(), why.clone()))
+            .collect()
+    }
+
     pub fn render(&self) -> String {
         for (group, stalled) in self.stalls() {
             self.consumer_stalled
@@ -303,6 +362,26 @@ impl Metrics {
                 .expect("valid histogram");
         self.register(&histogram);
         histogram
+    }
+}
+
+/// The service's Kafka clients that the broker's ACLs can deny.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KafkaClient {
+    /// Publishes the outbox.
+    OutboxRelay,
+    /// Reads the group's topics.
+    Consumer,
+}
+
+impl KafkaClient {
+    const ALL: [Self; 2] = [Self::OutboxRelay, Self::Consumer];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::OutboxRelay => "outbox_relay",
+            Self::Consumer => "consumer",
+        }
     }
 }
 

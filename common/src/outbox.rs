@@ -14,7 +14,8 @@
 use crate::config::OutboxConfig;
 use crate::envelope;
 use crate::events::Event;
-use crate::kafka::SagaProducer;
+use crate::kafka::{is_denied, SagaProducer};
+use crate::metrics::KafkaClient;
 use crate::trace::TraceContext;
 use chrono::{DateTime, SecondsFormat, Utc};
 use rdkafka::message::{Header, OwnedHeaders};
@@ -246,8 +247,15 @@ impl Relay {
     /// Publishes until `shutdown` turns true, finishing the batch under way.
     pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) {
         let mut backoff = Duration::from_millis(100);
+        // The failure last logged: a retry failing the same way is not logged
+        // again, so an hour-long outage or denial is one line, not a thousand.
+        let mut failing: Option<String> = None;
         while !*shutdown.borrow() {
-            match self.publish_batch().await {
+            let result = self.publish_batch().await;
+            if result.is_ok() && failing.take().is_some() {
+                tracing::info!("outbox relay publishes again");
+            }
+            match result {
                 Ok(published) if published as i64 >= self.config.batch_size => continue,
                 Ok(_) => {
                     backoff = Duration::from_millis(100);
@@ -258,7 +266,11 @@ impl Relay {
                     }
                 }
                 Err(e) => {
-                    tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "outbox relay could not publish; rows stay pending");
+                    let cause = e.root_cause().to_string();
+                    if failing.as_ref() != Some(&cause) {
+                        tracing::warn!(error = format!("{e:#}"), "outbox relay could not publish; rows stay pending and it retries, logging again when the cause changes");
+                        failing = Some(cause);
+                    }
                     self.renew_producer_after_fatal_error();
                     tokio::select! {
                         () = tokio::time::sleep(backoff) => {}
@@ -359,20 +371,28 @@ impl Relay {
             .inc_by(acknowledged.len() as u64);
         if acknowledged.len() < rows.len() {
             self.metrics.outbox_publish_errors.inc();
-            let cause = results
-                .iter()
-                .find_map(|r| match r {
-                    Ok(Err((e, _))) => Some(e.to_string()),
-                    Err(_) => Some("delivery cancelled".to_owned()),
-                    Ok(Ok(_)) => None,
-                })
-                .or(enqueue_error)
-                .unwrap_or_default();
-            anyhow::bail!(
-                "published {} of {} rows, then: {cause}",
+            let failed = rows.iter().zip(&results).find_map(|(row, r)| match r {
+                Ok(Err((e, _))) => Some((row, Some(e), e.to_string())),
+                Err(_) => Some((row, None, "delivery cancelled".to_owned())),
+                Ok(Ok(_)) => None,
+            });
+            let cause = match failed {
+                Some((row, Some(e), cause)) if is_denied(e) => {
+                    let why = format!("publishing to {}: {cause}", row.topic);
+                    self.metrics.access_denied(KafkaClient::OutboxRelay, why);
+                    cause
+                }
+                Some((_, _, cause)) => cause,
+                None => enqueue_error.unwrap_or_default(),
+            };
+            return Err(anyhow::anyhow!(cause).context(format!(
+                "published {} of {} rows",
                 acknowledged.len(),
                 rows.len()
-            );
+            )));
+        }
+        if self.metrics.access_granted(KafkaClient::OutboxRelay) {
+            tracing::info!("the broker lets the outbox relay publish again");
         }
         tracing::debug!(published = rows.len(), "outbox batch published");
         Ok(rows.len())
