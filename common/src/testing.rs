@@ -46,8 +46,11 @@ impl TestDatabase {
         conn.execute(format!(r#"CREATE DATABASE "{name}""#).as_str())
             .await
             .expect("create test database");
-        let url = match admin.rsplit_once('/') {
-            Some((server, _)) => format!("{server}/{name}"),
+        // The same server and settings (e.g. `?sslmode=verify-full&...`), another database.
+        let (address, settings) = admin.split_once('?').unwrap_or((&admin, ""));
+        let url = match address.rsplit_once('/') {
+            Some((server, _)) if settings.is_empty() => format!("{server}/{name}"),
+            Some((server, _)) => format!("{server}/{name}?{settings}"),
             None => panic!("PG_ADMIN_URL must end with /<database>"),
         };
         Self { name, url }
@@ -516,6 +519,11 @@ impl LogCapture {
         capture
     }
 
+    /// Everything written so far.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+
     /// Every line written so far that has `field` equal to `value`.
     pub fn lines_with(&self, field: &str, value: &str) -> Vec<serde_json::Value> {
         let text = String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned();
@@ -583,7 +591,13 @@ pub fn run_alone_in_child_process(test: &str) -> bool {
         return true;
     }
     let output = std::process::Command::new(std::env::current_exe().expect("test binary"))
-        .args([name, "--exact", "--nocapture", "--test-threads=1"])
+        .args([
+            name,
+            "--exact",
+            "--include-ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env(ALONE, name)
         .output()
         .expect("run the test binary again");
