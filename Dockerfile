@@ -15,7 +15,8 @@ WORKDIR /build
 
 # Dependency layer: only the manifests and the lock file, with stub sources, so
 # editing a .rs file does not rebuild the ~300 crates (rdkafka's bundled
-# librdkafka is the slow one; rust:1-bookworm already has make, gcc and zlib1g-dev).
+# librdkafka is the slow one; rust:1-bookworm already has make, gcc, zlib1g-dev
+# and libssl-dev, which rdkafka's TLS/SASL and sqlx's TLS link).
 COPY Cargo.toml Cargo.lock ./
 COPY contract/Cargo.toml contract/
 COPY common/Cargo.toml common/
@@ -60,10 +61,10 @@ RUN cargo build --release --locked --bin "$SERVICE" \
 FROM debian:bookworm-slim
 ARG SERVICE
 ARG PORT=8080
-# ca-certificates only; the binary's other libraries (libc, libgcc_s, libz)
-# are already part of bookworm-slim.
+# ca-certificates and OpenSSL (TLS and SASL to Kafka, TLS to Postgres); the
+# binary's other libraries (libc, libgcc_s, libz) are part of bookworm-slim.
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends ca-certificates \
+    && apt-get install -y --no-install-recommends ca-certificates libssl3 \
     && rm -rf /var/lib/apt/lists/*
 # A fixed path lets the exec-form ENTRYPOINT (no shell, so SIGTERM reaches the
 # service itself and its graceful shutdown runs) serve every SERVICE.
