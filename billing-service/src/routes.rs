@@ -66,8 +66,8 @@ fn credit_limit(body: &serde_json::Value) -> Result<Decimal, ApiError> {
     }
 }
 
-/// `Admin` first: without the admin token nothing else about the request is
-/// read or answered.
+/// `Admin` first: without the admin token nothing else about the request (its
+/// id, its body) is looked at or answered.
 async fn put_account(
     _admin: Admin,
     path: web::Path<String>,
