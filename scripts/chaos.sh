@@ -107,9 +107,7 @@ fault_scale_billing() {
 
 # Full redelivery: billing's offsets back to the beginning of payment-requests.
 fault_reset_billing_group() {
-  local pid
-  pid=$(cat "$RUN_DIR/billing-service.pid")
-  stop_pid billing-service "$pid" 40
+  stop_pid billing-service "$(cat "$RUN_DIR/billing-service.pid")" 40
   # Offsets move only once the group is empty, which takes a moment after the member leaves.
   local tries
   for ((tries = 0; tries < 30; tries++)); do

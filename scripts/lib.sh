@@ -21,6 +21,8 @@ PG_ADDRESS=$LOOPBACK:$PG_PORT
 PG_SUPERUSER_PASSWORD=${PG_SUPERUSER_PASSWORD:-postgres}
 PG_ADMIN_URL=${PG_ADMIN_URL:-postgres://postgres:$PG_SUPERUSER_PASSWORD@$PG_ADDRESS/postgres}
 export KAFKA_BOOTSTRAP_SERVERS PG_ADMIN_URL
+# The token credit-limit changes need (the services get ADMIN_TOKEN_FILE); stack.sh makes it.
+ADMIN_TOKEN_FILE=${ADMIN_TOKEN_FILE:-$STATE_DIR/admin-token}
 
 # shellcheck disable=SC2034 # used by the scripts that source this file
 SERVICES="order-service billing-service notification-service"

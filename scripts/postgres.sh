@@ -28,13 +28,7 @@ find_pg_bin() {
 }
 
 # PostgreSQL refuses to run as root: as root we run it as the 'postgres' user.
-as_pg() {
-  if [ "$(id -u)" = 0 ]; then
-    runuser -u postgres -- "$@"
-  else
-    "$@"
-  fi
-}
+as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
 
 prepare_dirs() {
   mkdir -p "$PG_DATA_DIR"

@@ -43,6 +43,8 @@ Read a topic:     kafka-setup/bin/kafka-console-consumer --bootstrap-server $KAF
 Consumer groups:  kafka-setup/bin/kafka-consumer-groups --bootstrap-server $KAFKA_BOOTSTRAP_SERVERS --list
 Place an order:   curl -si -X POST $orders/api/orders -H 'content-type: application/json' \\
                     -d '{"customerId":"c-1","items":[{"productId":"p-1","name":"Mug","price":4.99,"quantity":2,"subtotal":9.98}],"totalAmount":9.98}'
+Set a limit:      curl -s -X PUT $(service_url billing-service)/api/accounts/c-1 -H 'content-type: application/json' \\
+                    -H "Authorization: Bearer \$(cat $ADMIN_TOKEN_FILE)" -d '{"creditLimit": 250}'
 Follow an order:  $(cargo_bin sagactl) trail <orderId>
 Audit the saga:   $(cargo_bin sagactl) audit        (and: sagactl dlq list | show | replay)
 Database:         psql $(service_database_url order-service)

@@ -160,11 +160,21 @@ sigterm_restarts_under_load_lose_nothing() {
   echo "  $n accepted orders, all final after SIGTERM restarts of the three services" >&2
 }
 
+# A credit limit changes only with the stack's admin token, kept in a file of mode 600.
+limit_needs_the_admin_token() {
+  local put
+  put=(curl -sS -o /dev/null -w '%{http_code}' -X PUT "$(service_url billing-service)/api/accounts/smoke-admin"
+    -H 'content-type: application/json' -d '{"creditLimit": 5}')
+  [ "$("${put[@]}")" = 401 ] && [ "$("${put[@]}" -H "Authorization: Bearer $(cat "$ADMIN_TOKEN_FILE")")" = 200 ] &&
+    [ "$(stat -c %a "$ADMIN_TOKEN_FILE")" = 600 ]
+}
+
 echo "# smoke: end-to-end checks against the running stack"
 check "all three services answer 200 on /health/ready" all_ready_status 200 "" 60
 check "a record from kafka-console-producer comes back through kafka-console-consumer" console_round_trip
 check "make up again keeps the same processes" up_again_is_harmless
 check "a port taken by another process is named in the error" taken_port_is_named
+check "a credit limit changes with the admin token in $ADMIN_TOKEN_FILE (mode 600), not without" limit_needs_the_admin_token
 check "an order's trace id is in the log lines of all three services" one_trace_in_all_three_logs
 
 "$ROOT_DIR/scripts/postgres.sh" stop fast >/dev/null

@@ -7,8 +7,8 @@
 #
 # Re-running `up` is harmless; a port taken by something else is an error naming it.
 # Environment: ORDER_SERVICE_PORT, BILLING_SERVICE_PORT, NOTIFICATION_SERVICE_PORT
-# (defaults in scripts/lib.sh), CARGO_PROFILE (release | dev, default release),
-# plus what scripts/postgres.sh and kafka-setup/kafka.sh read.
+# (defaults in scripts/lib.sh), CARGO_PROFILE (release | dev, default release), ADMIN_TOKEN_FILE
+# (default $STATE_DIR/admin-token), plus what scripts/postgres.sh and kafka-setup/kafka.sh read.
 set -euo pipefail
 # shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -35,7 +35,7 @@ start_service() {
   # addresses below follow the ports this script was given.
   HTTP_PORT=$port \
     DATABASE_URL=$(service_database_url "$name") \
-    KAFKA_BOOTSTRAP_SERVERS=$KAFKA_BOOTSTRAP_SERVERS \
+    KAFKA_BOOTSTRAP_SERVERS=$KAFKA_BOOTSTRAP_SERVERS ADMIN_TOKEN_FILE=$ADMIN_TOKEN_FILE \
     setsid nohup "$(cargo_bin "$name")" >>"$LOG_DIR/$name.log" 2>&1 </dev/null &
   echo $! >"$RUN_DIR/$name.pid"
   say "started $name (pid $!) on $(service_url "$name"), log: $LOG_DIR/$name.log"
@@ -70,6 +70,8 @@ up() {
   fi
   if [ "$what" = all ] || [ "$what" = services ]; then
     build
+    # A random admin token on first use, readable by this user only (mode 600).
+    [ -s "$ADMIN_TOKEN_FILE" ] || (umask 077 && od -An -N32 -tx1 /dev/urandom | tr -d ' \n' >"$ADMIN_TOKEN_FILE")
     local name
     for name in $SERVICES; do start_service "$name"; done
     wait_ready

@@ -1,8 +1,10 @@
 //! `GET /api/payments/{orderId}`, `GET /api/accounts/{customerId}`,
-//! `PUT /api/accounts/{customerId}` with `{"creditLimit": 250.00}`.
+//! `PUT /api/accounts/{customerId}` with `{"creditLimit": 250.00}` (with the
+//! admin token: a change of money that is not a customer's own order).
 
 use crate::store;
 use actix_web::{web, HttpResponse};
+use common::admin::Admin;
 use common::http::{customer_id_param, found, parse_uuid, ApiError, FieldError};
 use common::limits;
 use common::money::exact_decimal;
@@ -64,7 +66,10 @@ fn credit_limit(body: &serde_json::Value) -> Result<Decimal, ApiError> {
     }
 }
 
+/// `Admin` first: without the admin token nothing else about the request (its
+/// id, its body) is looked at or answered.
 async fn put_account(
+    _admin: Admin,
     path: web::Path<String>,
     body: web::Json<serde_json::Value>,
     pool: web::Data<PgPool>,

@@ -130,6 +130,13 @@ impl Application {
             definition.metrics.admission_limit.clone(),
         ));
         let body_timeout_data = web::Data::new(BodyReadTimeout(config.http.body_read_timeout));
+        let admin_guard = crate::admin::AdminGuard::new(config.admin_token.as_ref());
+        let admin_endpoints = if admin_guard.enabled() {
+            "enabled"
+        } else {
+            "disabled (no ADMIN_TOKEN)"
+        };
+        let admin_data = web::Data::new(admin_guard);
         let routes = definition.routes.clone();
         let workers = std::thread::available_parallelism().map_or(2, |n| n.get().min(512));
         let descriptors = raise_descriptor_limit();
@@ -144,6 +151,7 @@ impl Application {
                 .app_data(metrics_data.clone())
                 .app_data(admission_data.clone())
                 .app_data(body_timeout_data.clone())
+                .app_data(admin_data.clone())
                 .app_data(crate::http::json_config())
                 .app_data(crate::http::query_config())
                 .wrap(actix_web::middleware::from_fn(refuse_until_schema_ready))
@@ -179,6 +187,7 @@ impl Application {
             descriptor_limit = descriptors,
             header_read_timeout_ms = config.http.header_read_timeout.as_millis() as u64,
             body_read_timeout_ms = config.http.body_read_timeout.as_millis() as u64,
+            admin_endpoints,
             "listening"
         );
         Ok(Self {

@@ -37,7 +37,15 @@ pub struct ServiceConfig {
     /// `CONSUMER_STALL_THRESHOLD_SECS`, default 30: a consumer busy on the
     /// same records for longer is named as stalled by `/health/ready`.
     pub consumer_stall_threshold: Duration,
+    /// `ADMIN_TOKEN` (or `ADMIN_TOKEN_FILE`), default unset: the bearer token
+    /// admin endpoints (billing's `PUT /api/accounts/{id}`) require; unset,
+    /// they answer 403 (see `common::admin`). At least
+    /// [`MIN_ADMIN_TOKEN_CHARS`] visible ASCII characters.
+    pub admin_token: Option<SecretString>,
 }
+
+/// The shortest admin token accepted: a short one could be guessed.
+pub const MIN_ADMIN_TOKEN_CHARS: usize = 16;
 
 #[derive(Debug, Clone)]
 pub struct HttpConfig {
@@ -86,7 +94,7 @@ pub struct DatabaseConfig {
 /// Where the cluster is and the names' prefix: part of the contract, so
 /// `sagactl` reads the same settings without this crate.
 pub use contract::kafka::KafkaConfig;
-use contract::secret::{self, SecretString, SettingError};
+use contract::secret::{self, ExposeSecret, SecretString, SettingError};
 
 #[derive(Debug, Clone)]
 pub struct OutboxConfig {
@@ -184,6 +192,7 @@ impl ServiceConfig {
             consumer_stall_threshold: Duration::from_secs(
                 vars.parsed("CONSUMER_STALL_THRESHOLD_SECS", 30)?,
             ),
+            admin_token: admin_token(&lookup)?,
             readiness_timeout: Duration::from_millis(vars.parsed("READINESS_TIMEOUT_MS", 2000)?),
             shutdown_timeout: Duration::from_secs(vars.parsed("SHUTDOWN_TIMEOUT_SECS", 25)?),
             log_repeat_interval: Duration::from_secs(
@@ -202,6 +211,35 @@ impl ServiceConfig {
             },
         })
     }
+}
+
+/// `ADMIN_TOKEN` or `ADMIN_TOKEN_FILE`'s contents, refused (without repeating
+/// it) when short or when it holds what a header cannot carry, such as a
+/// space: such a token could be guessed, or never match any request.
+fn admin_token(
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<Option<SecretString>, ConfigError> {
+    let Some(token) = secret::read(lookup, "ADMIN_TOKEN")? else {
+        return Ok(None);
+    };
+    let text = token.expose_secret();
+    if text.len() < MIN_ADMIN_TOKEN_CHARS || !text.bytes().all(|b| b.is_ascii_graphic()) {
+        let from_file = lookup("ADMIN_TOKEN_FILE").is_some_and(|v| !v.is_empty());
+        return Err(ConfigError {
+            variable: if from_file {
+                "ADMIN_TOKEN_FILE"
+            } else {
+                "ADMIN_TOKEN"
+            }
+            .into(),
+            value: String::new(),
+            reason: format!(
+                "the admin token must be at least {MIN_ADMIN_TOKEN_CHARS} visible ASCII \
+                 characters with no spaces (e.g. `openssl rand -hex 32`)"
+            ),
+        });
+    }
+    Ok(Some(token))
 }
 
 struct Vars<'a>(&'a dyn Fn(&str) -> Option<String>);
@@ -268,7 +306,6 @@ impl Vars<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use contract::secret::ExposeSecret;
     use std::collections::HashMap;
 
     const ORDERS: ServiceDefaults = ServiceDefaults {
@@ -300,6 +337,21 @@ mod tests {
         assert_eq!(c.http.header_read_timeout, Duration::from_secs(5));
         assert_eq!(c.http.body_read_timeout, Duration::from_secs(10));
         assert_eq!(c.http.max_connections_per_worker, None);
+        assert!(c.admin_token.is_none());
+    }
+
+    #[test]
+    fn the_admin_token_is_read_and_never_printed() {
+        let token = "s3cret-admin-token-0123456789";
+        let c = config(&[("ADMIN_TOKEN", token)]).unwrap();
+        assert_eq!(c.admin_token.as_ref().unwrap().expose_secret(), token);
+        assert!(!format!("{c:?}").contains(token));
+
+        for (bad, why) in [("short-token", "short"), ("a token with spaces", "spaces")] {
+            let err = config(&[("ADMIN_TOKEN", bad)]).unwrap_err();
+            assert_eq!(err.variable, "ADMIN_TOKEN", "{why}");
+            assert!(!err.to_string().contains(bad), "{why}: {err}");
+        }
     }
 
     #[test]

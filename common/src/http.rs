@@ -40,6 +40,13 @@ pub enum ApiError {
         message: String,
         fields: Vec<FieldError>,
     },
+    /// 401 with `WWW-Authenticate: Bearer`: the admin token is missing or
+    /// wrong (see `common::admin`); the message never repeats a token.
+    #[error("{0}")]
+    Unauthorized(&'static str),
+    /// 403: an admin endpoint while no admin token is configured.
+    #[error("this endpoint is disabled: no admin token is configured; set ADMIN_TOKEN or ADMIN_TOKEN_FILE to enable it")]
+    AdminDisabled,
     /// 404
     #[error("{0}")]
     NotFound(String),
@@ -81,6 +88,8 @@ impl ApiError {
     fn code(&self) -> &'static str {
         match self {
             ApiError::BadRequest { .. } => "bad_request",
+            ApiError::Unauthorized(_) => "unauthorized",
+            ApiError::AdminDisabled => "admin_disabled",
             ApiError::NotFound(_) => "not_found",
             ApiError::TooLarge => "payload_too_large",
             ApiError::RequestTimeout => "request_timeout",
@@ -119,6 +128,8 @@ impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
             ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::AdminDisabled => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
@@ -140,11 +151,17 @@ impl ResponseError for ApiError {
             _ => &[],
         };
         let mut response = HttpResponse::build(self.status_code());
-        if matches!(self, ApiError::Overloaded) {
-            response.insert_header((
-                actix_web::http::header::RETRY_AFTER,
-                OVERLOAD_RETRY_AFTER_SECS.to_string(),
-            ));
+        match self {
+            ApiError::Overloaded => {
+                response.insert_header((
+                    actix_web::http::header::RETRY_AFTER,
+                    OVERLOAD_RETRY_AFTER_SECS.to_string(),
+                ));
+            }
+            ApiError::Unauthorized(_) => {
+                response.insert_header((actix_web::http::header::WWW_AUTHENTICATE, "Bearer"));
+            }
+            _ => {}
         }
         response.json(ErrorBody {
             error: self.code(),

@@ -7,6 +7,7 @@
 
 pub use contract::{accepts, envelope, event_set, events, limits, local, money, topics, trace};
 
+pub mod admin;
 pub mod admission;
 pub mod app;
 pub mod config;

@@ -149,6 +149,9 @@ pub struct TestApp {
     /// A pool on the service's database, for assertions on its rows.
     pub pool: PgPool,
     pub http: reqwest::Client,
+    /// The admin token the service was given (a random one unless the test
+    /// changed it), which [`TestApp::put_json`] sends.
+    pub admin_token: Option<String>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
@@ -191,7 +194,12 @@ async fn start(
     config.readiness_timeout = Duration::from_secs(2);
     config.shutdown_timeout = Duration::from_secs(5);
     config.outbox.poll_interval = Duration::from_millis(100);
+    config.admin_token = Some(format!("test-admin-{}", uuid::Uuid::new_v4().simple()).into());
     customise(&mut config);
+    let admin_token = config
+        .admin_token
+        .as_ref()
+        .map(|t| contract::secret::ExposeSecret::expose_secret(t).to_owned());
 
     let app = Application::build(config, definition)
         .await
@@ -215,6 +223,7 @@ async fn start(
             .pool_idle_timeout(Duration::from_secs(2))
             .build()
             .expect("HTTP client"),
+        admin_token,
         stop: Some(stop),
         task: Some(task),
     }
@@ -274,9 +283,28 @@ impl TestApp {
         (status, body)
     }
 
+    /// `PUT path` with `body`, as an operator sends it: with the admin
+    /// token (`Authorization: Bearer`) the service was given, if any.
     pub async fn put_json(&self, path: &str, body: &serde_json::Value) -> reqwest::Response {
-        self.send(reqwest::Method::PUT, path, |r| r.json(body))
-            .await
+        let admin = self.admin_token.as_ref().map(|t| format!("Bearer {t}"));
+        let headers: Vec<(&str, &str)> = admin.iter().map(|a| ("authorization", &a[..])).collect();
+        self.put_json_with_headers(path, body, &headers).await
+    }
+
+    /// `PUT path` with `body` and exactly `headers`: no admin token unless
+    /// one of them carries it.
+    pub async fn put_json_with_headers(
+        &self,
+        path: &str,
+        body: &serde_json::Value,
+        headers: &[(&str, &str)],
+    ) -> reqwest::Response {
+        self.send(reqwest::Method::PUT, path, |r| {
+            headers
+                .iter()
+                .fold(r.json(body), |r, (k, v)| r.header(*k, *v))
+        })
+        .await
     }
 
     /// Polls `GET path` until `done` holds for its JSON body, or `within` elapses.
@@ -686,6 +714,23 @@ impl ServiceProcess {
             .iter()
             .fold(
                 self.http.get(format!("{}{path}", self.address)),
+                |r, (k, v)| r.header(*k, *v),
+            )
+            .send()
+            .await
+    }
+
+    /// `PUT path` with the JSON `body` and `headers`.
+    pub async fn put_json(
+        &self,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &serde_json::Value,
+    ) -> reqwest::Result<reqwest::Response> {
+        headers
+            .iter()
+            .fold(
+                self.http.put(format!("{}{path}", self.address)).json(body),
                 |r, (k, v)| r.header(*k, *v),
             )
             .send()

@@ -1,7 +1,9 @@
 //! The harness of the whole-saga tests: the three services started together
 //! on the real broker and databases, each test with its own topics and
 //! databases, and sagactl pointed at them. The tests are in
-//! `tests/integration`.
+//! `tests/integration`. Each service is given an admin token of its own
+//! (`common::testing`), which `put_json` sends: billing's credit-limit
+//! changes need it.
 
 use common::app::ServiceDefinition;
 use common::testing::{spawn_app, TestApp, TestTopics};

@@ -7,7 +7,8 @@ Renders each overlay of k8s/overlays with kustomize, validates every object
 against the Kubernetes schemas (kubernetes-validate, strict) and then checks
 the properties a schema cannot see: probes on the paths the services really
 serve, resources, the restricted security profile, the topic catalogue and k6
-scripts byte for byte, PDBs, HPAs and broker counts. Prints one "ok - ..." or
+scripts byte for byte, PDBs, HPAs, broker counts, what is reachable from
+outside the cluster, and the admin token's way from the Secret to the services. Prints one "ok - ..." or
 "FAIL - ..." line per check, then "k8s: N passed, M failed"; exits 1 if any
 failed. Needs only the standard library and PyYAML (plus kubernetes-validate).
 """
@@ -25,6 +26,15 @@ AUTOSCALED = ("order-service", "billing-service")
 # What each overlay promises about Kafka: brokers and topic replication factor.
 EXPECTED_BROKERS = {"minikube": 1, "gke": 3}
 K6_ENTRY = "load-test.js"
+# The one Service that may be reached from outside the cluster (never from the
+# internet: a LoadBalancer must be an internal one).
+ENTRY_POINT = "order-service"
+INTERNAL_LB = ("networking.gke.io/load-balancer-type", "Internal")
+# Their HTTP APIs are for in-namespace callers only (the admin token guards
+# billing's writes besides).
+IN_NAMESPACE_ONLY = ("billing-service", "notification-service")
+# Objects that publish a Service outside the cluster by naming it.
+ROUTES = ("Ingress", "Gateway", "HTTPRoute", "GRPCRoute", "TCPRoute", "TLSRoute", "UDPRoute")
 
 results = []
 
@@ -50,6 +60,14 @@ def served_routes(root):
     """Every literal path routed in the shared crate (health, metrics, ...)."""
     return {route for path in sorted((root / "common/src").glob("*.rs"))
             for route in re.findall(r'\.route\(\s*"(/[^"]+)"', path.read_text())}
+
+
+def min_admin_token_chars(root):
+    """The shortest admin token a service accepts (common/src/config.rs)."""
+    found = re.search(r"MIN_ADMIN_TOKEN_CHARS: usize = (\d+);", (root / "common/src/config.rs").read_text())
+    if not found:
+        sys.exit("cannot find MIN_ADMIN_TOKEN_CHARS in common/src/config.rs")
+    return int(found.group(1))
 
 
 def pod_spec(obj):
@@ -266,6 +284,65 @@ def check_k6(overlay, objects, root):
         check(data.get(name, "").encode() == content, f"{overlay}: k6 ConfigMap {name} equals k6/{name} byte for byte")
 
 
+def check_exposure(overlay, objects):
+    """Only order-service leaves the cluster, and never on a public address."""
+    for svc in (o for o in objects if o["kind"] == "Service"):
+        name, spec = svc["metadata"]["name"], svc["spec"]
+        kind = spec.get("type", "ClusterIP")
+        annotations = svc["metadata"].get("annotations") or {}
+        if name == ENTRY_POINT:
+            check(kind != "LoadBalancer" or annotations.get(INTERNAL_LB[0]) == INTERNAL_LB[1],
+                  f"{overlay}: Service {name} ({kind}) is no public load balancer"
+                  + (f" ({INTERNAL_LB[0]}: {INTERNAL_LB[1]})" if kind == "LoadBalancer" else ""))
+        else:
+            check(kind == "ClusterIP", f"{overlay}: Service {name} is ClusterIP, reachable in the cluster only"
+                  + ("" if kind == "ClusterIP" else f" (it is {kind})"))
+        check(not spec.get("externalIPs"), f"{overlay}: Service {name} has no externalIPs")
+    for route in (o for o in objects if o["kind"] in ROUTES):
+        text = yaml.safe_dump(route)
+        named = [n for n in SERVICES if n != ENTRY_POINT and re.search(rf"\b{n}\b", text)]
+        check(not named, f"{overlay}: {route['kind']}/{route['metadata']['name']} publishes no internal API"
+              + (f" (names {', '.join(named)})" if named else ""))
+    for name in IN_NAMESPACE_ONLY:
+        policies = [p for p in objects if p["kind"] == "NetworkPolicy"
+                    and p["spec"]["podSelector"].get("matchLabels", {}).get("app.kubernetes.io/name") == name]
+        sources = [peer for p in policies for rule in p["spec"].get("ingress") or []
+                   for peer in rule.get("from") or [{"anywhere": True}]]
+        check(policies and sources and all(list(peer) == ["podSelector"] for peer in sources),
+              f"{overlay}: {name} admits only pods of its own namespace (NetworkPolicy)")
+
+
+def check_admin_token(overlay, objects, min_chars):
+    """Each service reads ADMIN_TOKEN_FILE from the Secret's admin-token key,
+    mounted for its user only; the development Secret's token is long enough."""
+    for name in SERVICES:
+        deployment = find(objects, "Deployment", name=name)
+        if deployment is None:
+            continue
+        spec = deployment["spec"]["template"]["spec"]
+        c = spec["containers"][0]
+        path = env_value(c, "ADMIN_TOKEN_FILE") or ""
+        mount_dir, _, file_name = path.rpartition("/")
+        mount = next((m for m in c.get("volumeMounts") or [] if m["mountPath"] == mount_dir), None)
+        volume = next((v for v in spec.get("volumes") or [] if mount and v["name"] == mount["name"]), {})
+        secret = volume.get("secret") or {}
+        items = {i["key"]: i["path"] for i in secret.get("items") or []}
+        check(path and secret.get("secretName") == "saga-db" and items == {"admin-token": file_name}
+              and mount.get("readOnly") is True,
+              f"{overlay}: {name} reads ADMIN_TOKEN_FILE={path}, only the key admin-token of Secret saga-db, read-only")
+        check(all(e["name"] != "ADMIN_TOKEN" for e in c.get("env") or []),
+              f"{overlay}: {name} gets no ADMIN_TOKEN variable (the token stays out of the environment)")
+        mode = secret.get("defaultMode", 0o644)
+        group = (spec.get("securityContext") or {}).get("fsGroup")
+        check(group is not None and mode & 0o040 and not mode & 0o007,
+              f"{overlay}: {name}'s token file is mode {mode:o}, group {group}: its user reads it, others cannot")
+    dev = find(objects, "Secret", name="saga-db")
+    if dev is not None:
+        token = (dev.get("stringData") or {}).get("admin-token", "")
+        check(len(token) >= min_chars and all(33 <= ord(ch) <= 126 for ch in token),
+              f"{overlay}: the development Secret's admin-token is {min_chars}+ visible ASCII characters")
+
+
 def render(root, kustomize, overlay):
     """The overlay's objects, or None when kustomize fails. The topics Job's and
     k6's ConfigMaps are generated from files outside k8s/ (kafka-setup/, k6/),
@@ -289,6 +366,7 @@ def main():
 
     live, ready = served_health_paths(args.root)
     routes = served_routes(args.root)
+    min_chars = min_admin_token_chars(args.root)
     for overlay in args.overlays:
         objects = render(args.root, args.kustomize, overlay)
         if objects is None:
@@ -298,6 +376,8 @@ def main():
         check_workloads(overlay, objects, live, ready, routes)
         check_topics(overlay, objects, args.root)
         check_k6(overlay, objects, args.root)
+        check_exposure(overlay, objects)
+        check_admin_token(overlay, objects, min_chars)
     failed = results.count(False)
     print(f"k8s: {len(results) - failed} passed, {failed} failed")
     return 0 if failed == 0 else 1

@@ -1,6 +1,7 @@
 //! billing-service's integration tests, one binary (one link), against the
 //! real local Postgres and Kafka (`make test` starts them).
 
+mod admin;
 mod api;
 mod health;
 
