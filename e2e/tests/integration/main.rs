@@ -6,3 +6,4 @@ mod hostile;
 mod rules;
 mod saga;
 mod sagactl;
+mod secured;
