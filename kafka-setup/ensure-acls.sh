@@ -51,7 +51,7 @@ grant() { # user operation resource...
   done
   if ((missing)); then
     $acls_cmd --bootstrap-server "$bootstrap" --add --allow-principal "$user" --operation "$operation" "${args[@]}" >/dev/null
-    echo "acls: $user may ${operation,,} ${*//:/ }"
+    echo "acls: $user may ${operation,,} $(printf '%s, ' "${@//:/ }" | sed 's/, $//')"
     granted=$((granted + 1))
   else
     unchanged=$((unchanged + 1))

@@ -15,6 +15,9 @@ set -euo pipefail
 # shellcheck source=../scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
 
+# Standard output carries answers (names made, server options): progress goes to stderr.
+say() { printf '==> %s\n' "$*" >&2; }
+
 umask 077
 mkdir -p "$SECURITY_DIR/passwords"
 chmod 700 "$SECURITY_DIR"
