@@ -42,6 +42,8 @@ claim_mode() { # name [running]
   if [ -n "${2:-}" ] && [ "$mode" != "$SECURITY" ]; then
     die "$1 runs with SECURITY=$mode, not SECURITY=$SECURITY: stop the stack first (make down), then start it again with SECURITY=$SECURITY"
   fi
+  # A service started alone (stack.sh up services) must speak the running broker's mode.
+  case $1 in kafka | postgres) ;; *) ! pid_of kafka kafka.Kafka >/dev/null || claim_mode kafka running ;; esac
   echo "$SECURITY" >"$RUN_DIR/$1.security"
 }
 
