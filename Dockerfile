@@ -43,14 +43,14 @@ RUN set -eux; \
 
 # Sources. Migrations are embedded at compile time (sqlx::migrate!) from
 # <service>/migrations and common/migrations, and contract includes the topic
-# catalogue and the event schemas (include_str!), so all of these must be in
-# the build context.
+# catalogue, the ACL table and the event schemas (include_str!), so all of these
+# must be in the build context.
 COPY contract contract
 COPY common common
 COPY order-service order-service
 COPY billing-service billing-service
 COPY notification-service notification-service
-COPY kafka-setup/topics.conf kafka-setup/topics.conf
+COPY kafka-setup/topics.conf kafka-setup/acls.conf kafka-setup/
 COPY contracts/schemas contracts/schemas
 # build_info{revision}: pass --build-arg GIT_REVISION=$(git rev-parse --short=12 HEAD).
 ARG GIT_REVISION=unknown

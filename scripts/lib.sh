@@ -8,6 +8,8 @@ STATE_DIR=${STATE_DIR:-$ROOT_DIR/.local}
 LOG_DIR=$STATE_DIR/logs
 RUN_DIR=$STATE_DIR/run
 mkdir -p "$LOG_DIR" "$RUN_DIR"
+# shellcheck source=../security-setup/lib.sh # SECURITY=on|off, PG_TLS, kafka_env
+source "$ROOT_DIR/security-setup/lib.sh"
 
 # The stack's addresses, written here and nowhere else in the scripts (a test
 # in make test checks it, and that they match contract/src/local.rs): every
@@ -19,7 +21,7 @@ KAFKA_BOOTSTRAP_SERVERS=${KAFKA_BOOTSTRAP_SERVERS:-$LOOPBACK:$KAFKA_PORT}
 PG_PORT=${PG_PORT:-15432}
 PG_ADDRESS=$LOOPBACK:$PG_PORT
 PG_SUPERUSER_PASSWORD=${PG_SUPERUSER_PASSWORD:-postgres}
-PG_ADMIN_URL=${PG_ADMIN_URL:-postgres://postgres:$PG_SUPERUSER_PASSWORD@$PG_ADDRESS/postgres}
+PG_ADMIN_URL=${PG_ADMIN_URL:-postgres://postgres:$PG_SUPERUSER_PASSWORD@$PG_ADDRESS/postgres$PG_TLS}
 export KAFKA_BOOTSTRAP_SERVERS PG_ADMIN_URL
 # The token credit-limit changes need (the services get ADMIN_TOKEN_FILE); stack.sh makes it.
 ADMIN_TOKEN_FILE=${ADMIN_TOKEN_FILE:-$STATE_DIR/admin-token}
@@ -47,17 +49,13 @@ service_database() {
   *) die "unknown service '$1'" ;;
   esac
 }
-database_url() { echo "postgres://$1:$1@$PG_ADDRESS/$1"; }
+database_url() { echo "postgres://$1:$1@$PG_ADDRESS/$1$PG_TLS"; }
 service_database_url() { database_url "$(service_database "$1")"; }
 
 # The workspace's binaries, built by `cargo build --profile $CARGO_PROFILE`:
 # the release build by default, as users run it (`make test` uses dev).
 CARGO_PROFILE=${CARGO_PROFILE:-release}
-cargo_bin() {
-  local dir=debug
-  [ "$CARGO_PROFILE" = dev ] || dir=$CARGO_PROFILE
-  echo "${CARGO_TARGET_DIR:-$ROOT_DIR/target}/$dir/$1"
-}
+cargo_bin() { echo "${CARGO_TARGET_DIR:-$ROOT_DIR/target}/$(profile_dir "$CARGO_PROFILE")/$1"; }
 
 # `--metrics NAME=URL` for each service, one word a line (for sagactl).
 metrics_args() {
@@ -65,12 +63,13 @@ metrics_args() {
   for name in $SERVICES; do printf -- '--metrics\n%s=%s/metrics\n' "$name" "$(service_url "$name")"; done
 }
 
-# sagactl of this profile against this stack's databases.
+# sagactl of this profile against this stack's databases (as admin when secured).
 sagactl() {
+  local kafka; mapfile -t kafka < <(kafka_env admin)
   ORDERS_DATABASE_URL=$(service_database_url order-service) \
     BILLING_DATABASE_URL=$(service_database_url billing-service) \
     NOTIFICATIONS_DATABASE_URL=$(service_database_url notification-service) \
-    "$(cargo_bin sagactl)" "$@"
+    env "${kafka[@]}" "$(cargo_bin sagactl)" "$@"
 }
 
 # PostgreSQL's programs: PG_BIN, else the newest Debian cluster's, else the PATH's.
@@ -155,10 +154,10 @@ stop_pid() { # name pid timeout
   local name=$1 pid=$2 timeout=${3:-30} i
   kill -TERM "$pid" 2>/dev/null || true
   for ((i = 0; i < timeout * 4; i++)); do
-    kill -0 "$pid" 2>/dev/null || { rm -f "$RUN_DIR/$name.pid"; return 0; }
+    kill -0 "$pid" 2>/dev/null || { rm -f "$RUN_DIR/$name".{pid,security}; return 0; }
     sleep 0.25
   done
   warn "$name (pid $pid) did not stop within ${timeout}s; killing it"
   kill -KILL "$pid" 2>/dev/null || true
-  rm -f "$RUN_DIR/$name.pid"
+  rm -f "$RUN_DIR/$name".{pid,security}
 }

@@ -59,9 +59,11 @@ start() {
   find_pg_bin
   prepare_dirs
   if [ -f "$PG_DATA_DIR/PG_VERSION" ] && running; then
+    claim_mode postgres running
     say "PostgreSQL already running on $PG_ADDRESS"
   else
     require_free_port "$PG_PORT" "PostgreSQL (PG_PORT)"
+    claim_mode postgres
     if [ ! -f "$PG_DATA_DIR/PG_VERSION" ]; then
       say "creating a PostgreSQL cluster in $PG_DATA_DIR (first start only)"
       local pwfile
@@ -74,9 +76,11 @@ start() {
       rm -f "$pwfile"
     fi
     say "starting PostgreSQL on $PG_ADDRESS, log: $PG_LOG"
+    # Secured: TLS only; certificate, key and hba file in $PG_DATA_DIR/tls.
+    [ "$SECURITY" = off ] || tls=$("$ROOT_DIR/security-setup/secrets.sh" postgres "$PG_DATA_DIR")
     # TCP on loopback only, no Unix socket: nothing to collide with a system server.
     as_pg "$PG_BIN/pg_ctl" start -D "$PG_DATA_DIR" -l "$PG_LOG" -w -t 60 \
-      -o "-c listen_addresses=${PG_ADDRESS%:*} -c port=$PG_PORT -c unix_socket_directories= -c max_connections=200 ${PG_SERVER_OPTIONS:-}" >/dev/null ||
+      -o "-c listen_addresses=${PG_ADDRESS%:*} -c port=$PG_PORT -c unix_socket_directories= -c max_connections=200 ${tls:-} ${PG_SERVER_OPTIONS:-}" >/dev/null ||
       { tail -20 "$PG_LOG" >&2; die "PostgreSQL did not start, see $PG_LOG"; }
   fi
   create_databases

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what the local stack needs and a bare Debian machine may lack:
-# a JDK (Kafka), Maven (Kafka's jars), PostgreSQL, curl, and a C toolchain
-# (librdkafka is compiled by the rdkafka crate), python3, promtool (from
-# Debian's prometheus package), and node with npm (the AsyncAPI parser).
+# a JDK (Kafka), Maven (Kafka's jars), PostgreSQL, curl, a C toolchain
+# (librdkafka is compiled by the rdkafka crate) with libssl-dev and pkg-config
+# (rdkafka and sqlx link OpenSSL), openssl (certificates of SECURITY=on), python3,
+# promtool (from Debian's prometheus package), and node with npm (the AsyncAPI parser).
 # Rust itself must be present.
 # Installs with apt-get when run as root; otherwise says what to install.
 set -euo pipefail
@@ -19,6 +20,9 @@ command -v cc >/dev/null || missing+=(build-essential)
 command -v make >/dev/null || missing+=(make)
 command -v perl >/dev/null || missing+=(perl)
 [ -f /usr/include/zlib.h ] || missing+=(zlib1g-dev)
+[ -f /usr/include/openssl/ssl.h ] || missing+=(libssl-dev)
+command -v pkg-config >/dev/null || missing+=(pkg-config)
+command -v openssl >/dev/null || missing+=(openssl)
 command -v promtool >/dev/null || missing+=(prometheus) # promtool checks the alert rules
 command -v shellcheck >/dev/null || missing+=(shellcheck)
 command -v npm >/dev/null || missing+=(nodejs npm) # scripts/check-contracts.sh

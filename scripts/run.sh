@@ -23,7 +23,7 @@ for _ in $(seq 1 60); do
   sleep 0.5
 done
 say "demo order $order_id:"
-"$(cargo_bin sagactl)" trail "$order_id"
+sagactl trail "$order_id"
 
 cat <<EOF
 
@@ -32,9 +32,9 @@ The saga stack is up (state and data in $STATE_DIR, kept across restarts).
   order-service         $(service_url order-service)   log: $LOG_DIR/order-service.log
   billing-service       $(service_url billing-service)   log: $LOG_DIR/billing-service.log
   notification-service  $(service_url notification-service)   log: $LOG_DIR/notification-service.log
-  Kafka (KRaft)         $KAFKA_BOOTSTRAP_SERVERS   log: $LOG_DIR/kafka-server.log
+  Kafka (KRaft)         $KAFKA_BOOTSTRAP_SERVERS   log: $LOG_DIR/kafka-server.log${SECURED_KAFKA_NOTE}
   PostgreSQL            $PG_ADDRESS   log: $LOG_DIR/postgres.log
-                        one database per service (user = password = database name)
+                        one database per service (user = password = database name)${PG_TLS:+, TLS only}
 
 Health:           curl -s $orders/health/ready
 Topics:           kafka-setup/bin/kafka-topics --bootstrap-server $KAFKA_BOOTSTRAP_SERVERS --describe
@@ -45,8 +45,8 @@ Place an order:   curl -si -X POST $orders/api/orders -H 'content-type: applicat
                     -d '{"customerId":"c-1","items":[{"productId":"p-1","name":"Mug","price":4.99,"quantity":2,"subtotal":9.98}],"totalAmount":9.98}'
 Set a limit:      curl -s -X PUT $(service_url billing-service)/api/accounts/c-1 -H 'content-type: application/json' \\
                     -H "Authorization: Bearer \$(cat $ADMIN_TOKEN_FILE)" -d '{"creditLimit": 250}'
-Follow an order:  $(cargo_bin sagactl) trail <orderId>
-Audit the saga:   $(cargo_bin sagactl) audit        (and: sagactl dlq list | show | replay)
-Database:         psql $(service_database_url order-service)
+Follow an order:  $ADMIN_ENV_PREFIX$(cargo_bin sagactl) trail <orderId>
+Audit the saga:   $ADMIN_ENV_PREFIX$(cargo_bin sagactl) audit        (and: sagactl dlq list | show | replay)
+Database:         psql '$(service_database_url order-service)'
 Status / stop:    make status / make down
 EOF

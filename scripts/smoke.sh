@@ -74,12 +74,12 @@ taken_port_is_named() {
 }
 
 ORDERS=$(service_url order-service)
+ORDER_BODY='{"customerId":"smoke","items":[{"productId":"p-1","name":"Mug","price":4.99,"quantity":2,"subtotal":9.98}],"totalAmount":9.98}'
 
 # Places a small order; prints its id, fails unless the answer is 202.
 place_order() {
   local out
-  out=$(curl -sS -w '\n%{http_code}' -X POST "$ORDERS/api/orders" -H 'content-type: application/json' \
-    -d '{"customerId":"smoke","items":[{"productId":"p-1","name":"Mug","price":4.99,"quantity":2,"subtotal":9.98}],"totalAmount":9.98}')
+  out=$(curl -sS -w '\n%{http_code}' -X POST "$ORDERS/api/orders" -H 'content-type: application/json' -d "$ORDER_BODY")
   [ "${out##*$'\n'}" = 202 ] || { echo "  POST answered: $out" >&2; return 1; }
   sed -n 's/.*"orderId":"\([^"]*\)".*/\1/p' <<<"${out%$'\n'*}"
 }
@@ -105,8 +105,7 @@ all_paid() {
 # The trace id that POST answers with shows up in all three services' logs.
 one_trace_in_all_three_logs() {
   local headers id trace name missing=""
-  headers=$(curl -sS -D - -o /dev/null -X POST "$ORDERS/api/orders" -H 'content-type: application/json' \
-    -d '{"customerId":"smoke","items":[{"productId":"p-1","name":"Mug","price":4.99,"quantity":2,"subtotal":9.98}],"totalAmount":9.98}')
+  headers=$(curl -sS -D - -o /dev/null -X POST "$ORDERS/api/orders" -H 'content-type: application/json' -d "$ORDER_BODY")
   trace=$(sed -n 's/^traceparent: 00-\([0-9a-f]\{32\}\)-.*/\1/p' <<<"$headers" | tr -d '\r')
   id=$(sed -n 's|^location: /api/orders/\([0-9a-f-]*\).*|\1|p' <<<"$headers" | tr -d '\r')
   [ -n "$trace" ] && [ -n "$id" ] || { echo "  no traceparent/location in: $headers" >&2; return 1; }

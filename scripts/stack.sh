@@ -20,10 +20,11 @@ build() {
 }
 
 start_service() {
-  local name=$1 port pid
+  local name=$1 port pid kafka
   port=$(service_port "$name")
   if pid=$(pid_of "$name" "$(service_pattern "$name")"); then
     local exe
+    claim_mode "$name" running
     exe=$(tr '\0' '\n' <"/proc/$pid/cmdline" 2>/dev/null | head -1)
     [ "$exe" = "$(cargo_bin "$name")" ] ||
       die "$name is running another build ($exe, pid $pid), not CARGO_PROFILE=$CARGO_PROFILE; stop it first: scripts/stack.sh down services"
@@ -31,12 +32,14 @@ start_service() {
     return 0
   fi
   require_free_port "$port" "$name"
+  claim_mode "$name"
+  mapfile -t kafka < <(kafka_env "$name") # secured: its own principal
   # Services inherit the caller's environment (RUST_LOG, LOG_FORMAT, ...); the
   # addresses below follow the ports this script was given.
   HTTP_PORT=$port \
     DATABASE_URL=$(service_database_url "$name") \
     KAFKA_BOOTSTRAP_SERVERS=$KAFKA_BOOTSTRAP_SERVERS ADMIN_TOKEN_FILE=$ADMIN_TOKEN_FILE \
-    setsid nohup "$(cargo_bin "$name")" >>"$LOG_DIR/$name.log" 2>&1 </dev/null &
+    setsid nohup env "${kafka[@]}" "$(cargo_bin "$name")" >>"$LOG_DIR/$name.log" 2>&1 </dev/null &
   echo $! >"$RUN_DIR/$name.pid"
   say "started $name (pid $!) on $(service_url "$name"), log: $LOG_DIR/$name.log"
 }

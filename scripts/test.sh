@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make test`: formatting, clippy, unit and integration tests against the real
-# Kafka and Postgres, then the end-to-end smoke checks. Brings up whatever part
-# of the stack is not running and stops, at the end, only what it started.
+# Kafka and Postgres, then the end-to-end smoke checks, then the tests of a
+# secured stack. Brings up whatever part of the plaintext stack is not running
+# and stops, at the end, only what it started.
 set -euo pipefail
 profile_asked=${CARGO_PROFILE:-}
 # shellcheck source=lib.sh
@@ -20,7 +21,7 @@ export CARGO_PROFILE
 say "cargo fmt --check"
 cargo fmt --all -- --check
 say "shellcheck"
-shellcheck -x -S warning scripts/*.sh kafka-setup/*.sh kafka-setup/bin/* .ci/run
+shellcheck -x -S warning scripts/*.sh kafka-setup/*.sh kafka-setup/bin/* security-setup/*.sh .ci/run
 say "cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 say "Kubernetes manifests: render both overlays, validate offline, check their promises"
@@ -54,3 +55,18 @@ say "chaos, shortened: the twelve fault scenarios at a lower rate and for less t
 CHAOS_RATE=${CHAOS_RATE:-15} CHAOS_DURATION=${CHAOS_DURATION:-8} CHAOS_FAULT_AT=${CHAOS_FAULT_AT:-3} \
   CHAOS_OUTAGE_SECS=${CHAOS_OUTAGE_SECS:-15} \
   "$ROOT_DIR/scripts/chaos.sh"
+
+# A secured Kafka and Postgres (SECURITY=on) in their own STATE_DIR on free
+# ports, beside the plaintext stack; the tests get the admin principal's
+# settings, and SECURED_STACK_DIR (ca.pem, passwords/<principal>) for the services they spawn.
+say "secured stack: Kafka over SASL_SSL with SCRAM and ACLs, Postgres over TLS; cargo test secured::"
+(
+  STATE_DIR=$STATE_DIR/secured KAFKA_PORT=$(free_port) KAFKA_CONTROLLER_PORT=$(free_port) PG_PORT=$(free_port)
+  export STATE_DIR KAFKA_PORT KAFKA_CONTROLLER_PORT PG_PORT SECURITY=on
+  unset KAFKA_BOOTSTRAP_SERVERS PG_ADMIN_URL
+  trap '"$ROOT_DIR/scripts/stack.sh" down infra >/dev/null' EXIT
+  "$ROOT_DIR/scripts/stack.sh" up infra
+  # shellcheck source=/dev/null # written by kafka-setup/kafka.sh
+  source "$STATE_DIR/security/admin.env"
+  SECURED_STACK_DIR=$STATE_DIR/security cargo test -p e2e --test integration -- --ignored secured::
+)

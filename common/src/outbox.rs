@@ -378,7 +378,7 @@ impl Relay {
             });
             let cause = match failed {
                 Some((row, Some(e), cause)) if is_denied(e) => {
-                    let why = format!("publishing to {}: {cause}", row.topic);
+                    let why = format!("publishing to {}{}: {cause}", self.topic_prefix, row.topic);
                     self.metrics.access_denied(KafkaClient::OutboxRelay, why);
                     cause
                 }

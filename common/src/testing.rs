@@ -46,14 +46,22 @@ impl TestDatabase {
         conn.execute(format!(r#"CREATE DATABASE "{name}""#).as_str())
             .await
             .expect("create test database");
-        // The same server and settings (e.g. `?sslmode=verify-full&...`), another database.
-        let (address, settings) = admin.split_once('?').unwrap_or((&admin, ""));
-        let url = match address.rsplit_once('/') {
-            Some((server, _)) if settings.is_empty() => format!("{server}/{name}"),
-            Some((server, _)) => format!("{server}/{name}?{settings}"),
-            None => panic!("PG_ADMIN_URL must end with /<database>"),
-        };
+        let url = with_database(&admin, &name);
         Self { name, url }
+    }
+}
+
+/// `admin` (`PG_ADMIN_URL`) with its database swapped for `name`, its
+/// parameters kept: on the secured stack they ask for TLS and name the CA,
+/// whose path has slashes of its own.
+fn with_database(admin: &str, name: &str) -> String {
+    let (base, parameters) = match admin.split_once('?') {
+        Some((base, parameters)) => (base, format!("?{parameters}")),
+        None => (admin, String::new()),
+    };
+    match base.rsplit_once('/') {
+        Some((server, _)) => format!("{server}/{name}{parameters}"),
+        None => panic!("PG_ADMIN_URL must end with /<database>"),
     }
 }
 
@@ -806,4 +814,24 @@ fn collect(
             into.lock().unwrap().extend_from_slice(&buffer[..n]);
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_test_database_url_keeps_the_admin_urls_tls_parameters() {
+        assert_eq!(
+            with_database("postgres://p:p@127.0.0.1:1/postgres", "t1"),
+            "postgres://p:p@127.0.0.1:1/t1"
+        );
+        assert_eq!(
+            with_database(
+                "postgres://p:p@127.0.0.1:1/postgres?sslmode=verify-full&sslrootcert=/x/ca.pem",
+                "t1"
+            ),
+            "postgres://p:p@127.0.0.1:1/t1?sslmode=verify-full&sslrootcert=/x/ca.pem"
+        );
+    }
 }

@@ -37,7 +37,7 @@ pub(crate) struct Event {
     pub(crate) name: &'static str,
     pub(crate) version: i32,
     pub(crate) topic: &'static str,
-    producer: &'static str,
+    pub(crate) producer: &'static str,
     schema: Value,
     example: Value,
 }

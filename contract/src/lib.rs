@@ -1,10 +1,12 @@
 //! The saga's contract: what the three services and `sagactl` agree on, as
 //! data and rules with no runtime. Event bodies, their limits, their committed
 //! JSON Schemas and what each consumer group accepts, the envelope's headers
-//! (dead-letter ones included), topic names and consumer groups, trace context, money, where
-//! the Kafka cluster is, and where the local stack listens.
+//! (dead-letter ones included), topic names and consumer groups, who may do what on a
+//! secured broker, trace context, money, where the Kafka cluster is, and where the local
+//! stack listens.
 
 pub mod accepts;
+pub mod acls;
 #[cfg(test)]
 mod compat;
 #[cfg(test)]

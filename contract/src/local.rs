@@ -68,6 +68,7 @@ mod tests {
             "kafka-setup",
             "kafka-setup/bin",
             "postgres-setup",
+            "security-setup",
             ".ci",
         ] {
             for entry in std::fs::read_dir(root.join(dir)).unwrap() {
