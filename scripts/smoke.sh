@@ -1,8 +1,6 @@
 #!/usr/bin/env bash
-# End-to-end checks of the running stack, as a user would make them, with the
-# real binaries, the real Kafka tools and the real Postgres. Part of `make test`.
-# Expects the stack to be up (`scripts/stack.sh up`); counts checks and exits
-# non-zero when any fails.
+# End-to-end checks of the running stack (`scripts/stack.sh up`), as a user would make them, with
+# the real binaries, Kafka tools and Postgres. Part of `make test`; exits non-zero when any fails.
 set -euo pipefail
 # shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"

@@ -20,10 +20,9 @@ build() {
 }
 
 start_service() {
-  local name=$1 port pid kafka
+  local name=$1 port pid kafka exe
   port=$(service_port "$name")
   if pid=$(pid_of "$name" "$(service_pattern "$name")"); then
-    local exe
     claim_mode "$name" running
     exe=$(tr '\0' '\n' <"/proc/$pid/cmdline" 2>/dev/null | head -1)
     [ "$exe" = "$(cargo_bin "$name")" ] ||

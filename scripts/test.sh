@@ -1,8 +1,7 @@
 #!/usr/bin/env bash
-# `make test`: formatting, clippy, unit and integration tests against the real
-# Kafka and Postgres, then the end-to-end smoke checks, then the tests of a
-# secured stack. Brings up whatever part of the plaintext stack is not running
-# and stops, at the end, only what it started.
+# `make test`: formatting, clippy, unit and integration tests against the real Kafka
+# and Postgres, the end-to-end smoke checks, then the tests of a secured stack. Brings
+# up whatever part of the plaintext stack is not running; stops only what it started.
 set -euo pipefail
 profile_asked=${CARGO_PROFILE:-}
 # shellcheck source=lib.sh
@@ -56,8 +55,7 @@ CHAOS_RATE=${CHAOS_RATE:-15} CHAOS_DURATION=${CHAOS_DURATION:-8} CHAOS_FAULT_AT=
   CHAOS_OUTAGE_SECS=${CHAOS_OUTAGE_SECS:-15} \
   "$ROOT_DIR/scripts/chaos.sh"
 
-# A secured Kafka and Postgres (SECURITY=on) in their own STATE_DIR on free
-# ports, beside the plaintext stack; the tests get the admin principal's
+# A secured Kafka and Postgres (SECURITY=on) beside the plaintext stack; the tests get the admin's
 # settings, and SECURED_STACK_DIR (ca.pem, passwords/<principal>) for the services they spawn.
 say "secured stack: Kafka over SASL_SSL with SCRAM and ACLs, Postgres over TLS; cargo test secured::"
 (
