@@ -8,7 +8,8 @@ against the Kubernetes schemas (kubernetes-validate, strict) and then checks
 the properties a schema cannot see: probes on the paths the services really
 serve, resources, the restricted security profile, the topic catalogue and k6
 scripts byte for byte, PDBs, HPAs, broker counts, what is reachable from
-outside the cluster, and the admin token's way from the Secret to the services. Prints one "ok - ..." or
+outside the cluster, the admin token's way from the Secret to the services, and
+Prometheus's way to /metrics (NetworkPolicy, ServiceMonitor). Prints one "ok - ..." or
 "FAIL - ..." line per check, then "k8s: N passed, M failed"; exits 1 if any
 failed. Needs only the standard library and PyYAML (plus kubernetes-validate).
 """
@@ -33,6 +34,10 @@ INTERNAL_LB = ("networking.gke.io/load-balancer-type", "Internal")
 # Their HTTP APIs are for in-namespace callers only (the admin token guards
 # billing's writes besides).
 IN_NAMESPACE_ONLY = ("billing-service", "notification-service")
+# Where the scrape check expects Prometheus: the labels of its namespace and
+# pods, as k8s/base/network-policies.yaml admits them (change both together).
+PROMETHEUS_NAMESPACE = {"kubernetes.io/metadata.name": "monitoring"}
+PROMETHEUS_POD = {"app.kubernetes.io/name": "prometheus"}
 # Objects that publish a Service outside the cluster by naming it.
 ROUTES = ("Ingress", "Gateway", "HTTPRoute", "GRPCRoute", "TCPRoute", "TLSRoute", "UDPRoute")
 
@@ -343,6 +348,62 @@ def check_admin_token(overlay, objects, min_chars):
               f"{overlay}: the development Secret's admin-token is {min_chars}+ visible ASCII characters")
 
 
+def check_scraping(overlay, objects, root, kustomize):
+    """With the monitoring component rendered: a NetworkPolicy admits the
+    monitoring namespace's Prometheus to each service's metrics port, and the
+    ServiceMonitor of k8s/monitoring/operator scrapes a named port of each
+    Service that leads to that port, at /metrics."""
+    if find(objects, "ConfigMap", prefix="saga-prometheus-scrape-config") is None:
+        return
+
+    def selects(selector, labels):
+        # An absent selector selects everything, as in a NetworkPolicy peer.
+        if selector is None:
+            return True
+        ops = {"In": lambda e: labels.get(e["key"]) in e["values"],
+               "NotIn": lambda e: labels.get(e["key"]) not in e["values"],
+               "Exists": lambda e: e["key"] in labels, "DoesNotExist": lambda e: e["key"] not in labels}
+        return (all(labels.get(k) == v for k, v in (selector.get("matchLabels") or {}).items())
+                and all(ops[e["operator"]](e) for e in selector.get("matchExpressions") or []))
+
+    built = subprocess.run([kustomize, "build", str(root / "k8s/monitoring/operator")], capture_output=True, text=True)
+    monitors = [o for o in yaml.safe_load_all(built.stdout) if o and o["kind"] == "ServiceMonitor"]
+    check(built.returncode == 0 and monitors, f"{overlay}: k8s/monitoring/operator renders a ServiceMonitor")
+    for name in SERVICES:
+        deployment, service = find(objects, "Deployment", name=name), find(objects, "Service", name=name)
+        if deployment is None or service is None:
+            continue
+        template = deployment["spec"]["template"]
+        labels = template["metadata"]["labels"]
+        number = int(template["metadata"]["annotations"]["prometheus.io/port"])
+        port = next(p for p in template["spec"]["containers"][0]["ports"] if p["containerPort"] == number)
+        # A rule without `from` admits every source, one without `ports` every port.
+        admitted = [p["metadata"]["name"] for p in objects if p["kind"] == "NetworkPolicy"
+                    and selects(p["spec"]["podSelector"], labels)
+                    and any((not rule.get("from") or any(
+                                 "ipBlock" not in peer and "namespaceSelector" in peer
+                                 and selects(peer["namespaceSelector"], PROMETHEUS_NAMESPACE)
+                                 and selects(peer.get("podSelector"), PROMETHEUS_POD) for peer in rule["from"]))
+                            and (not rule.get("ports") or any(
+                                 rp.get("port") in (number, port.get("name")) and rp.get("protocol", "TCP") == "TCP"
+                                 for rp in rule["ports"]))
+                            for rule in p["spec"].get("ingress") or [])]
+        who = ", ".join(f"{k}={v}" for k, v in {**PROMETHEUS_NAMESPACE, **PROMETHEUS_POD}.items())
+        check(admitted, f"{overlay}: a NetworkPolicy admits Prometheus ({who}) to {name}'s metrics port {number}"
+              + (f" ({', '.join(admitted)})" if admitted else ""))
+        # The operator scrapes the pod behind the Service port the endpoint names.
+        targets = {sp["name"]: sp.get("targetPort", sp["port"]) for sp in service["spec"]["ports"] if sp.get("name")}
+        endpoints = [e for m in monitors if m["metadata"].get("namespace") == service["metadata"].get("namespace")
+                     and selects(m["spec"].get("selector"), service["metadata"].get("labels") or {})
+                     for e in m["spec"].get("endpoints") or []]
+        good = [e for e in endpoints if e.get("path") == "/metrics"
+                and targets.get(e.get("port"), object()) in (number, port.get("name"))]
+        check(endpoints and good == endpoints,
+              f"{overlay}: the ServiceMonitor scrapes Service {name} on a named port leading to {number}, at /metrics"
+              + ("" if endpoints else " (it selects no such Service)")
+              + "".join(f" (not port {e.get('port')} path {e.get('path')})" for e in endpoints if e not in good))
+
+
 def render(root, kustomize, overlay):
     """The overlay's objects, or None when kustomize fails. The topics Job's and
     k6's ConfigMaps are generated from files outside k8s/ (kafka-setup/, k6/),
@@ -378,6 +439,7 @@ def main():
         check_k6(overlay, objects, args.root)
         check_exposure(overlay, objects)
         check_admin_token(overlay, objects, min_chars)
+        check_scraping(overlay, objects, args.root, args.kustomize)
     failed = results.count(False)
     print(f"k8s: {len(results) - failed} passed, {failed} failed")
     return 0 if failed == 0 else 1
