@@ -375,17 +375,16 @@ def check_scraping(overlay, objects, root, kustomize):
             continue
         template = deployment["spec"]["template"]
         labels = template["metadata"]["labels"]
-        number = int(template["metadata"]["annotations"]["prometheus.io/port"])
-        port = next(p for p in template["spec"]["containers"][0]["ports"] if p["containerPort"] == number)
-        # A rule without `from` admits every source, one without `ports` every port.
+        number = int((template["metadata"].get("annotations") or {}).get("prometheus.io/port", 0))
+        port = next((p for p in template["spec"]["containers"][0].get("ports") or [] if p["containerPort"] == number), {})
+        # A rule without `from` admits every source; without `ports`, or a port entry without `port`, every port.
         admitted = [p["metadata"]["name"] for p in objects if p["kind"] == "NetworkPolicy"
                     and selects(p["spec"]["podSelector"], labels)
                     and any((not rule.get("from") or any(
-                                 "ipBlock" not in peer and "namespaceSelector" in peer
-                                 and selects(peer["namespaceSelector"], PROMETHEUS_NAMESPACE)
+                                 "namespaceSelector" in peer and selects(peer["namespaceSelector"], PROMETHEUS_NAMESPACE)
                                  and selects(peer.get("podSelector"), PROMETHEUS_POD) for peer in rule["from"]))
                             and (not rule.get("ports") or any(
-                                 rp.get("port") in (number, port.get("name")) and rp.get("protocol", "TCP") == "TCP"
+                                 rp.get("port") in (None, number, port.get("name")) and rp.get("protocol", "TCP") == "TCP"
                                  for rp in rule["ports"]))
                             for rule in p["spec"].get("ingress") or [])]
         who = ", ".join(f"{k}={v}" for k, v in {**PROMETHEUS_NAMESPACE, **PROMETHEUS_POD}.items())
