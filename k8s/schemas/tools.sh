@@ -44,7 +44,7 @@ ensure_strimzi_crds() {
   command -v mvn >/dev/null || die "Maven is needed to generate Strimzi's CRDs: apt-get install maven (scripts/provision.sh does)"
   java=$(strimzi_java)
   say "generating Strimzi $version CRDs into $STRIMZI_CRDS (Maven, Java $(java_major "$java"); first run only)..."
-  rm -rf "$STRIMZI_CRDS.tmp" && mkdir -p "$STRIMZI_CRDS.tmp"
+  rm -rf "$STATE_DIR"/schemas/strimzi-* && mkdir -p "$STRIMZI_CRDS.tmp" # older versions go
   mvn -q -B -f "$pom" exec:exec@crds -Dstrimzi.java="$java" -Dcrd.dir="$STRIMZI_CRDS.tmp" \
     >"$LOG_DIR/strimzi-crds.log" 2>&1 || die "generating Strimzi's CRDs failed: see $LOG_DIR/strimzi-crds.log"
   rm -rf "$STRIMZI_CRDS" && mv "$STRIMZI_CRDS.tmp" "$STRIMZI_CRDS" && touch "$STRIMZI_CRDS/.complete"
