@@ -1,18 +1,17 @@
 #!/usr/bin/env bash
-# Offline validation of the Kubernetes manifests (no cluster, no Docker):
-#   1. renders k8s/overlays/minikube and k8s/overlays/gke with kustomize;
-#   2. validates every rendered object against the Kubernetes OpenAPI schemas
-#      shipped by kubernetes-validate, strictly (unknown fields are errors);
-#   3. runs k8s/tests/check_manifests.py: probes, resources, security context,
-#      topic catalogue and k6 scripts byte for byte, PDBs, HPAs, broker counts.
-# Every check prints "ok - ..." or "FAIL - ..."; the last line is
-# "k8s: N passed, M failed", and the exit status is non-zero when a check fails.
-#
-# Tools are installed on first use into <repo>/.local (git-ignored): kustomize
-# with `go install`, kubernetes-validate into a venv with pip.
+# Offline validation of the Kubernetes manifests (no cluster, no Docker) by
+# k8s/tests/check_manifests.py: renders k8s/overlays/minikube and gke with
+# kustomize; validates every object strictly (unknown fields are errors) against
+# the Kubernetes schemas (kubernetes-validate) or, for custom resources, their
+# operators' own (k8s/schemas/tools.sh); then probes, resources, security
+# context, topic catalogue and k6 scripts byte for byte, PDBs, HPAs, brokers.
+# Prints "ok - ..."/"FAIL - ..." lines, then "k8s: N passed, M failed" (exit 1 on
+# a FAIL). Tools go on first use into <repo>/.local (git-ignored).
 set -euo pipefail
 # shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+# shellcheck source=../k8s/schemas/tools.sh
+source "$ROOT_DIR/k8s/schemas/tools.sh"
 
 BIN=$STATE_DIR/bin
 VENV=$STATE_DIR/venv
@@ -60,6 +59,8 @@ ensure_venv() {
 
 ensure_kustomize
 ensure_venv
+ensure_strimzi_crds
+ensure_typed_validate
 
 # A crash of the checker prints no FAIL line: its status counts all the same.
 "$VENV/bin/python" "$ROOT_DIR/k8s/tests/check_manifests.py" --root "$ROOT_DIR" --kustomize "$BIN/kustomize" \
