@@ -1,7 +1,7 @@
 //! The files the Kubernetes manifests read that come from elsewhere in the
 //! repository, generated here and committed under `k8s/` so that
-//! `kubectl apply -k` works without `--load-restrictor` (kustomize reads
-//! nothing outside a kustomization's directory):
+//! `kubectl apply -k` works as it is (by default kustomize reads no file
+//! outside a kustomization's directory):
 //!
 //! - byte-for-byte copies of `kafka-setup/topics.conf`,
 //!   `kafka-setup/ensure-topics.sh` (the in-cluster topics Job) and `k6/*.js`
