@@ -327,13 +327,15 @@ def check_operators(overlay, objects, root):
                                      and a.get("type", "allow") == "allow"}
              for o in objects if o["kind"] == "KafkaUser"
              and o["spec"]["authentication"]["type"] == "scram-sha-512"}
-    check(users == table, f"{overlay}: the {len(users)} KafkaUsers (SCRAM) have exactly the ACLs of kafka-setup/acls.conf")
+    check(users == table,
+          f"{overlay}: the {len(users)} KafkaUsers (SCRAM) have exactly the ACLs of kafka-setup/acls.conf")
     pg = find(objects, "Cluster", prefix="") or {"metadata": {"name": "?"}, "spec": {}}
     roles = {r["name"] for r in (pg["spec"].get("managed") or {}).get("roles") or []}
     databases = {o["spec"]["name"]: o["spec"]["owner"] for o in objects if o["kind"] == "Database"}
     check(pg["spec"].get("instances") == 3 and pg["spec"].get("postgresql", {}).get("synchronous") ==
           {"method": "any", "number": 1} and databases == {r: r for r in roles} and roles,
-          f"{overlay}: CNPG Cluster {pg['metadata']['name']}: 3 instances, quorum commit, a role owning a database per service")
+          f"{overlay}: CNPG Cluster {pg['metadata']['name']}: 3 instances, quorum commit, "
+          "a role owning a database per service")
     for name in SERVICES:
         deployment = find(objects, "Deployment", name=name)
         if deployment is None:
