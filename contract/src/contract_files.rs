@@ -564,7 +564,7 @@ fn is_block(value: &Value) -> bool {
 }
 
 /// `value` (a non-empty map or list) as block YAML, each line indented by `indent`.
-fn emit(value: &Value, indent: usize, out: &mut String) {
+pub(crate) fn emit(value: &Value, indent: usize, out: &mut String) {
     let pad = " ".repeat(indent);
     match value {
         Value::Object(map) => {

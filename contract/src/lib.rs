@@ -14,6 +14,8 @@ mod contract_files;
 pub mod envelope;
 pub mod event_set;
 pub mod events;
+#[cfg(test)]
+mod k8s_resources;
 pub mod kafka;
 pub mod limits;
 pub mod local;

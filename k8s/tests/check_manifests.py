@@ -8,8 +8,10 @@ against the Kubernetes schemas (kubernetes-validate, strict) and then checks
 the properties a schema cannot see: probes on the paths the services really
 serve, resources, the restricted security profile, the topic catalogue and k6
 scripts byte for byte, PDBs, HPAs, broker counts, what is reachable from
-outside the cluster, the admin token's way from the Secret to the services, and
-Prometheus's way to /metrics (NetworkPolicy, ServiceMonitor). Prints one "ok - ..." or
+outside the cluster, the admin token's way from the Secret to the services,
+Prometheus's way to /metrics (NetworkPolicy, ServiceMonitor), and on the
+operators' overlay the Strimzi topics and users against kafka-setup/ and the
+services' credentials. Prints one "ok - ..." or
 "FAIL - ..." line per check, then "k8s: N passed, M failed"; exits 1 if any
 failed. Needs only the standard library and PyYAML (plus kubernetes-validate).
 """
@@ -28,6 +30,8 @@ SERVICES = ("order-service", "billing-service", "notification-service")
 AUTOSCALED = ("order-service", "billing-service")
 # What each overlay promises about Kafka: brokers and topic replication factor.
 EXPECTED_BROKERS = {"minikube": 1, "gke": 3}
+# Overlays on Strimzi and CloudNativePG instead of the in-cluster StatefulSets.
+OPERATOR_OVERLAYS = ("gke",)
 K6_ENTRY = "load-test.js"
 # The one Service that may be reached from outside the cluster (never from the
 # internet: a LoadBalancer must be an internal one).
@@ -198,8 +202,9 @@ def check_workloads(overlay, objects, live, ready, routes):
                  for k in ("startupProbe", "livenessProbe", "readinessProbe")}
         check(paths == {"startupProbe": live, "livenessProbe": live, "readinessProbe": ready},
               f"{overlay}: {name} has startup+liveness on {live} and readiness on {ready}")
-        check((env_value(c, "DATABASE_URL") or "").find("$(DB_PASSWORD)") > 0,
-              f"{overlay}: {name} DATABASE_URL takes the password from the Secret via $(DB_PASSWORD)")
+        check((env_value(c, "DATABASE_URL") or "").find("$(DB_PASSWORD)") > 0
+              or (env_value(c, "DATABASE_URL_FILE") and env_value(c, "DATABASE_URL") is None),
+              f"{overlay}: {name} takes the database password from a Secret ($(DB_PASSWORD) or DATABASE_URL_FILE)")
 
         grace = deployment["spec"]["template"]["spec"].get("terminationGracePeriodSeconds", 30)
         config = find(objects, "ConfigMap", prefix="saga-config")
@@ -268,6 +273,88 @@ def check_topics(overlay, objects, root):
                         if line.strip() and not line.lstrip().startswith("#")})
     check(effective == [min(2, brokers)],
           f"{overlay}: topics get min.insync.replicas {effective} with {brokers} broker(s)")
+
+
+def secret_file(spec, container, path):
+    """(Secret name, key) behind the file `path` of `container`, or None."""
+    mount_dir, _, file_name = path.rpartition("/")
+    mount = next((m for m in container.get("volumeMounts") or [] if m["mountPath"] == mount_dir), None)
+    volume = next((v for v in spec.get("volumes") or [] if mount and v["name"] == mount["name"]), {})
+    secret = volume.get("secret") or {}
+    keys = [i["key"] for i in secret.get("items") or [] if i["path"] == file_name]
+    return (secret.get("secretName"), keys[0]) if keys and mount.get("readOnly") else None
+
+
+def check_operators(overlay, objects, root):
+    """Strimzi and CloudNativePG instead of our StatefulSets: topics equal to the
+    catalogue, one user per service with the ACL table's rights, each service
+    with its own credentials as files."""
+    ours = [f"{o['kind']}/{o['metadata']['name']}" for o in objects if o["kind"] in ("StatefulSet", "Job")]
+    check(not ours, f"{overlay}: no Kafka/Postgres StatefulSet or topics Job of ours ({', '.join(ours) or 'none'})")
+    brokers = EXPECTED_BROKERS[overlay]
+    pools = [o for o in objects if o["kind"] == "KafkaNodePool"]
+    check(sum(p["spec"]["replicas"] for p in pools) == brokers
+          and all(sorted(p["spec"]["roles"]) == ["broker", "controller"] for p in pools),
+          f"{overlay}: Strimzi runs {brokers} broker+controller nodes")
+    kafka = find(objects, "Kafka", prefix="") or {"metadata": {"name": "?"}, "spec": {"kafka": {}}}
+    cluster, spec = kafka["metadata"]["name"], kafka["spec"]["kafka"]
+    config = spec.get("config") or {}
+    check({k: config.get(k) for k in ("min.insync.replicas", "default.replication.factor",
+                                      "offsets.topic.replication.factor")} ==
+          {"min.insync.replicas": 2, "default.replication.factor": 3, "offsets.topic.replication.factor": 3}
+          and (spec.get("authorization") or {}).get("type") == "simple"
+          and any(l.get("tls") and l["port"] == 9093 and l.get("authentication", {}).get("type") == "scram-sha-512"
+                  for l in spec.get("listeners") or []),
+          f"{overlay}: Kafka {cluster}: TLS+SCRAM listener on 9093, ACLs enforced, RF 3, min ISR 2")
+    topics = {o["metadata"]["name"]: (o["spec"]["partitions"], o["spec"]["replicas"],
+                                      o["spec"]["config"]["retention.ms"], o["spec"]["config"]["min.insync.replicas"])
+              for o in objects if o["kind"] == "KafkaTopic"}
+    lines = [line.split() for line in (root / "kafka-setup/topics.conf").read_text().splitlines()
+             if line.strip() and not line.lstrip().startswith("#")]
+    catalogue = {n: (int(p), brokers, int(r), min(int(m), brokers)) for n, p, r, m in lines}
+    check(topics == catalogue, f"{overlay}: the {len(topics)} KafkaTopics equal kafka-setup/topics.conf")
+    table = {}
+    for line in (root / "kafka-setup/acls.conf").read_text().splitlines():
+        if line.strip() and not line.lstrip().startswith("#") and line.split()[1:] != ["*"] * 3:
+            principal, writes, reads, group = line.split()
+            names = lambda column: [] if column == "-" else column.split(",")  # noqa: E731
+            table[principal] = ({("topic", t, op) for t in names(writes) for op in ("Write", "Describe")}
+                                | {("topic", t, op) for t in names(reads) for op in ("Read", "Describe")}
+                                | {("group", g, "Read") for g in names(group)})
+    users = {o["metadata"]["name"]: {(a["resource"]["type"], a["resource"]["name"], op)
+                                     for a in o["spec"]["authorization"]["acls"] for op in a["operations"]
+                                     if a["resource"].get("patternType", "literal") == "literal"
+                                     and a.get("type", "allow") == "allow"}
+             for o in objects if o["kind"] == "KafkaUser"
+             and o["spec"]["authentication"]["type"] == "scram-sha-512"}
+    check(users == table,
+          f"{overlay}: the {len(users)} KafkaUsers (SCRAM) have exactly the ACLs of kafka-setup/acls.conf")
+    pg = find(objects, "Cluster", prefix="") or {"metadata": {"name": "?"}, "spec": {}}
+    roles = {r["name"] for r in (pg["spec"].get("managed") or {}).get("roles") or []}
+    databases = {o["spec"]["name"]: o["spec"]["owner"] for o in objects if o["kind"] == "Database"}
+    check(pg["spec"].get("instances") == 3 and pg["spec"].get("postgresql", {}).get("synchronous") ==
+          {"method": "any", "number": 1} and databases == {r: r for r in roles} and roles,
+          f"{overlay}: CNPG Cluster {pg['metadata']['name']}: 3 instances, quorum commit, "
+          "a role owning a database per service")
+    for name in SERVICES:
+        deployment = find(objects, "Deployment", name=name)
+        if deployment is None:
+            continue
+        pod, c = deployment["spec"]["template"]["spec"], deployment["spec"]["template"]["spec"]["containers"][0]
+        config_map = find(objects, "ConfigMap", prefix="saga-config")["data"]
+        env = {**config_map, **{e["name"]: e.get("value") for e in c.get("env") or []}}
+        files = {v: secret_file(pod, c, env.get(v) or "") for v in
+                 ("KAFKA_SASL_PASSWORD_FILE", "KAFKA_SSL_CA_LOCATION", "DATABASE_URL_FILE")}
+        check(env.get("KAFKA_SASL_USERNAME") == name and name in users
+              and env.get("KAFKA_BOOTSTRAP_SERVERS") == f"{cluster}-kafka-bootstrap:9093"
+              and env.get("KAFKA_SECURITY_PROTOCOL") == "sasl_ssl"
+              and files["KAFKA_SASL_PASSWORD_FILE"] == (name, "password")
+              and files["KAFKA_SSL_CA_LOCATION"] == (f"{cluster}-cluster-ca-cert", "ca.crt"),
+              f"{overlay}: {name} is KafkaUser {name} over SASL_SSL, password and CA from Strimzi's Secrets as files")
+        ca = next((m["mountPath"] for m in c.get("volumeMounts") or [] if secret_file(
+            pod, c, m["mountPath"] + "/ca.crt") == (f"{pg['metadata']['name']}-ca", "ca.crt")), None)
+        check(files["DATABASE_URL_FILE"] and files["DATABASE_URL_FILE"][1] == "url" and ca,
+              f"{overlay}: {name} reads DATABASE_URL_FILE from a Secret's url key, CNPG's CA mounted at {ca}")
 
 
 def check_k6(overlay, objects, root):
@@ -404,11 +491,9 @@ def check_scraping(overlay, objects, root, kustomize):
 
 
 def render(root, kustomize, overlay):
-    """The overlay's objects, or None when kustomize fails. The topics Job's and
-    k6's ConfigMaps are generated from files outside k8s/ (kafka-setup/, k6/),
-    hence the load restrictor."""
-    built = subprocess.run([kustomize, "build", "--load-restrictor", "LoadRestrictionsNone",
-                            str(root / "k8s/overlays" / overlay)], capture_output=True, text=True)
+    """The overlay's objects, or None when kustomize fails."""
+    built = subprocess.run([kustomize, "build", str(root / "k8s/overlays" / overlay)],
+                           capture_output=True, text=True)
     if not check(built.returncode == 0,
                  f"{overlay}: kustomize build renders" + ("" if built.returncode == 0 else
                                                           f": {' '.join(built.stderr.split())}")):
@@ -435,7 +520,10 @@ def main():
         check(objects, f"{overlay}: rendered {len(objects)} objects")
         check_schemas(overlay, objects, args.kubernetes_version)
         check_workloads(overlay, objects, live, ready, routes)
-        check_topics(overlay, objects, args.root)
+        if overlay in OPERATOR_OVERLAYS:
+            check_operators(overlay, objects, args.root)
+        else:
+            check_topics(overlay, objects, args.root)
         check_k6(overlay, objects, args.root)
         check_exposure(overlay, objects)
         check_admin_token(overlay, objects, min_chars)
