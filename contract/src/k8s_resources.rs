@@ -6,6 +6,7 @@
 //! - byte-for-byte copies of `kafka-setup/topics.conf`,
 //!   `kafka-setup/ensure-topics.sh` (the in-cluster topics Job) and `k6/*.js`
 //!   (the k6 CronJob);
+//! - a patch that names the topics Job after a hash of what it runs;
 //! - for the gke overlay, Strimzi `KafkaTopic`s from the catalogue and one
 //!   `KafkaUser` per service with the ACLs of `kafka-setup/acls.conf`.
 //!
@@ -30,6 +31,15 @@ const REPLICAS: i32 = 3;
 const IN_CLUSTER: &str = "k8s/components/in-cluster-kafka-postgres/generated";
 const K6: &str = "k8s/base/k6/generated";
 const GKE: &str = "k8s/overlays/gke/generated";
+/// What the topics Job runs, by path from the repository root: its name
+/// carries a hash of them all, since a change to any of them changes its pod
+/// template, which Kubernetes refuses to update in place.
+const TOPICS_JOB_INPUTS: [&str; 4] = [
+    "kafka-setup/topics.conf",
+    "kafka-setup/ensure-topics.sh",
+    "k8s/components/in-cluster-kafka-postgres/kafka/wait-for-brokers.sh",
+    "k8s/components/in-cluster-kafka-postgres/kafka-topics-job.yaml",
+];
 /// Each directory holds generated files only: anything else there is stale.
 const GENERATED_DIRS: [&str; 3] = [IN_CLUSTER, K6, GKE];
 
@@ -128,6 +138,36 @@ fn kafka_users() -> String {
     documents("kafka-setup/acls.conf", &objects)
 }
 
+fn topics_job_inputs() -> Vec<(&'static str, String)> {
+    TOPICS_JOB_INPUTS
+        .iter()
+        .map(|path| (*path, read(path)))
+        .collect()
+}
+
+/// `kafka-topics-<8 hex>`: FNV-1a over each input's path and text, a hash
+/// that, unlike std's, stays the same across Rust releases.
+fn topics_job_name(inputs: &[(&str, String)]) -> String {
+    let mut hash: u32 = 0x811c_9dc5;
+    for (path, text) in inputs {
+        for byte in path.bytes().chain([0]).chain(text.bytes()).chain([0]) {
+            hash = (hash ^ u32::from(byte)).wrapping_mul(0x0100_0193);
+        }
+    }
+    format!("kafka-topics-{hash:08x}")
+}
+
+/// A JSON patch renaming the Job of kafka-topics-job.yaml: `kubectl apply`
+/// then creates a new Job whenever what it runs changes (the old one expires
+/// by its TTL) and leaves an unchanged one alone.
+fn topics_job_patch(inputs: &[(&str, String)]) -> String {
+    format!(
+        "{}- op: replace\n  path: /metadata/name\n  value: {}\n",
+        header("what the topics Job runs (TOPICS_JOB_INPUTS)"),
+        topics_job_name(inputs)
+    )
+}
+
 /// Every generated file, by path from the repository root, with its contents.
 fn files() -> Vec<(String, String)> {
     let mut files: Vec<(String, String)> = ["topics.conf", "ensure-topics.sh"]
@@ -150,6 +190,10 @@ fn files() -> Vec<(String, String)> {
             .iter()
             .map(|name| (format!("{K6}/{name}"), read(&format!("k6/{name}")))),
     );
+    files.push((
+        format!("{IN_CLUSTER}/job-name.yaml"),
+        topics_job_patch(&topics_job_inputs()),
+    ));
     files.push((format!("{GKE}/kafka-topics.yaml"), kafka_topics()));
     files.push((format!("{GKE}/kafka-users.yaml"), kafka_users()));
     files
@@ -205,4 +249,21 @@ fn every_topic_and_every_service_principal_is_generated() {
         !users.contains("name: admin\n"),
         "the super user gets no KafkaUser"
     );
+}
+
+#[test]
+fn the_topics_job_is_renamed_exactly_when_what_it_runs_changes() {
+    let inputs = topics_job_inputs();
+    let name = topics_job_name(&inputs);
+    assert_eq!(name.len(), "kafka-topics-".len() + 8, "{name}");
+    assert_eq!(topics_job_name(&topics_job_inputs()), name);
+    let mut catalogue = inputs.clone();
+    catalogue[0].1.push_str("order-archived 3 604800000 2\n");
+    assert_ne!(topics_job_name(&catalogue), name, "a new topic");
+    for (i, (path, _)) in inputs.iter().enumerate() {
+        let mut changed = inputs.clone();
+        changed[i].1.push('\n');
+        assert_ne!(topics_job_name(&changed), name, "{path} changed");
+    }
+    assert!(topics_job_patch(&inputs).ends_with(&format!("\n  value: {name}\n")));
 }

@@ -238,9 +238,14 @@ def check_workloads(overlay, objects, live, ready, routes):
 
 def check_topics(overlay, objects, root):
     catalogue = (root / "kafka-setup/topics.conf").read_bytes()
-    job = find(objects, "Job", name="kafka-topics")
-    if not check(job, f"{overlay}: Job kafka-topics exists"):
+    job = find(objects, "Job", prefix="kafka-topics-")
+    if not check(job, f"{overlay}: Job kafka-topics-<hash> exists"):
         return
+    # A Job's pod template is immutable: what it runs changes only with its name.
+    name = job["metadata"]["name"]
+    patch = (root / "k8s/components/in-cluster-kafka-postgres/generated/job-name.yaml").read_text()
+    check(re.fullmatch(r"kafka-topics-[0-9a-f]{8}", name) and patch.endswith(f"value: {name}\n"),
+          f"{overlay}: the topics Job {name} is named by generated/job-name.yaml (a hash of what it runs)")
     spec = job["spec"]["template"]["spec"]
     main = spec["containers"][0]
     path = env_value(main, "TOPIC_CATALOGUE") or ""
