@@ -39,7 +39,7 @@ pin() {
 # only when the pins (go.mod, go.sum of both modules) or etcd's main change.
 ensure_binaries() {
   local version sum start=$SECONDS
-  version=$(sed -n 's/^require k8s.io\/kubernetes //p' "$SRC/go.mod")
+  version=$(cd "$SRC" && go list -m -f '{{.Version}}' k8s.io/kubernetes)
   K8S_BIN=$BIN/k8s-$version
   sum=$(cat "$SRC"/go.mod "$SRC"/go.sum "$SRC"/etcd/main.go "$SRC"/crdgen/go.mod "$SRC"/crdgen/go.sum | sha256sum | cut -c1-16)
   [ "$(cat "$K8S_BIN/.sum" 2>/dev/null)" = "$sum" ] && return
@@ -109,7 +109,8 @@ start_server() {
 
 stop_servers() {
   local pid
-  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  # Nothing to keep, and a terminated kube-apiserver may wait on etcd for minutes.
+  for pid in "${PIDS[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
   PIDS=()
 }

@@ -60,8 +60,11 @@ def create_namespaces(objects):
     namespaces = [o for o in objects if o["kind"] == "Namespace"]
     if not namespaces:
         return True
-    status, out = kubectl(["apply", "--server-side", "-f", "-"], namespaces)
-    return check(status == 0, "namespaces created: " + ", ".join(o["metadata"]["name"] for o in namespaces)
+    # Each with its default ServiceAccount, which kube-controller-manager (not run) would create.
+    accounts = [{"apiVersion": "v1", "kind": "ServiceAccount",
+                 "metadata": {"name": "default", "namespace": o["metadata"]["name"]}} for o in namespaces]
+    status, out = kubectl(["apply", "--server-side", "-f", "-"], namespaces + accounts)
+    return check(status == 0, "namespaces created, with their default ServiceAccount: " + ", ".join(o["metadata"]["name"] for o in namespaces)
                  + ("" if status == 0 else f": {out}"))
 
 
@@ -91,16 +94,17 @@ def check_overlay(name, objects):
     status, out = dry_run(objects)
     if not check(status == 0, f"{name}: {len(objects)} objects pass a server-side dry-run apply, no warnings"):
         print(out)
+    status, first = apply(objects)
+    if not check(status == 0, f"{name}: applied for real"):
+        print(first)
+        return
+    # After the real apply: the ServiceAccounts and ConfigMaps a pod names exist.
     for obj in objects:
         if obj["kind"] in WORKLOADS:
             pod = pod_of(obj)
             status, out = kubectl(["create", "--dry-run=server", "--warnings-as-errors", "-f", "-"], [pod])
             check(status == 0, f"{name}: the pod of {ident(obj)} is admitted (PodSecurity of its namespace)"
                   + ("" if status == 0 else f": {out}"))
-    status, first = apply(objects)
-    if not check(status == 0, f"{name}: applied for real"):
-        print(first)
-        return
     status, out = kubectl(["diff", "--server-side", "-f", "-"], objects)
     check(status == 0, f"{name}: kubectl diff after the apply shows no change"
           + ("" if status == 0 else f" (exit {status}):\n{out}"))
