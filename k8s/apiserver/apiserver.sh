@@ -6,6 +6,7 @@
 # k8s/tests/apiserver_checks.py; this script builds, starts and stops.
 #   k8s/apiserver/apiserver.sh [OVERLAY...]   check (default: minikube gke)
 #   k8s/apiserver/apiserver.sh pin vX.Y.Z     regenerate go.mod for a release
+# UPGRADE_FROM=REV (default main): the upgrade check applies the overlays as at REV first.
 # Prints "ok - ..."/"FAIL - ..." lines and "apiserver: N passed, M failed".
 set -euo pipefail
 # shellcheck source=../../scripts/lib.sh
@@ -150,4 +151,16 @@ for overlay in self-test "$@"; do
     --kubectl "$K8S_BIN/kubectl" --crds "$STRIMZI_CRDS" --crds "$OPERATOR_CRDS" "$overlay" || status=1
   stop_servers
 done
+# The upgrade: each overlay as at $UPGRADE_FROM (default main) applied, then the current one.
+UPGRADE_FROM=${UPGRADE_FROM:-main}
+if git -C "$ROOT_DIR" rev-parse -q --verify "$UPGRADE_FROM^{commit}" >/dev/null; then
+  for overlay in "$@"; do
+    start_server "upgrade-$overlay"
+    "$VENV/bin/python" "$ROOT_DIR/k8s/tests/apiserver_checks.py" --root "$ROOT_DIR" --kustomize "$BIN/kustomize" \
+      --kubectl "$K8S_BIN/kubectl" --crds "$STRIMZI_CRDS" --crds "$OPERATOR_CRDS" --upgrade-from "$UPGRADE_FROM" "$overlay" || status=1
+    stop_servers
+  done
+else
+  echo "skip - the upgrade check: no commit $UPGRADE_FROM here"
+fi
 exit "$status"

@@ -13,6 +13,7 @@ import argparse
 import copy
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import yaml
@@ -35,8 +36,8 @@ def kubectl(args, objects=None):
     return run.returncode, (run.stdout + run.stderr).strip()
 
 
-def render(kustomize, path):
-    run = subprocess.run([kustomize, "build", str(path)], capture_output=True, text=True, check=True)
+def render(kustomize, path, *flags):
+    run = subprocess.run([kustomize, "build", *flags, str(path)], capture_output=True, text=True, check=True)
     return [o for o in yaml.safe_load_all(run.stdout) if o]
 
 
@@ -115,6 +116,26 @@ def check_overlay(name, objects):
           + (f": {second}" if status else f", changed: {', '.join(changed)}" if changed else ""))
 
 
+def check_upgrade(root, kustomize, overlay, rev, objects):
+    """The overlay as rendered at REV applied for real, then the current one over it."""
+    with tempfile.TemporaryDirectory() as tmp:
+        archive = subprocess.run(["git", "-C", str(root), "archive", rev], capture_output=True, check=True)
+        subprocess.run(["tar", "-x", "-C", tmp], input=archive.stdout, check=True)
+        # Older overlays read files outside k8s/, as the checks of their time allowed.
+        old = render(kustomize, Path(tmp) / "k8s/overlays" / overlay, "--load-restrictor=LoadRestrictionsNone")
+    name = f"upgrade {overlay} from {rev}"
+    status, out = apply(old)
+    if not check(status == 0, f"{name}: the old overlay applied"):
+        print(out)
+        return
+    status, out = apply(objects)
+    if not check(status == 0, f"{name}: the current overlay applied over it"):
+        print(out)
+        return
+    status, out = kubectl(["diff", "--server-side", "-f", "-"], objects)
+    check(status == 0, f"{name}: kubectl diff then shows no change" + ("" if status == 0 else f" (exit {status}):\n{out}"))
+
+
 def apply(objects):
     # Warnings fail the dry-run already; here the pods' check still runs after one.
     run = subprocess.run([KUBECTL, "apply", "--server-side", "-o", "json", "-f", "-"],
@@ -163,6 +184,13 @@ def self_test(root, kustomize):
         if check(status == 0, f"self-test: sample {ident(obj)} passes a server-side dry-run"
                  + ("" if status == 0 else f": {out}")):
             by_kind.setdefault(obj["kind"], obj)
+    # A Job's pod template is immutable: a re-apply that changes it must be refused.
+    job = next(o for o in overlay if o["kind"] == "Job")
+    status, out = apply([job])
+    if check(status == 0, f"self-test: {ident(job)} applied for real"):
+        status, out = dry_run([broken(job, ["spec", "template", "metadata", "labels", "changed"], "yes")])
+        check(status != 0, f"self-test: re-applying {ident(job)} with a changed pod template is refused"
+              + (f": {out.splitlines()[-1][:240]}" if status else ", it passed"))
     for kind, path, value, what in BREAKAGES:
         if kind not in by_kind:
             check(False, f"self-test: no valid {kind} sample to break ({what})")
@@ -179,6 +207,7 @@ def main():
     parser.add_argument("--kustomize", required=True)
     parser.add_argument("--kubectl", required=True)
     parser.add_argument("--crds", action="append", default=[], help="a directory of CRD YAML files")
+    parser.add_argument("--upgrade-from", metavar="REV", help="apply the overlay as at git REV first")
     parser.add_argument("overlay", help="an overlay under k8s/overlays, or self-test")
     args = parser.parse_args()
     KUBECTL = args.kubectl
@@ -190,12 +219,15 @@ def main():
             if create_namespaces(objects):
                 if name == "self-test":
                     self_test(args.root, args.kustomize)
+                elif args.upgrade_from:
+                    check_upgrade(args.root, args.kustomize, name, args.upgrade_from, objects)
                 else:
                     check_overlay(name, objects)
     except subprocess.CalledProcessError as error:
         check(False, f"{name}: {' '.join(error.cmd)} failed: {error.stderr.strip()}")
     failed = results.count(False)
-    print(f"apiserver {name}: {len(results) - failed} passed, {failed} failed")
+    what = f"upgrade {name}" if args.upgrade_from else name
+    print(f"apiserver {what}: {len(results) - failed} passed, {failed} failed")
     return 1 if failed else 0
 
 
