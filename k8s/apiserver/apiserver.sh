@@ -42,14 +42,18 @@ ensure_binaries() {
   local version sum start=$SECONDS
   version=$(cd "$SRC" && go list -m -f '{{.Version}}' k8s.io/kubernetes)
   K8S_BIN=$BIN/k8s-$version
-  sum=$(cat "$SRC"/go.mod "$SRC"/go.sum "$SRC"/etcd/main.go "$SRC"/crdgen/go.mod "$SRC"/crdgen/go.sum | sha256sum | cut -c1-16)
+  sum=$(cat "$SRC"/go.mod "$SRC"/go.sum "$SRC"/etcd/main.go "$SRC"/crdgen/go.mod "$SRC"/crdgen/go.sum |
+    sha256sum | cut -c1-16)
   [ "$(cat "$K8S_BIN/.sum" 2>/dev/null)" = "$sum" ] && return
-  say "building etcd, kube-apiserver, kubectl $version and controller-gen into $K8S_BIN (go build; first run only, ~4 min on 2 cores)..."
+  say "building etcd, kube-apiserver, kubectl $version and controller-gen into $K8S_BIN" \
+    "(go build; first run only, 4 to 8 min on 2 cores)..."
   rm -rf "$BIN"/k8s-* && mkdir -p "$K8S_BIN" # older versions go
   # kubectl refuses a server whose version it cannot parse: stamp the release.
   (cd "$SRC" && go build -ldflags "-X k8s.io/component-base/version.gitVersion=$version" -o "$K8S_BIN/" \
-    k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kubectl ./etcd) || die "go build of Kubernetes $version failed"
-  (cd "$SRC/crdgen" && go build -o "$K8S_BIN/" sigs.k8s.io/controller-tools/cmd/controller-gen) || die "go build of controller-gen failed"
+    k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kubectl ./etcd) ||
+    die "go build of Kubernetes $version failed"
+  (cd "$SRC/crdgen" && go build -o "$K8S_BIN/" sigs.k8s.io/controller-tools/cmd/controller-gen) ||
+    die "go build of controller-gen failed"
   echo "$sum" >"$K8S_BIN/.sum"
   say "Kubernetes $version binaries built in $((SECONDS - start)) s"
 }
@@ -68,7 +72,9 @@ ensure_operator_crds() {
   touch "$OPERATOR_CRDS/.complete"
 }
 
-free_port() { "$VENV/bin/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+free_port() {
+  "$VENV/bin/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
 
 # A fresh etcd and API server in $TMP_DIR/$1; exports KUBECONFIG.
 start_server() {
@@ -97,7 +103,9 @@ start_server() {
     [ -f "$dir/certs/apiserver.crt" ] && break
     sleep 0.2
   done
-  kubectl config set-cluster local --server="https://127.0.0.1:$port" --certificate-authority="$dir/certs/apiserver.crt" >/dev/null
+  # The API server's self-signed certificate is its own authority.
+  kubectl config set-cluster local --server="https://127.0.0.1:$port" \
+    --certificate-authority="$dir/certs/apiserver.crt" >/dev/null
   kubectl config set-credentials admin --token="$TOKEN" >/dev/null
   kubectl config set-context local --cluster=local --user=admin >/dev/null
   kubectl config use-context local >/dev/null
@@ -134,7 +142,10 @@ ensure_strimzi_crds
 ensure_binaries
 ensure_operator_crds
 kubectl() { "$K8S_BIN/kubectl" "$@"; }
-export KUBECTL=$K8S_BIN/kubectl
+checks() {
+  "$VENV/bin/python" "$ROOT_DIR/k8s/tests/apiserver_checks.py" --root "$ROOT_DIR" --kustomize "$BIN/kustomize" \
+    --kubectl "$K8S_BIN/kubectl" --crds "$STRIMZI_CRDS" --crds "$OPERATOR_CRDS" "$@"
+}
 
 PIDS=()
 TMP_DIR=$(mktemp -d)
@@ -147,8 +158,7 @@ for overlay in self-test "$@"; do
   start=$SECONDS
   start_server "$overlay"
   echo "# $overlay: API server ready in $((SECONDS - start)) s"
-  "$VENV/bin/python" "$ROOT_DIR/k8s/tests/apiserver_checks.py" --root "$ROOT_DIR" --kustomize "$BIN/kustomize" \
-    --kubectl "$K8S_BIN/kubectl" --crds "$STRIMZI_CRDS" --crds "$OPERATOR_CRDS" "$overlay" || status=1
+  checks "$overlay" || status=1
   stop_servers
 done
 # The upgrade: each overlay as at $UPGRADE_FROM (default main) applied, then the current one.
@@ -156,8 +166,7 @@ UPGRADE_FROM=${UPGRADE_FROM:-main}
 if git -C "$ROOT_DIR" rev-parse -q --verify "$UPGRADE_FROM^{commit}" >/dev/null; then
   for overlay in "$@"; do
     start_server "upgrade-$overlay"
-    "$VENV/bin/python" "$ROOT_DIR/k8s/tests/apiserver_checks.py" --root "$ROOT_DIR" --kustomize "$BIN/kustomize" \
-      --kubectl "$K8S_BIN/kubectl" --crds "$STRIMZI_CRDS" --crds "$OPERATOR_CRDS" --upgrade-from "$UPGRADE_FROM" "$overlay" || status=1
+    checks --upgrade-from "$UPGRADE_FROM" "$overlay" || status=1
     stop_servers
   done
 else

@@ -65,7 +65,8 @@ def create_namespaces(objects):
     accounts = [{"apiVersion": "v1", "kind": "ServiceAccount",
                  "metadata": {"name": "default", "namespace": o["metadata"]["name"]}} for o in namespaces]
     status, out = kubectl(["apply", "--server-side", "-f", "-"], namespaces + accounts)
-    return check(status == 0, "namespaces created, with their default ServiceAccount: " + ", ".join(o["metadata"]["name"] for o in namespaces)
+    names = ", ".join(o["metadata"]["name"] for o in namespaces)
+    return check(status == 0, f"namespaces created, with their default ServiceAccount: {names}"
                  + ("" if status == 0 else f": {out}"))
 
 
@@ -133,7 +134,8 @@ def check_upgrade(root, kustomize, overlay, rev, objects):
         print(out)
         return
     status, out = kubectl(["diff", "--server-side", "-f", "-"], objects)
-    check(status == 0, f"{name}: kubectl diff then shows no change" + ("" if status == 0 else f" (exit {status}):\n{out}"))
+    check(status == 0, f"{name}: kubectl diff then shows no change"
+          + ("" if status == 0 else f" (exit {status}):\n{out}"))
 
 
 def apply(objects):
