@@ -91,11 +91,13 @@ start_server() {
   # token,user,uid,"groups": the only user, an administrator.
   echo "$TOKEN,admin,admin,\"system:masters\"" >"$dir/tokens.csv"
   # No kubelet registers: the kubernetes Service's endpoints are not reconciled.
+  # Privileged pods allowed, as clusters do: PodSecurity, not this flag, must refuse them.
   "$K8S_BIN/kube-apiserver" --etcd-servers="http://127.0.0.1:$etcd_port" \
     --bind-address=127.0.0.1 --advertise-address=127.0.0.1 --secure-port="$port" --cert-dir="$dir/certs" \
     --service-account-issuer=https://kubernetes.default.svc --service-account-key-file="$dir/sa.pub" \
     --service-account-signing-key-file="$dir/sa.key" --token-auth-file="$dir/tokens.csv" \
     --authorization-mode=RBAC --endpoint-reconciler-type=none --service-cluster-ip-range=10.96.0.0/16 \
+    --allow-privileged=true \
     >"$dir/kube-apiserver.log" 2>&1 &
   PIDS+=("$!")
   export KUBECONFIG=$dir/kubeconfig

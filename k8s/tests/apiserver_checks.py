@@ -162,7 +162,10 @@ def broken(obj, path, value):
 
 # (kind, path, value, what): each must be refused by the API server.
 BREAKAGES = [
-    ("Pod", ["spec", "containers", 0, "securityContext", "privileged"], True, "a privileged container"),
+    # Privileged needs escalation allowed, or validation refuses it before PodSecurity sees it.
+    ("Pod", ["spec", "containers", 0, "securityContext"],
+     {"privileged": True, "allowPrivilegeEscalation": True, "capabilities": {"drop": ["ALL"]}},
+     "a privileged container"),
     ("Pod", ["spec", "containers", 0, "securityContext", "allowPrivilegeEscalation"], True,
      "allowPrivilegeEscalation: true"),
     ("ServiceMonitor", ["spec", "endpoint"], [], "an unknown field (spec.endpoint)"),
