@@ -1,12 +1,11 @@
 #!/usr/bin/env bash
-# Offline validation of the Kubernetes manifests (no cluster, no Docker) by
-# k8s/tests/check_manifests.py: renders k8s/overlays/minikube and gke with
-# kustomize; validates every object strictly (unknown fields are errors) against
-# the Kubernetes schemas (kubernetes-validate) or, for custom resources, their
-# operators' own (k8s/schemas/tools.sh); then probes, resources, security
-# context, topic catalogue and k6 scripts byte for byte, PDBs, HPAs, brokers.
-# Prints "ok - ..."/"FAIL - ..." lines, then "k8s: N passed, M failed" (exit 1 on
-# a FAIL). Tools go on first use into <repo>/.local (git-ignored).
+# Validation of the Kubernetes manifests, no cluster, no Docker. First offline:
+# k8s/tests/check_manifests.py renders k8s/overlays/minikube and gke with
+# kustomize, validates every object strictly against the Kubernetes schemas or,
+# for custom resources, their operators' own (k8s/schemas/tools.sh), then probes,
+# resources, security context, topic catalogue and k6 scripts, PDBs, HPAs; then
+# k8s/apiserver/apiserver.sh applies them to a throwaway API server. Prints "ok -"/
+# "FAIL -" lines and a summary per step (exit 1 on a FAIL). Tools go in .local.
 set -euo pipefail
 # shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -65,3 +64,4 @@ ensure_typed_validate
 # A crash of the checker prints no FAIL line: its status counts all the same.
 "$VENV/bin/python" "$ROOT_DIR/k8s/tests/check_manifests.py" --root "$ROOT_DIR" --kustomize "$BIN/kustomize" \
   --kubernetes-version "$KUBERNETES_VERSION" "${OVERLAYS[@]}"
+"$ROOT_DIR/k8s/apiserver/apiserver.sh" "${OVERLAYS[@]}"
