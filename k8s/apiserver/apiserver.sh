@@ -6,7 +6,8 @@
 # k8s/tests/apiserver_checks.py; this script builds, starts and stops.
 #   k8s/apiserver/apiserver.sh [OVERLAY...]   check (default: minikube gke)
 #   k8s/apiserver/apiserver.sh pin vX.Y.Z     regenerate go.mod for a release
-# UPGRADE_FROM=REV (default main): the upgrade check applies the overlays as at REV first.
+# UPGRADE_FROM=REV (default c1c893f, the manifests before the topics Job took a hashed name):
+# the upgrade check applies the overlays as at REV first.
 # Prints "ok - ..."/"FAIL - ..." lines and "apiserver: N passed, M failed".
 set -euo pipefail
 # shellcheck source=../../scripts/lib.sh
@@ -163,8 +164,8 @@ for overlay in self-test "$@"; do
   checks "$overlay" || status=1
   stop_servers
 done
-# The upgrade: each overlay as at $UPGRADE_FROM (default main) applied, then the current one.
-UPGRADE_FROM=${UPGRADE_FROM:-main}
+# The upgrade: each overlay as at $UPGRADE_FROM applied, then the current one.
+UPGRADE_FROM=${UPGRADE_FROM:-c1c893f}
 if git -C "$ROOT_DIR" rev-parse -q --verify "$UPGRADE_FROM^{commit}" >/dev/null; then
   for overlay in "$@"; do
     start_server "upgrade-$overlay"
