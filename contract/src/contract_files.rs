@@ -30,7 +30,7 @@ use uuid::Uuid;
 /// Base of every schema's `$id`: stable names, not a place to download from.
 const ID_BASE: &str = "https://saga.example/contracts/schemas";
 /// The environment variable that makes the test write the files.
-const REGENERATE: &str = "CONTRACT_REGENERATE";
+pub(crate) const REGENERATE: &str = "CONTRACT_REGENERATE";
 
 /// One event type at one version: its schema, its topic and its producer.
 pub(crate) struct Event {
@@ -628,6 +628,25 @@ fn published_event_versions_stay_compatible() {
     );
 }
 
+/// Writes each of `files` (path under `root`, text) whose committed copy
+/// differs when `regenerate`; otherwise returns the paths that differ.
+pub(crate) fn sync_files(root: &Path, files: &[(String, String)], regenerate: bool) -> Vec<String> {
+    let mut stale = Vec::new();
+    for (name, text) in files {
+        let path = root.join(name);
+        if std::fs::read_to_string(&path).ok().as_deref() == Some(text.as_str()) {
+            continue;
+        }
+        if regenerate {
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, text).unwrap();
+        } else {
+            stale.push(name.clone());
+        }
+    }
+    stale
+}
+
 #[test]
 fn the_committed_contract_files_are_generated_from_the_types() {
     let dir = contracts_dir();
@@ -641,19 +660,10 @@ fn the_committed_contract_files_are_generated_from_the_types() {
          (see published_event_versions_stay_compatible)",
         frozen.join(", contracts/")
     );
-    let mut stale = Vec::new();
-    for (name, text) in &files {
-        let path = dir.join(name);
-        if std::fs::read_to_string(&path).ok().as_deref() == Some(text) {
-            continue;
-        }
-        if regenerate {
-            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-            std::fs::write(&path, text).unwrap();
-        } else {
-            stale.push(format!("contracts/{name}"));
-        }
-    }
+    let mut stale: Vec<String> = sync_files(&dir, &files, regenerate)
+        .into_iter()
+        .map(|name| format!("contracts/{name}"))
+        .collect();
     for entry in std::fs::read_dir(dir.join("schemas")).unwrap() {
         let name = format!("schemas/{}", entry.unwrap().file_name().to_string_lossy());
         if !files.iter().any(|(generated, _)| *generated == name) {

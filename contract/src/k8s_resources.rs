@@ -16,12 +16,11 @@
 //! against the same sources.
 
 use crate::acls::{self, Grant};
-use crate::contract_files::emit;
+use crate::contract_files::{emit, sync_files, REGENERATE};
 use crate::topics;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 
-const REGENERATE: &str = "CONTRACT_REGENERATE";
 /// Strimzi's API: `v1` is the only version of Strimzi 1.x (`io.strimzi:api` 1.2.0).
 const STRIMZI_API: &str = "kafka.strimzi.io/v1";
 /// The `Kafka` resource of the gke overlay (k8s/overlays/gke/kafka.yaml).
@@ -204,19 +203,7 @@ fn the_committed_kubernetes_files_are_generated_from_their_sources() {
     let root = repository();
     let regenerate = std::env::var_os(REGENERATE).is_some();
     let files = files();
-    let mut stale = Vec::new();
-    for (name, text) in &files {
-        let path = root.join(name);
-        if std::fs::read_to_string(&path).ok().as_deref() == Some(text) {
-            continue;
-        }
-        if regenerate {
-            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-            std::fs::write(&path, text).unwrap();
-        } else {
-            stale.push(name.clone());
-        }
-    }
+    let mut stale = sync_files(&root, &files, regenerate);
     for dir in GENERATED_DIRS {
         for entry in std::fs::read_dir(root.join(dir)).unwrap() {
             let name = format!("{dir}/{}", entry.unwrap().file_name().to_string_lossy());
