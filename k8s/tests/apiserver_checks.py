@@ -18,6 +18,8 @@ from pathlib import Path
 
 import yaml
 
+from operator_schemas import broken  # a sample with one field set wrong
+
 WORKLOADS = ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "CronJob")
 SAMPLES = "k8s/tests/samples"
 results = []
@@ -149,15 +151,6 @@ def versions(applied):
     items = applied.get("items", [applied])
     return {f"{o['kind']}/{o['metadata'].get('namespace', '')}/{o['metadata']['name']}":
             o["metadata"]["resourceVersion"] for o in items}
-
-
-def broken(obj, path, value):
-    obj = copy.deepcopy(obj)
-    node = obj
-    for key in path[:-1]:
-        node = node[key]
-    node[path[-1]] = value
-    return obj
 
 
 # (kind, path, value, what): each must be refused by the API server.
