@@ -67,7 +67,7 @@ up_again_is_harmless() {
 # Postgres holds its port: a Kafka asked to listen there refuses, naming it.
 taken_port_is_named() {
   local out
-  out=$(STATE_DIR=$(mktemp -d) KAFKA_PORT=$PG_PORT "$ROOT_DIR/kafka-setup/kafka.sh" start 2>&1) && return 1
+  out=$(STATE_DIR=$STATE_DIR/taken-port-check KAFKA_PORT=$PG_PORT "$ROOT_DIR/kafka-setup/kafka.sh" start 2>&1) && return 1
   grep -q "port $PG_PORT .* already in use" <<<"$out" || { echo "  got: $out" >&2; return 1; }
 }
 

@@ -12,7 +12,9 @@
 //!
 //! The test fails, naming the file, when a committed file differs;
 //! `CONTRACT_REGENERATE=1 cargo test -p contract --lib k8s_resources` writes
-//! them instead. `k8s/tests/check_manifests.py` checks the rendered overlays
+//! them instead. The sources are read when the test runs, so
+//! `CONTRACT_REPOSITORY=DIR` regenerates another copy of the repository
+//! (the API-server check adds a topic to a copy's catalogue this way). `k8s/tests/check_manifests.py` checks the rendered overlays
 //! against the same sources.
 
 use crate::acls::{self, Grant};
@@ -42,8 +44,14 @@ const TOPICS_JOB_INPUTS: [&str; 4] = [
 /// Each directory holds generated files only: anything else there is stale.
 const GENERATED_DIRS: [&str; 3] = [IN_CLUSTER, K6, GKE];
 
+/// Where the sources are read and the files written: this checkout unless
+/// the variable names another.
+const REPOSITORY: &str = "CONTRACT_REPOSITORY";
+
 fn repository() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+    std::env::var_os(REPOSITORY)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(".."))
 }
 
 fn read(path: &str) -> String {
@@ -74,7 +82,9 @@ fn metadata(name: &str) -> Value {
 /// One `KafkaTopic` per catalogue line; min.insync.replicas capped at the
 /// replication factor, as ensure-topics.sh does.
 fn kafka_topics() -> String {
-    let objects: Vec<Value> = topics::catalogue()
+    let catalogue = topics::parse_catalogue(&read("kafka-setup/topics.conf"))
+        .unwrap_or_else(|e| panic!("kafka-setup/topics.conf: {e}"));
+    let objects: Vec<Value> = catalogue
         .iter()
         .map(|topic| {
             json!({
@@ -106,7 +116,9 @@ fn acl(kind: &str, name: &str, operations: &[&str]) -> Value {
 /// user: the admin row is left out (on GKE, topics and users are Strimzi's
 /// operators' business, and they hold their own super-user identities).
 fn kafka_users() -> String {
-    let objects: Vec<Value> = acls::table()
+    let table = acls::parse_table(&read("kafka-setup/acls.conf"))
+        .unwrap_or_else(|e| panic!("kafka-setup/acls.conf: {e}"));
+    let objects: Vec<Value> = table
         .iter()
         .filter_map(|row| {
             let Grant::Limited {

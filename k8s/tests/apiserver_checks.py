@@ -4,13 +4,19 @@ k8s/apiserver/apiserver.sh, KUBECONFIG in the environment): its namespaces are
 created and the operators' CRDs installed; the rendered overlay must pass a
 server-side dry-run apply with warnings as errors; every pod template must be
 admitted as a Pod (PodSecurity of its namespace); a real apply, then a second
-one, must change nothing (kubectl diff exits 0). The overlay "self-test" instead
+one, must change nothing (kubectl diff exits 0); then a topic is added to the
+catalogue of a copy of the repository, its generated files refreshed as
+k8s/README.md says, and that overlay must apply over the first. With
+--upgrade-from REV, the overlay as at git REV is applied first and the current
+one over it. The overlay "self-test" instead
 proves these checks can fail: broken samples must be refused by the server.
 Prints "ok - ..."/"FAIL - ..." lines, then "apiserver OVERLAY: N passed, M
 failed"; exits 1 if any failed."""
 
 import argparse
 import copy
+import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -22,6 +28,10 @@ from operator_schemas import broken  # a sample with one field set wrong
 
 WORKLOADS = ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "CronJob")
 SAMPLES = "k8s/tests/samples"
+# A line for kafka-setup/topics.conf, as a user adding a topic would write it.
+NEW_TOPIC = "order-archived              6           604800000     2"
+# The test that writes the generated files (contract/src/k8s_resources.rs).
+GENERATOR = "k8s_resources::the_committed_kubernetes_files_are_generated_from_their_sources"
 results = []
 
 
@@ -47,12 +57,18 @@ def ident(obj):
     return f"{obj['kind']}/{obj['metadata']['name']}"
 
 
-def install_crds(dirs):
+def install_crds(dirs, objects):
+    """The CRDs of the kinds among OBJECTS only: each costs the server time."""
+    used = {(o["apiVersion"].rpartition("/")[0], o["kind"]) for o in objects}
     files = sorted(p for d in dirs for p in Path(d).glob("*.yaml"))
     crds = [o for p in files for o in yaml.safe_load_all(p.read_text())
-            if o and o.get("kind") == "CustomResourceDefinition"]
+            if o and o.get("kind") == "CustomResourceDefinition"
+            and (o["spec"]["group"], o["spec"]["names"]["kind"]) in used]
+    if not crds:
+        return True
     status, out = kubectl(["apply", "--server-side", "-f", "-"], crds)
-    if not check(status == 0, f"{len(crds)} CRDs installed (Strimzi's, controller-gen's)"):
+    kinds = ", ".join(sorted(o["spec"]["names"]["kind"] for o in crds))
+    if not check(status == 0, f"the CRDs used installed (from Strimzi's and controller-gen's): {kinds}"):
         print(out)
         return False
     status, out = kubectl(["wait", "--for=condition=Established", "--timeout=60s", "crd", "--all"])
@@ -119,13 +135,17 @@ def check_overlay(name, objects):
           + (f": {second}" if status else f", changed: {', '.join(changed)}" if changed else ""))
 
 
-def check_upgrade(root, kustomize, overlay, rev, objects):
-    """The overlay as rendered at REV applied for real, then the current one over it."""
+def render_at(root, kustomize, overlay, rev):
+    """The overlay as rendered from git REV."""
     with tempfile.TemporaryDirectory() as tmp:
         archive = subprocess.run(["git", "-C", str(root), "archive", rev], capture_output=True, check=True)
         subprocess.run(["tar", "-x", "-C", tmp], input=archive.stdout, check=True)
         # Older overlays read files outside k8s/, as the checks of their time allowed.
-        old = render(kustomize, Path(tmp) / "k8s/overlays" / overlay, "--load-restrictor=LoadRestrictionsNone")
+        return render(kustomize, Path(tmp) / "k8s/overlays" / overlay, "--load-restrictor=LoadRestrictionsNone")
+
+
+def check_upgrade(overlay, rev, old, objects):
+    """The overlay as rendered at REV applied for real, then the current one over it."""
     name = f"upgrade {overlay} from {rev}"
     status, out = apply(old)
     if not check(status == 0, f"{name}: the old overlay applied"):
@@ -136,6 +156,40 @@ def check_upgrade(root, kustomize, overlay, rev, objects):
         print(out)
         return
     status, out = kubectl(["diff", "--server-side", "-f", "-"], objects)
+    check(status == 0, f"{name}: kubectl diff then shows no change"
+          + ("" if status == 0 else f" (exit {status}):\n{out}"))
+
+
+def check_catalogue_change(root, kustomize, overlay, objects):
+    """A topic added to the catalogue of a copy of the repository, its generated
+    files refreshed with the command k8s/README.md gives, re-applied over OBJECTS."""
+    name = f"{overlay}: a topic added to the catalogue"
+    with tempfile.TemporaryDirectory() as tmp:
+        repo = Path(tmp)
+        for part in ("k8s", "kafka-setup", "k6"):
+            shutil.copytree(root / part, repo / part, ignore=shutil.ignore_patterns("__pycache__"))
+        with open(repo / "kafka-setup/topics.conf", "a") as catalogue:
+            catalogue.write(NEW_TOPIC + "\n")
+        env = {**os.environ, "CONTRACT_REGENERATE": "1", "CONTRACT_REPOSITORY": str(repo)}
+        run = subprocess.run(["cargo", "test", "--quiet", "--manifest-path", str(root / "Cargo.toml"),
+                              "-p", "contract", "--lib", "--", "--exact", GENERATOR],
+                             env=env, capture_output=True, text=True)
+        if not check(run.returncode == 0, f"{name}: the generated files refreshed"):
+            print(run.stdout + run.stderr)
+            return
+        changed = render(kustomize, repo / "k8s/overlays" / overlay)
+    topic = NEW_TOPIC.split()[0]
+    new = [ident(o) for o in changed if o not in objects]
+    check(any(topic in yaml.safe_dump(o) for o in changed if o not in objects),
+          f"{name}: the overlay now carries {topic} (changed or new: {', '.join(new)})")
+    jobs = [{ident(o) for o in rendered if o["kind"] == "Job"} for rendered in (objects, changed)]
+    if jobs[0]:
+        check(jobs[0].isdisjoint(jobs[1]), f"{name}: the topics Job is renamed ({', '.join(sorted(jobs[1]))})")
+    status, out = apply(changed)
+    if not check(status == 0, f"{name}: re-applied over the running overlay"):
+        print(out)
+        return
+    status, out = kubectl(["diff", "--server-side", "-f", "-"], changed)
     check(status == 0, f"{name}: kubectl diff then shows no change"
           + ("" if status == 0 else f" (exit {status}):\n{out}"))
 
@@ -169,13 +223,16 @@ BREAKAGES = [
 ]
 
 
-def self_test(root, kustomize):
-    """The checks can fail: the samples pass, each breakage is refused."""
-    overlay = render(kustomize, root / "k8s/overlays/minikube")
+def samples_of(root, kustomize, overlay):
+    """The operators' samples, the monitoring objects, a Deployment and its Pod."""
     samples = [o for p in sorted((root / SAMPLES).glob("*.yaml")) for o in yaml.safe_load_all(p.read_text()) if o]
     samples += render(kustomize, root / "k8s/monitoring/operator")
     deployment = next(o for o in overlay if o["kind"] == "Deployment")
-    samples += [deployment, pod_of(deployment)]
+    return samples + [deployment, pod_of(deployment)]
+
+
+def self_test(overlay, samples):
+    """The checks can fail: the samples pass, each breakage is refused."""
     by_kind = {}
     for obj in samples:
         status, out = dry_run([obj])
@@ -211,16 +268,22 @@ def main():
     KUBECTL = args.kubectl
     name = args.overlay
     try:
-        if install_crds(args.crds):
-            overlay = "minikube" if name == "self-test" else name
-            objects = render(args.kustomize, args.root / "k8s/overlays" / overlay)
-            if create_namespaces(objects):
-                if name == "self-test":
-                    self_test(args.root, args.kustomize)
-                elif args.upgrade_from:
-                    check_upgrade(args.root, args.kustomize, name, args.upgrade_from, objects)
-                else:
-                    check_overlay(name, objects)
+        overlay = "minikube" if name == "self-test" else name
+        objects = render(args.kustomize, args.root / "k8s/overlays" / overlay)
+        if name == "self-test":
+            extra = samples_of(args.root, args.kustomize, objects)
+        elif args.upgrade_from:
+            extra = render_at(args.root, args.kustomize, name, args.upgrade_from)
+        else:
+            extra = []
+        if install_crds(args.crds, objects + extra) and create_namespaces(objects):
+            if name == "self-test":
+                self_test(objects, extra)
+            elif args.upgrade_from:
+                check_upgrade(name, args.upgrade_from, extra, objects)
+            else:
+                check_overlay(name, objects)
+                check_catalogue_change(args.root, args.kustomize, name, objects)
     except subprocess.CalledProcessError as error:
         check(False, f"{name}: {' '.join(error.cmd)} failed: {error.stderr.strip()}")
     failed = results.count(False)
