@@ -18,7 +18,7 @@ KUSTOMIZE_VERSION=v5.8.1
 KUBERNETES_VALIDATE_VERSION=1.37.0
 # Schemas of this Kubernetes release (the newest kubernetes-validate ships).
 KUBERNETES_VERSION=1.37.0
-OVERLAYS=(minikube gke)
+OVERLAYS=(minikube gke local)
 
 ensure_kustomize() {
   local have=""

@@ -175,7 +175,13 @@ trap cleanup EXIT
 UPGRADE_FROM=${UPGRADE_FROM:-c1c893f}
 phases=(self-test "$@")
 if git -C "$ROOT_DIR" rev-parse -q --verify "$UPGRADE_FROM^{commit}" >/dev/null; then
-  for overlay in "$@"; do phases+=("upgrade-$overlay"); done
+  for overlay in "$@"; do
+    if git -C "$ROOT_DIR" cat-file -e "$UPGRADE_FROM:k8s/overlays/$overlay/kustomization.yaml" 2>/dev/null; then
+      phases+=("upgrade-$overlay")
+    else
+      echo "skip - the upgrade check of $overlay: it is newer than $UPGRADE_FROM"
+    fi
+  done
 else
   echo "skip - the upgrade check: no commit $UPGRADE_FROM here"
 fi

@@ -29,7 +29,7 @@ import operator_schemas
 SERVICES = ("order-service", "billing-service", "notification-service")
 AUTOSCALED = ("order-service", "billing-service")
 # What each overlay promises about Kafka: brokers and topic replication factor.
-EXPECTED_BROKERS = {"minikube": 1, "gke": 3}
+EXPECTED_BROKERS = {"minikube": 1, "local": 1, "gke": 3}
 # Overlays on Strimzi and CloudNativePG instead of the in-cluster StatefulSets.
 OPERATOR_OVERLAYS = ("gke",)
 K6_ENTRY = "load-test.js"
