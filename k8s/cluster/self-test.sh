@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# The cluster's own check (cluster.sh self-test): starts the cluster, runs a
+# Deployment, a Service reached by DNS name, logs, exec and a StatefulSet's
+# volume, stops it and checks nothing is left. "ok"/"FAIL" lines, exit 1 on a
+# failure. SELF_TEST_KEEP=1 leaves the cluster running.
+set -euo pipefail
+# shellcheck source=../../scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../../scripts/lib.sh"
+
+HERE=$ROOT_DIR/k8s/cluster
+C=$STATE_DIR/cluster
+NS=cluster-self-test
+passed=0 failed=0
+
+kubectl() { "$C/kubectl" --kubeconfig="$C/kubeconfig" "$@"; }
+check() { # what command...
+  local what=$1 out start=$SECONDS
+  shift
+  if out=$("$@" 2>&1); then
+    echo "ok - $what ($((SECONDS - start)) s)"
+    passed=$((passed + 1))
+  else
+    echo "FAIL - $what"
+    printf '%s\n' "$out" | tail -5 | sed 's/^/    /'
+    failed=$((failed + 1))
+  fi
+}
+in_pod() { kubectl -n "$NS" exec deploy/echo -- /echo "$@"; }
+logs_say() { kubectl -n "$NS" logs deploy/echo | grep -q 'listening on :8080'; }
+volume_written() {
+  kubectl -n "$NS" wait --for=jsonpath='{.status.phase}'=Bound pvc/data-store-0 --timeout=60s &&
+    kubectl -n "$NS" rollout status statefulset/store --timeout=60s &&
+    grep -qx store-0 "$C/volumes/$(kubectl get pv "$(kubectl -n "$NS" get pvc data-store-0 \
+      -o jsonpath='{.spec.volumeName}')" -o jsonpath='{.spec.hostPath.path}' | xargs basename)/starts"
+}
+
+start=$SECONDS
+check "cluster up" "$HERE/cluster.sh" up
+if [ "$failed" = 0 ]; then
+  check "the echo image imported" "$HERE/cluster.sh" import "$STATE_DIR/cluster-images/echo.tar"
+  check "the self-test workload applied" kubectl apply -f "$HERE/selftest.yaml"
+  check "node Ready" kubectl wait --for=condition=Ready node --all --timeout=10s
+  check "CoreDNS Ready (it reads the API server through the kubernetes Service)" \
+    kubectl -n kube-system rollout status deployment/coredns --timeout=60s
+  check "Deployment echo: 2 replicas Ready" kubectl -n "$NS" rollout status deployment/echo --timeout=120s
+  check "exec: a pod reaches the Service by its full name" \
+    in_pod get "http://echo.$NS.svc.cluster.local:8080/full"
+  check "exec: a pod reaches the Service by its short name" in_pod get http://echo:8080/short
+  check "exec: kubernetes.default resolves" in_pod lookup kubernetes.default
+  check "logs: the echo pod's output" logs_say
+  check "StatefulSet store: its claim bound to a volume it writes (uid 999)" volume_written
+fi
+if [ "${SELF_TEST_KEEP:-}" != 1 ]; then
+  check "cluster down" "$HERE/cluster.sh" down
+  check "nothing left after down" "$HERE/cluster.sh" status
+fi
+echo "cluster self-test: $passed passed, $failed failed in $((SECONDS - start)) s"
+[ "$failed" = 0 ]
