@@ -426,21 +426,17 @@ down() {
   # Gracefully first: with the controllers gone nothing comes back, and the
   # kubelet tears each pod down (network, volumes) as on a real node.
   if running kube-apiserver && running kubelet && kubectl get --raw /readyz >/dev/null 2>&1; then
-    for name in kube-controller-manager kube-scheduler; do
-      pid=$(pid_of "cluster-$name" "$C/") && stop_pid "cluster-$name" "$pid" 10
-    done
+    stop_together kube-controller-manager kube-scheduler
     kubectl delete pods --all --all-namespaces --force --grace-period=0 --wait=false >/dev/null 2>&1 || true
     for ((i = 0; i < 150; i++)); do
       [ -z "$(ls "$C/kubelet/pods" 2>/dev/null)" ] && [ -z "$(ctr_ tasks ls -q 2>/dev/null)" ] && break
       sleep 0.2
     done
   fi
-  for name in kubelet kube-proxy kube-controller-manager kube-scheduler kube-apiserver etcd; do
-    pid=$(pid_of "cluster-$name" "$C/") && stop_pid "cluster-$name" "$pid" 10
-  done
+  stop_together kubelet kube-proxy kube-controller-manager kube-scheduler kube-apiserver etcd
   # Whatever the kubelet did not stop: the containers, then containerd and its shims.
   for pid in $(pod_pids); do kill -KILL "$pid" 2>/dev/null || true; done
-  pid=$(pid_of cluster-containerd "$C/") && stop_pid cluster-containerd "$pid" 10
+  stop_together containerd
   for pid in $(our_processes); do kill -KILL "$pid" 2>/dev/null || true; done
   sleep 0.2
   [ -x "$K8S_BIN/kube-proxy" ] && timeout 30 "$K8S_BIN/kube-proxy" --cleanup >/dev/null 2>&1 || true
@@ -465,6 +461,22 @@ down() {
   rm -f "$RUN_DIR"/cluster-*.pid
   say "cluster stopped"
   check_clean
+}
+
+# SIGTERM to each component named, SIGKILL to those alive 10 s later.
+stop_together() {
+  local name pid pids=() i
+  for name in "$@"; do
+    pid=$(pid_of "cluster-$name" "$C/") && kill -TERM "$pid" 2>/dev/null && pids+=("$pid")
+    rm -f "$RUN_DIR/cluster-$name.pid"
+  done
+  [ ${#pids[@]} -gt 0 ] || return 0
+  for ((i = 0; i < 100; i++)); do
+    for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && break; done || return 0
+    sleep 0.1
+  done
+  warn "killing $* (not stopped within 10 s)"
+  for pid in "${pids[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
 }
 
 # Names whatever of ours is left; true when nothing is.

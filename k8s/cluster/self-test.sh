@@ -25,7 +25,15 @@ check() { # what command...
     failed=$((failed + 1))
   fi
 }
-in_pod() { kubectl -n "$NS" exec deploy/echo -- /echo "$@"; }
+# kube-proxy programs a Service's new endpoints within a second or so: retried.
+in_pod() {
+  local i
+  for i in 1 2 3 4 5 6 7 8 9 10; do
+    kubectl -n "$NS" exec deploy/echo -- /echo "$@" && return
+    sleep 1
+  done
+  return 1
+}
 logs_say() { kubectl -n "$NS" logs deploy/echo | grep -q 'listening on :8080'; }
 volume_written() {
   kubectl -n "$NS" wait --for=jsonpath='{.status.phase}'=Bound pvc/data-store-0 --timeout=60s &&
