@@ -85,7 +85,8 @@ preflight() {
   fi
   [ -d /sys/fs/cgroup/memory ] || [ -f /sys/fs/cgroup/cgroup.controllers ] ||
     die "no cgroups mounted under /sys/fs/cgroup (the kubelet needs the memory, cpu and pids controllers)"
-  unshare --net --mount true 2>/dev/null || die "cannot create network and mount namespaces here"
+  unshare --net --mount --pid --ipc --uts --fork true 2>/dev/null ||
+    die "cannot create network, mount, PID, IPC and UTS namespaces here (what every pod gets)"
   [ -d /proc/sys/net/bridge ] || modprobe br_netfilter 2>/dev/null ||
     die "no bridge netfilter (net/bridge sysctls): Services need br_netfilter"
 }
@@ -120,6 +121,7 @@ import() {
   for archive in "$@"; do
     [ -f "$archive" ] || die "no such archive: $archive"
     ctr_ images import "$archive" >/dev/null || die "importing $archive failed"
+    echo "imported $(tar -xOf "$archive" ./index.json | grep -o '"io.containerd.image.name":"[^"]*"' | cut -d'"' -f4)"
   done
 }
 
@@ -259,6 +261,8 @@ hostnameOverride: $NODE
 clientConnection: {kubeconfig: $C/auth/kube-proxy.kubeconfig}
 metricsBindAddress: 127.0.0.1:10249
 healthzBindAddress: 127.0.0.1:10256
+# NodePorts on the node's address and loopback only, not on the host's other interfaces.
+nodePortAddresses: [$NODE_IP/32, 127.0.0.0/8]
 # The host's conntrack limits and timeouts stay as they are.
 conntrack: {maxPerCore: 0, tcpEstablishedTimeout: 0s, tcpCloseWaitTimeout: 0s}
 EOF
@@ -426,17 +430,19 @@ down() {
   # Gracefully first: with the controllers gone nothing comes back, and the
   # kubelet tears each pod down (network, volumes) as on a real node.
   if running kube-apiserver && running kubelet && kubectl get --raw /readyz >/dev/null 2>&1; then
-    stop_together kube-controller-manager kube-scheduler
+    stop_together KILL kube-controller-manager kube-scheduler
     kubectl delete pods --all --all-namespaces --force --grace-period=0 --wait=false >/dev/null 2>&1 || true
     for ((i = 0; i < 150; i++)); do
       [ -z "$(ls "$C/kubelet/pods" 2>/dev/null)" ] && [ -z "$(ctr_ tasks ls -q 2>/dev/null)" ] && break
       sleep 0.2
     done
   fi
-  stop_together kubelet kube-proxy kube-controller-manager kube-scheduler kube-apiserver etcd
+  stop_together TERM kubelet kube-proxy kube-controller-manager kube-scheduler
+  # Their data is thrown away, and a terminated API server may wait on etcd.
+  stop_together KILL kube-apiserver etcd
   # Whatever the kubelet did not stop: the containers, then containerd and its shims.
   for pid in $(pod_pids); do kill -KILL "$pid" 2>/dev/null || true; done
-  stop_together containerd
+  stop_together TERM containerd
   for pid in $(our_processes); do kill -KILL "$pid" 2>/dev/null || true; done
   sleep 0.2
   [ -x "$K8S_BIN/kube-proxy" ] && timeout 30 "$K8S_BIN/kube-proxy" --cleanup >/dev/null 2>&1 || true
@@ -463,11 +469,13 @@ down() {
   check_clean
 }
 
-# SIGTERM to each component named, SIGKILL to those alive 10 s later.
+# stop_together SIGNAL NAME...: the signal to each component named, SIGKILL to
+# those alive 10 s later.
 stop_together() {
-  local name pid pids=() i
+  local signal=$1 name pid pids=() i
+  shift
   for name in "$@"; do
-    pid=$(pid_of "cluster-$name" "$C/") && kill -TERM "$pid" 2>/dev/null && pids+=("$pid")
+    pid=$(pid_of "cluster-$name" "$C/") && kill "-$signal" "$pid" 2>/dev/null && pids+=("$pid")
     rm -f "$RUN_DIR/cluster-$name.pid"
   done
   [ ${#pids[@]} -gt 0 ] || return 0

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The cluster's own check (cluster.sh self-test): starts the cluster, runs a
-# Deployment, a Service reached by DNS name, logs, exec and a StatefulSet's
-# volume, stops it and checks nothing is left. "ok"/"FAIL" lines, exit 1 on a
+# Deployment, a Service reached by DNS name, logs, exec, a Job and a
+# StatefulSet's volume, stops it and checks nothing is left. "ok"/"FAIL" lines, exit 1 on a
 # failure. SELF_TEST_KEEP=1 leaves the cluster running.
 set -euo pipefail
 # shellcheck source=../../scripts/lib.sh
@@ -27,8 +27,8 @@ check() { # what command...
 }
 # kube-proxy programs a Service's new endpoints within a second or so: retried.
 in_pod() {
-  local i
-  for i in 1 2 3 4 5 6 7 8 9 10; do
+  local _
+  for _ in 1 2 3 4 5 6 7 8 9 10; do
     kubectl -n "$NS" exec deploy/echo -- /echo "$@" && return
     sleep 1
   done
@@ -54,7 +54,9 @@ if [ "$failed" = 0 ]; then
   check "exec: a pod reaches the Service by its full name" \
     in_pod get "http://echo.$NS.svc.cluster.local:8080/full"
   check "exec: a pod reaches the Service by its short name" in_pod get http://echo:8080/short
+  check "exec: ... and by <service>.<namespace>" in_pod get "http://echo.$NS:8080/namespaced"
   check "exec: kubernetes.default resolves" in_pod lookup kubernetes.default
+  check "Job lookup completes" kubectl -n "$NS" wait --for=condition=Complete job/lookup --timeout=60s
   check "logs: the echo pod's output" logs_say
   check "StatefulSet store: its claim bound to a volume it writes (uid 999)" volume_written
 fi
