@@ -121,7 +121,7 @@ import() {
   for archive in "$@"; do
     [ -f "$archive" ] || die "no such archive: $archive"
     ctr_ images import "$archive" >/dev/null || die "importing $archive failed"
-    echo "imported $(tar -xOf "$archive" ./index.json | grep -o '"io.containerd.image.name":"[^"]*"' | cut -d'"' -f4)"
+    echo "imported $(tar -xOf "$archive" ./index.json | grep -o '"io.containerd.image.name": *"[^"]*"' | cut -d'"' -f4)"
   done
 }
 
