@@ -451,7 +451,11 @@ down() {
   for name in $(ip netns list 2>/dev/null | awk '{print $1}' | grep '^cni-'); do
     grep -rqs "$name" "$C/containerd/root/io.containerd.metadata.v1.bolt" && ip netns delete "$name"
   done
+  # libcni's cache of results, per network and sandbox (when the kubelet did not tear them down).
   rm -f /var/lib/cni/results/saga-* /var/lib/kubelet/device-plugins/kubelet.sock
+  for name in "$C"/containerd/state/io.containerd.grpc.v1.cri/sandboxes/*; do
+    rm -f /var/lib/cni/results/*-"${name##*/}"-*
+  done
   [ -f "$HOST_DIRS_MADE" ] && while read -r dir; do
     if [ -d "$dir" ]; then find "$dir" -depth -type d -empty -delete; fi
   done <"$HOST_DIRS_MADE"
@@ -497,7 +501,7 @@ check_clean() {
   ip link show "$BRIDGE" >/dev/null 2>&1 && left+=("the bridge $BRIDGE")
   [ -n "$(ip link show type veth 2>/dev/null | grep -w "master $BRIDGE")" ] && left+=("veth interfaces on $BRIDGE")
   [ -n "$( (iptables-save; ip6tables-save) 2>/dev/null | grep -E 'KUBE|CNI')" ] && left+=("iptables chains KUBE-*/CNI-*")
-  ls -d /sys/fs/cgroup/*/kubepods /sys/fs/cgroup/kubepods >/dev/null 2>&1 && left+=("kubepods cgroups")
+  compgen -G '/sys/fs/cgroup/*/kubepods' >/dev/null || [ -d /sys/fs/cgroup/kubepods ] && left+=("kubepods cgroups")
   [ -n "$(nft list tables 2>/dev/null | grep -vxFf "$NFT_BEFORE" 2>/dev/null)" ] &&
     left+=("nftables tables: $(nft list tables | grep -vxFf "$NFT_BEFORE" | tr '\n' ' ')")
   ip netns list 2>/dev/null | grep -q '^cni-' && left+=("network namespaces cni-*")
