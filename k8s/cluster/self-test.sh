@@ -34,6 +34,15 @@ in_pod() {
   done
   return 1
 }
+host_get() {
+  local _
+  for _ in 1 2 3 4 5 6 7 8 9 10; do
+    python3 -c 'import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1], timeout=5).read().decode())' "$1" &&
+      return
+    sleep 1
+  done
+  return 1
+}
 logs_say() { kubectl -n "$NS" logs deploy/echo | grep -q 'listening on :8080'; }
 volume_written() {
   kubectl -n "$NS" wait --for=jsonpath='{.status.phase}'=Bound pvc/data-store-0 --timeout=60s &&
@@ -56,6 +65,8 @@ if [ "$failed" = 0 ]; then
   check "exec: a pod reaches the Service by its short name" in_pod get http://echo:8080/short
   check "exec: ... and by <service>.<namespace>" in_pod get "http://echo.$NS:8080/namespaced"
   check "exec: kubernetes.default resolves" in_pod lookup kubernetes.default
+  check "NodePort 31080 from the host on 127.0.0.1" host_get http://127.0.0.1:31080/nodeport
+  check "NodePort 31080 from the host on the node's address" host_get http://10.88.0.1:31080/nodeport
   check "Job lookup completes" kubectl -n "$NS" wait --for=condition=Complete job/lookup --timeout=60s
   check "logs: the echo pod's output" logs_say
   check "StatefulSet store: its claim bound to a volume it writes (uid 999)" volume_written
