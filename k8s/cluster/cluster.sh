@@ -47,7 +47,8 @@ SYSCTLS="net/ipv4/ip_forward net/bridge/bridge-nf-call-iptables net/ipv4/conf/al
 vm/overcommit_memory vm/panic_on_oom kernel/panic kernel/panic_on_oops kernel/keys/root_maxkeys
 kernel/keys/root_maxbytes net/netfilter/nf_conntrack_max"
 
-kubectl() { "$C/kubectl" --kubeconfig="$C/kubeconfig" "$@"; }
+# kubectl's discovery cache stays with the cluster, not in ~/.kube.
+kubectl() { KUBECACHEDIR=$C/kube-cache "$C/kubectl" --kubeconfig="$C/kubeconfig" "$@"; }
 ctr_() { ctr --address "$SOCK" -n k8s.io "$@"; }
 running() { pid_of "cluster-$1" "$C/" >/dev/null; }
 
@@ -346,6 +347,8 @@ up() {
   # A part running, or what a crash left: cleaned up first.
   [ "$state" = none ] || say "a part of the cluster runs: stopping it first"
   [ "$state" = none ] && [ ! -d "$C" ] || down
+  ! ip link show "$BRIDGE" >/dev/null 2>&1 ||
+    die "the bridge $BRIDGE exists and is not this checkout's (another checkout's cluster?); if nothing uses it: ip link delete $BRIDGE"
   ensure_binaries node
   ensure_images
   rm -rf "$C" && mkdir -p "$C/logs"

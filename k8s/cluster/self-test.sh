@@ -12,7 +12,7 @@ C=$STATE_DIR/cluster
 NS=cluster-self-test
 passed=0 failed=0
 
-kubectl() { "$C/kubectl" --kubeconfig="$C/kubeconfig" "$@"; }
+kubectl() { KUBECACHEDIR=$C/kube-cache "$C/kubectl" --kubeconfig="$C/kubeconfig" "$@"; }
 check() { # what command...
   local what=$1 out start=$SECONDS
   shift
@@ -70,6 +70,10 @@ if [ "$failed" = 0 ]; then
   check "Job lookup completes" kubectl -n "$NS" wait --for=condition=Complete job/lookup --timeout=60s
   check "logs: the echo pod's output" logs_say
   check "StatefulSet store: its claim bound to a volume it writes (uid 999)" volume_written
+  if [ "$failed" != 0 ]; then
+    kubectl get pods -A -o wide 2>&1 | sed 's/^/    /'
+    kubectl get events -A --sort-by=.lastTimestamp 2>&1 | tail -15 | sed 's/^/    /'
+  fi
 fi
 if [ "${SELF_TEST_KEEP:-}" != 1 ]; then
   check "cluster down" "$HERE/cluster.sh" down
