@@ -454,6 +454,10 @@ down() {
   for name in $(ip netns list 2>/dev/null | awk '{print $1}' | grep '^cni-'); do
     grep -rqs "$name" "$C/containerd/root/io.containerd.metadata.v1.bolt" && ip netns delete "$name"
   done
+  # The sockets of shims killed above (a shim removes its own when it exits).
+  for name in "$C"/containerd/state/io.containerd.runtime.v2.task/k8s.io/*/address; do
+    [ -f "$name" ] && rm -f "$(sed 's#^unix://##' "$name")"
+  done
   # libcni's cache of results, per network and sandbox (when the kubelet did not tear them down).
   rm -f /var/lib/cni/results/saga-* /var/lib/kubelet/device-plugins/kubelet.sock
   for name in "$C"/containerd/state/io.containerd.grpc.v1.cri/sandboxes/*; do
@@ -496,11 +500,14 @@ stop_together() {
 
 # Names whatever of ours is left; true when nothing is.
 check_clean() {
-  local left=() pids mounts
+  local left=() pids mounts file
   pids=$(our_processes | tr '\n' ' ')
   [ -n "$pids" ] && left+=("processes: $pids")
   mounts=$(our_mounts | head -5 | tr '\n' ' ')
   [ -n "$mounts" ] && left+=("mounts: $mounts")
+  for file in "$C"/containerd/state/io.containerd.runtime.v2.task/k8s.io/*/address; do
+    [ -f "$file" ] && [ -S "$(sed 's#^unix://##' "$file")" ] && left+=("the shim socket $(cat "$file")")
+  done
   ip link show "$BRIDGE" >/dev/null 2>&1 && left+=("the bridge $BRIDGE")
   [ -n "$(ip link show type veth 2>/dev/null | grep -w "master $BRIDGE")" ] && left+=("veth interfaces on $BRIDGE")
   [ -n "$( (iptables-save; ip6tables-save) 2>/dev/null | grep -E 'KUBE|CNI')" ] && left+=("iptables chains KUBE-*/CNI-*")
