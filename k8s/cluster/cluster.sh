@@ -7,8 +7,8 @@
 #                             bridge, iptables chain or cgroup of ours (checked)
 #   cluster.sh status         what runs, or what is left over
 #   cluster.sh import ARCHIVE...  OCI archives (k8s/images/oci.sh) into the node's containerd
-#   cluster.sh self-test      up, a Deployment, a Service by DNS name, logs, exec, a
-#                             StatefulSet's volume, down; "ok"/"FAIL" lines
+#   cluster.sh self-test      up, a Deployment, Services by DNS name and NodePort, logs,
+#                             exec, a Job, a StatefulSet's volume, down (self-test.sh)
 # Needs root (namespaces, mounts, iptables). Everything is under $STATE_DIR/cluster;
 # kubectl: $STATE_DIR/cluster/kubectl, KUBECONFIG=$STATE_DIR/cluster/kubeconfig.
 set -euo pipefail
