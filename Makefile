@@ -1,5 +1,5 @@
 # Thin entry points; the logic lives in scripts/ and kafka-setup/.
-.PHONY: run up down status test load bench chaos fmt
+.PHONY: run up down status test load bench chaos fmt cluster-up cluster-down cluster-status
 
 run: ## provision, build, start everything, wait until ready, print where things are
 	@scripts/run.sh
@@ -27,3 +27,12 @@ chaos: ## fault-injection suite: 8 scenarios under load, one audited row each
 
 fmt:
 	@cargo fmt --all
+
+cluster-up: ## a throwaway single-node Kubernetes cluster on this machine (root; k8s/README.md)
+	@k8s/cluster/cluster.sh up
+
+cluster-down: ## stop it, leaving nothing behind
+	@k8s/cluster/cluster.sh down
+
+cluster-status:
+	@k8s/cluster/cluster.sh status
