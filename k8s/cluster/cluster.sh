@@ -7,6 +7,8 @@
 #                             bridge, iptables chain or cgroup of ours (checked)
 #   cluster.sh status         what runs, or what is left over
 #   cluster.sh import ARCHIVE...  OCI archives (k8s/images/oci.sh) into the node's containerd
+#   cluster.sh tag SOURCE TARGET  an imported image under another name
+#   cluster.sh running        exits 0 when every part of the cluster runs
 #   cluster.sh self-test      up, a Deployment, Services by DNS name and NodePort, logs,
 #                             exec, a Job, a StatefulSet's volume, down (self-test.sh)
 # Needs root (namespaces, mounts, iptables). Everything is under $STATE_DIR/cluster;
@@ -550,6 +552,11 @@ import)
   running containerd || die "the cluster is not running (k8s/cluster/cluster.sh up)"
   import "$@"
   ;;
+tag) # SOURCE TARGET: the same image under another name (a new tag to roll out)
+  running containerd || die "the cluster is not running (k8s/cluster/cluster.sh up)"
+  ctr_ images tag --force "${2:?usage: $0 tag SOURCE TARGET}" "${3:?usage: $0 tag SOURCE TARGET}" >/dev/null
+  ;;
+running) [ "$(components_running)" = all ] ;; # exit status only
 self-test) exec "$HERE/self-test.sh" ;;
-*) die "usage: $0 up|down|status|import ARCHIVE...|self-test" ;;
+*) die "usage: $0 up|down|status|running|import ARCHIVE...|tag SOURCE TARGET|self-test" ;;
 esac

@@ -1,0 +1,325 @@
+#!/usr/bin/env python3
+"""The saga on a real single-node cluster (make cluster-up), run by
+k8s/cluster/e2e.sh with KUBECONFIG in the environment: the local overlay is
+applied as a user would, every workload must become Ready (or Complete) through
+its own probes, an order placed through the order-service Service must be PAID;
+then, under a stream of orders from loadgen, billing-service is scaled 1 -> 3 ->
+1 (its consumer group must spread the 6 partitions over its members), each
+service's pod is deleted, and order-service is rolled out to a new image tag;
+after each, `sagactl audit` must find every accepted order final, none charged
+twice. The k6 CronJob's manual run must complete with its summary in its logs.
+A readiness probe pointed at a wrong path must make the readiness check fail.
+Prints "ok - ..."/"FAIL - ..." lines, the scaling table (also written to
+--table), then "cluster: N passed, M failed"; exits 1 if any failed."""
+
+import argparse
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+NAMESPACE = "saga"
+SERVICES = ("order-service", "billing-service", "notification-service")
+BILLING_GROUP = "billing-service"
+NODE_PORT = 30080  # k8s/overlays/minikube/order-service-nodeport.yaml
+results = []
+
+
+def check(ok, message):
+    results.append(bool(ok))
+    print(f"{'ok' if ok else 'FAIL'} - {message}", flush=True)
+    return ok
+
+
+def kubectl(*args, timeout=600):
+    """Runs kubectl in the saga namespace; returns (exit status, output and errors)."""
+    run = subprocess.run([KUBECTL, "-n", NAMESPACE, *args], capture_output=True, text=True, timeout=timeout)
+    return run.returncode, (run.stdout + run.stderr).strip()
+
+
+def diagnose(selector):
+    """What a user would look at when a workload is not ready: pods and their events."""
+    _, pods = kubectl("get", "pods", "-l", selector, "-o", "wide")
+    _, events = kubectl("get", "events", "--sort-by=.lastTimestamp", "--field-selector", "type=Warning")
+    tail = "\n".join(events.splitlines()[-8:])
+    return f"{pods}\n{tail}"
+
+
+def wait_workloads(objects, timeout):
+    """Every Deployment and StatefulSet rolled out and every Job complete, through their probes."""
+    start = time.monotonic()
+    ok = True
+    for obj in objects:
+        kind, name = obj["kind"], obj["metadata"]["name"]
+        if kind not in ("Deployment", "StatefulSet", "Job"):
+            continue
+        left = max(5, int(timeout - (time.monotonic() - start)))
+        if kind == "Job":
+            status, out = kubectl("wait", "--for=condition=Complete", f"job/{name}", f"--timeout={left}s")
+        else:
+            status, out = kubectl("rollout", "status", f"{kind.lower()}/{name}", f"--timeout={left}s")
+        labels = obj["spec"]["template"]["metadata"]["labels"]
+        selector = ",".join(f"{k}={v}" for k, v in labels.items())
+        what = "complete" if kind == "Job" else "ready"
+        ok &= check(status == 0, f"{kind} {name} {what} after {time.monotonic() - start:.0f} s"
+                    + ("" if status == 0 else f": {out}\n{diagnose(selector)}"))
+    return ok
+
+
+def http(method, url, body=None, timeout=10):
+    request = urllib.request.Request(url, method=method, data=json.dumps(body).encode() if body else None,
+                                     headers={"content-type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, json.loads(response.read() or b"null")
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
+
+
+def place_and_follow(orders_url):
+    customer = f"cluster-{int(time.time())}"
+    body = {"customerId": customer, "items": [{"productId": "p-1", "name": "Mug", "price": 4.99, "quantity": 2,
+                                                "subtotal": 9.98}], "totalAmount": 9.98}
+    status, answer = http("POST", f"{orders_url}/api/orders", body)
+    if not check(status == 202, f"POST /api/orders through the order-service NodePort: {status}"):
+        print(answer)
+        return
+    order_id, deadline, state = answer["orderId"], time.monotonic() + 60, None
+    while time.monotonic() < deadline:
+        _, order = http("GET", f"{orders_url}/api/orders/{order_id}")
+        state = order.get("status") if isinstance(order, dict) else order
+        if state == "PAID":
+            break
+        time.sleep(0.5)
+    check(state == "PAID", f"order {order_id} is {state} (PAID expected within 60 s)")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Saga:
+    """loadgen and sagactl on this host, Postgres through a port-forward."""
+
+    def __init__(self, bin_dir, orders_url, work):
+        self.bin_dir, self.orders_url, self.work = Path(bin_dir), orders_url, Path(work)
+        port = free_port()
+        self.forward = subprocess.Popen([KUBECTL, "-n", NAMESPACE, "port-forward", "svc/postgres", f"{port}:5432"],
+                                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self.forward.stdout.readline()  # "Forwarding from ...": listening
+        self.env = {}
+        for db, key in (("orders", "ORDERS"), ("billing", "BILLING"), ("notifications", "NOTIFICATIONS")):
+            _, secret = kubectl("get", "secret", "saga-db", "-o", f"jsonpath={{.data.{db}-password}}")
+            password = subprocess.run(["base64", "-d"], input=secret, capture_output=True, text=True).stdout
+            self.env[f"{key}_DATABASE_URL"] = f"postgres://{db}:{password}@127.0.0.1:{port}/{db}"
+
+    def close(self):
+        self.forward.terminate()
+        self.forward.wait()
+
+    def stream(self, name, rate, seconds):
+        """Starts loadgen: RATE orders/s for SECONDS; returns (process, accepted ids file, summary file)."""
+        ids, summary = self.work / f"{name}.ids", self.work / f"{name}.summary.json"
+        process = subprocess.Popen([self.bin_dir / "loadgen", "orders", "--url", self.orders_url, "--rate", str(rate),
+                                    "--duration", str(seconds), "--warmup", "0", "--cooldown", "0",
+                                    "--fresh-customers", "--accepted-ids", ids, "--summary", summary],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        return process, ids, summary
+
+    def sagactl(self, *args):
+        run = subprocess.run([self.bin_dir / "sagactl", *args], capture_output=True, text=True,
+                             env={**os.environ, **self.env})
+        return run.returncode, run.stdout, run.stderr
+
+    def audit(self, name, ids):
+        """Waits until every accepted order is final, then audits: (accepted, final, twice, violations)."""
+        status, out, err = self.sagactl("wait-quiet", "--accepted", str(ids), "--timeout", "120")
+        check(status == 0, f"{name}: every accepted order final ({(out or err).strip()[:200]})")
+        status, out, err = self.sagactl("audit", "--json", "--accepted", str(ids))
+        try:
+            report = json.loads(out)
+        except json.JSONDecodeError:
+            check(False, f"{name}: sagactl audit: {err.strip()[:400]}")
+            return 0, 0, 0, ["no report"]
+        rules = [v["rule"] for v in report["violations"]]
+        accepted = report["counts"]["accepted"]["orders"]
+        final = report["counts"]["accepted"]["final_orders"]
+        twice = rules.count("duplicate_payment")
+        check(accepted > 0 and accepted == final and not rules,
+              f"{name}: {accepted} accepted, {final} final, lost {accepted - final}, charged twice {twice}, "
+              f"violations {len(rules)}" + (f": {sorted(set(rules))}" if rules else ""))
+        return accepted, final, twice, rules
+
+
+def members(group):
+    """Partitions per member of GROUP, as kafka-consumer-groups in the broker pod shows it."""
+    status, out = kubectl("exec", "kafka-0", "-c", "kafka", "--", "/opt/kafka/bin/kafka-consumer-groups.sh",
+                          "--bootstrap-server", "localhost:9092", "--describe", "--members", "--group", group)
+    if status:
+        return None, out
+    counts = []
+    for line in out.splitlines():
+        cols = line.split()
+        if cols and cols[0] == group and cols[-1].isdigit():
+            counts.append(int(cols[-1]))
+    return sorted(counts, reverse=True), out
+
+
+def scale_billing(replicas, timeout=120):
+    """Scales billing-service; waits until its group has REPLICAS members sharing the 6 partitions."""
+    kubectl("scale", "deployment", "billing-service", f"--replicas={replicas}")
+    kubectl("rollout", "status", "deployment/billing-service", f"--timeout={timeout}s")
+    deadline, spread, out = time.monotonic() + timeout, None, ""
+    while time.monotonic() < deadline:
+        spread, out = members(BILLING_GROUP)
+        if spread and len(spread) == replicas and sum(spread) == 6:
+            break
+        time.sleep(2)
+    check(spread and len(spread) == replicas and sum(spread) == 6,
+          f"billing-service at {replicas} replica(s): its group's members hold {spread} partitions" +
+          ("" if spread and len(spread) == replicas else f"\n{out}"))
+    return spread
+
+
+def finish(name, process):
+    _, err = process.communicate()
+    check(process.returncode == 0, f"{name}: loadgen finished" + (f": {err.strip()[-300:]}" if process.returncode else ""))
+
+
+def scaling_experiment(saga, rate, seconds):
+    """A stream across billing-service 1 -> 3 -> 1; one table row per phase."""
+    rows = []
+    for replicas in (1, 3, 1):
+        name = f"scale-{len(rows) + 1}-to-{replicas}"
+        process, ids, _ = saga.stream(name, rate, seconds)
+        spread = scale_billing(replicas)
+        finish(name, process)
+        accepted, final, twice, _ = saga.audit(name, ids)
+        rows.append((replicas, spread, rate, accepted / seconds, final / seconds, accepted - final, twice))
+    return rows
+
+
+def delete_pods_under_load(saga, rate):
+    name = "pod-deletions"
+    process, ids, _ = saga.stream(name, rate, 45)
+    for service in SERVICES:
+        time.sleep(5)
+        status, out = kubectl("delete", "pod", "-l", f"app.kubernetes.io/name={service}", "--wait=false")
+        check(status == 0, f"{name}: {service}'s pods deleted under load")
+        status, out = kubectl("rollout", "status", f"deployment/{service}", "--timeout=120s")
+        check(status == 0, f"{name}: {service} ready again" + ("" if status == 0 else f": {out}"))
+    finish(name, process)
+    saga.audit(name, ids)
+
+
+def rollout_under_load(saga, rate, image):
+    name = "rollout"
+    process, ids, summary = saga.stream(name, rate, 40)
+    time.sleep(5)
+    status, out = kubectl("set", "image", "deployment/order-service", f"order-service={image}")
+    check(status == 0, f"{name}: order-service set to {image}" + ("" if status == 0 else f": {out}"))
+    status, out = kubectl("rollout", "status", "deployment/order-service", "--timeout=180s")
+    check(status == 0, f"{name}: the rollout completed under load" + ("" if status == 0 else f": {out}"))
+    finish(name, process)
+    saga.audit(name, ids)
+    report = json.loads(Path(summary).read_text())
+    print(f"# {name}: loadgen summary: {json.dumps(report)[:600]}")
+
+
+def k6_manual_run():
+    name = f"k6-manual-{int(time.time())}"
+    status, out = kubectl("create", "job", "--from=cronjob/k6-load-test", name)
+    if not check(status == 0, f"k6: job {name} created from the CronJob" + ("" if status == 0 else f": {out}")):
+        return
+    status, out = kubectl("wait", "--for=condition=Complete", f"job/{name}", "--timeout=240s")
+    _, logs = kubectl("logs", f"job/{name}")
+    summary = [line for line in logs.splitlines() if re.search(r"http_reqs|checks_succeeded|iterations", line)]
+    check(status == 0 and summary, f"k6: {name} completed with its summary in its logs"
+          + ("\n" + "\n".join(summary) if summary else f": {out}\n{logs[-1500:]}"))
+
+
+def broken_readiness_fails():
+    """The readiness check itself can fail: a probe on a path the service does not serve."""
+    deployment = "notification-service"
+    patch = [{"op": "replace", "path": "/spec/template/spec/containers/0/readinessProbe/httpGet/path",
+              "value": "/health/not-a-path"}]
+    kubectl("patch", "deployment", deployment, "--type=json", "-p", json.dumps(patch))
+    _, raw = kubectl("get", "deployment", deployment, "-o", "json")
+    broken = json.loads(raw)
+    results_before = len(results)
+    wait_workloads([broken], timeout=45)
+    failed = results[results_before:] == [False]
+    del results[results_before:]
+    _, events = kubectl("get", "events", "--field-selector", "reason=Unhealthy", "-o",
+                        "jsonpath={range .items[*]}{.message}{'\\n'}{end}")
+    reason = next((e for e in events.splitlines() if "not-a-path" in e or "404" in e), "")
+    check(failed and reason, f"a readiness probe on a wrong path fails the readiness check: {reason or 'no event'}")
+    kubectl("rollout", "undo", f"deployment/{deployment}")
+    status, out = kubectl("rollout", "status", f"deployment/{deployment}", "--timeout=120s")
+    check(status == 0, f"{deployment} ready again after the rollout is undone" + ("" if status == 0 else f": {out}"))
+
+
+def table(rows, rate, seconds):
+    lines = [f"Scaling billing-service under {rate} orders/s offered, {seconds} s per row "
+             f"({time.strftime('%Y-%m-%d')}, single-node cluster, everything on this machine):", "",
+             "| billing replicas | partitions per member | offered/s | accepted/s | completed/s | lost | doubled |",
+             "|---|---|---|---|---|---|---|"]
+    for replicas, spread, offered, accepted, completed, lost, twice in rows:
+        lines.append(f"| {replicas} | {spread} | {offered} | {accepted:.1f} | {completed:.1f} | {lost} | {twice} |")
+    return "\n".join(lines) + "\n"
+
+
+def main():
+    global KUBECTL
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--root", type=Path, required=True)
+    parser.add_argument("--kubectl", required=True)
+    parser.add_argument("--bin-dir", required=True, help="where loadgen and sagactl are (a release build)")
+    parser.add_argument("--overlay", default="k8s/overlays/local")
+    parser.add_argument("--rollout-image", required=True, help="order-service's image under another tag")
+    parser.add_argument("--rate", type=int, default=20, help="orders/s of the streams")
+    parser.add_argument("--seconds", type=int, default=20, help="seconds per scaling row")
+    parser.add_argument("--table", type=Path, help="write the scaling table (markdown) here")
+    args = parser.parse_args()
+    KUBECTL = args.kubectl
+    overlay = args.root / args.overlay
+    # The objects as kubectl renders them (its built-in kustomize), to know what to wait for.
+    rendered = subprocess.run([KUBECTL, "kustomize", str(overlay)], capture_output=True, text=True, check=True)
+    listed = subprocess.run([KUBECTL, "create", "--dry-run=client", "-o", "json", "-f", "-"], input=rendered.stdout,
+                            capture_output=True, text=True, check=True)
+    objects = json.loads(listed.stdout).get("items")
+    status, out = kubectl("apply", "-k", str(overlay))
+    check(status == 0, f"kubectl apply -k {args.overlay}" + ("" if status == 0 else f": {out}"))
+    if wait_workloads(objects, timeout=420):
+        status, node = kubectl("get", "nodes", "-o", "jsonpath={.items[0].status.addresses[0].address}")
+        orders_url = f"http://{node}:{NODE_PORT}"
+        place_and_follow(orders_url)
+        with tempfile.TemporaryDirectory() as work:
+            saga = Saga(args.bin_dir, orders_url, work)
+            try:
+                rows = scaling_experiment(saga, args.rate, args.seconds)
+                text = table(rows, args.rate, args.seconds)
+                print(text)
+                if args.table:
+                    args.table.write_text(text)
+                delete_pods_under_load(saga, args.rate)
+                rollout_under_load(saga, args.rate, args.rollout_image)
+            finally:
+                saga.close()
+        k6_manual_run()
+        broken_readiness_fails()
+    failed = results.count(False)
+    print(f"cluster: {len(results) - failed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
