@@ -1,5 +1,5 @@
 # Thin entry points; the logic lives in scripts/ and kafka-setup/.
-.PHONY: run up down status test load bench chaos fmt
+.PHONY: run up down status test load bench chaos fmt images
 
 run: ## provision, build, start everything, wait until ready, print where things are
 	@scripts/run.sh
@@ -27,3 +27,6 @@ chaos: ## fault-injection suite: 8 scenarios under load, one audited row each
 
 fmt:
 	@cargo fmt --all
+
+images: ## OCI archives for a local cluster, no Docker or registry (as root): make images [IMAGES="kafka k6"]
+	@k8s/images/build.sh $(IMAGES)
