@@ -49,22 +49,28 @@ def dockerfile_runtime(path):
     return want, ports
 
 
+def member(archive, name):
+    # oci.sh tars the layout from its directory: names start with "./".
+    names = set(archive.getnames())
+    return archive.extractfile(name if name in names else "./" + name)
+
+
 def blob(archive, digest):
-    return archive.extractfile("blobs/" + digest.replace(":", "/"))
+    return member(archive, "blobs/" + digest.replace(":", "/"))
 
 
 def image_of(path):
     """The image config and the root filesystem's os-release of an OCI archive."""
     with tarfile.open(path) as archive:
-        index = json.load(archive.extractfile("index.json"))
+        index = json.load(member(archive, "index.json"))
         manifest = json.load(blob(archive, index["manifests"][0]["digest"]))
         config = json.load(blob(archive, manifest["config"]["digest"]))
         os_release = {}
         for layer in manifest["layers"]:
             with tarfile.open(fileobj=blob(archive, layer["digest"]), mode="r|*") as files:
-                for member in files:
-                    if member.name.lstrip("./") == "usr/lib/os-release" and member.isfile():
-                        for line in files.extractfile(member).read().decode().splitlines():
+                for entry in files:
+                    if entry.name.lstrip("./") == "usr/lib/os-release" and entry.isfile():
+                        for line in files.extractfile(entry).read().decode().splitlines():
                             if "=" in line:
                                 name, value = line.split("=", 1)
                                 os_release[name] = value.strip('"')
