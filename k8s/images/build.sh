@@ -131,11 +131,11 @@ rootfs() {
   mkdir -p "$ROOTFS_DIR"
   case $name in
   base)
-    say "root filesystem base: debootstrap --variant=minbase $SUITE + $BASE_PACKAGES (about 2 min)" >&2
+    say "root filesystem base: debootstrap --variant=minbase $SUITE + $BASE_PACKAGES (30 s to 2 min)" >&2
     long "$ROOTFS_DIR/$name.log" build_base "$dir.partial" >&2
     ;;
   *)
-    say "root filesystem $name: base + $([ "$name" = java ] && echo "$JAVA_PACKAGES" || echo "$POSTGRES_PACKAGES") (about 1-2 min)" >&2
+    say "root filesystem $name: base + $([ "$name" = java ] && echo "$JAVA_PACKAGES" || echo "$POSTGRES_PACKAGES") (10 s to 1 min)" >&2
     mkdir -p "$dir.partial"
     cp -a "$(rootfs base)/." "$dir.partial/"
     long "$ROOTFS_DIR/$name.log" "build_${name}_root" "$dir.partial" >&2
@@ -292,6 +292,8 @@ for image in "${images[@]}"; do
   [[ " $ALL_IMAGES " == *" $image "* ]] || die "unknown image '$image' (one of: $ALL_IMAGES)"
 done
 mkdir -p "$IMAGES_DIR"
+# Staging copies of a failed or interrupted build.
+trap 'rm -rf "$IMAGES_DIR"/stage.*' EXIT
 total=$SECONDS
 [[ " ${images[*]} " != *-service* && " ${images[*]} " != *" sagactl "* ]] || build_release
 for image in "${images[@]}"; do
