@@ -94,6 +94,12 @@ build_base() { # dir
   debootstrap --variant=minbase --include="${BASE_PACKAGES// /,}" "$SUITE" "$1" "$MIRROR" &&
     # What later packages bring of these is not even unpacked.
     printf 'path-exclude /usr/share/%s/*\n' man info locale 'doc/*/changelog*' >"$1/etc/dpkg/dpkg.cfg.d/slim" &&
+    # The updates and security suites too, as in debian:bookworm-slim.
+    printf '%s\n' "deb $MIRROR $SUITE main" "deb $MIRROR $SUITE-updates main" \
+      "deb ${MIRROR%/debian}/debian-security $SUITE-security main" >"$1/etc/apt/sources.list" &&
+    cp /etc/resolv.conf "$1/etc/resolv.conf" &&
+    in_root "$1" apt-get update -q &&
+    in_root "$1" apt-get upgrade -y -q &&
     slim "$1"
 }
 
