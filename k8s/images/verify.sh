@@ -63,7 +63,12 @@ cleanup() {
   for mount in $(awk -v w="$W/" 'index($2, w) == 1 { print $2 }' /proc/mounts | sort -r); do
     umount "$mount" || umount -l "$mount"
   done
-  if grep -q " $W/" /proc/mounts; then echo "warning: mounts left under $W" >&2; fi
+  if grep -q " $W/" /proc/mounts; then
+    echo "warning: mounts left under $W" >&2
+  else
+    # The imported copies (about 2 GB); the logs and volumes stay for a look.
+    rm -rf "$W/root" "$W/state"
+  fi
 }
 trap cleanup EXIT
 
