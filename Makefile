@@ -1,5 +1,5 @@
 # Thin entry points; the logic lives in scripts/ and kafka-setup/.
-.PHONY: run up down status test load bench chaos fmt cluster-up cluster-down cluster-status
+.PHONY: run up down status test load bench chaos fmt images cluster-up cluster-down cluster-status cluster-test
 
 run: ## provision, build, start everything, wait until ready, print where things are
 	@scripts/run.sh
@@ -28,6 +28,9 @@ chaos: ## fault-injection suite: 8 scenarios under load, one audited row each
 fmt:
 	@cargo fmt --all
 
+images: ## OCI archives for a local cluster, no Docker or registry (as root): make images [IMAGES="kafka k6"]
+	@k8s/images/build.sh $(IMAGES)
+
 cluster-up: ## a throwaway single-node Kubernetes cluster on this machine (root; k8s/README.md)
 	@k8s/cluster/cluster.sh up
 
@@ -36,3 +39,6 @@ cluster-down: ## stop it, leaving nothing behind
 
 cluster-status:
 	@k8s/cluster/cluster.sh status
+
+cluster-test: ## the saga on that cluster: images, the local overlay, scaling, pod deletions, a rollout, k6 (root)
+	@k8s/cluster/e2e.sh

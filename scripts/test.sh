@@ -20,7 +20,7 @@ export CARGO_PROFILE
 say "cargo fmt --check"
 cargo fmt --all -- --check
 say "shellcheck"
-shellcheck -x -S warning scripts/*.sh kafka-setup/*.sh kafka-setup/bin/* security-setup/*.sh k8s/schemas/*.sh k8s/apiserver/*.sh k8s/cluster/*.sh .ci/run
+shellcheck -x -S warning scripts/*.sh kafka-setup/*.sh kafka-setup/bin/* security-setup/*.sh k8s/schemas/*.sh k8s/apiserver/*.sh k8s/cluster/*.sh k8s/images/*.sh .ci/run
 say "cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 say "Kubernetes manifests: render both overlays, validate offline, check their promises"
