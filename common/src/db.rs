@@ -15,16 +15,41 @@ pub fn connect_lazy(database: &DatabaseConfig) -> Result<PgPool, sqlx::Error> {
         .connect_lazy(database.url.expose_secret())
 }
 
-/// Errors that mean "the database is not reachable yet", worth waiting out.
+/// Errors that mean "the database does not serve us yet", worth waiting out:
+/// no connection, garbage on the wire (whatever answers a Service address
+/// before its endpoints are in place), or a server refusing connections for
+/// now (starting up, shutting down, full, the role or database not created
+/// yet). Only a migration's own SQL failing is a broken migration.
 fn is_transient(error: &MigrateError) -> bool {
-    matches!(
-        error,
-        MigrateError::Execute(sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::Tls(_))
-    )
+    match error {
+        MigrateError::Execute(
+            sqlx::Error::Io(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::Protocol(_),
+        ) => true,
+        MigrateError::Execute(sqlx::Error::Database(e)) => e
+            .code()
+            .is_some_and(|code| refuses_connections_for_now(&code)),
+        _ => false,
+    }
 }
 
-/// Runs the migrations, waiting (with capped backoff) while the database is
-/// unreachable. A broken migration is returned as an error at once.
+/// SQLSTATEs of a server turning a connection away: connection exceptions
+/// (08), authorization (28: the role may not exist yet), insufficient
+/// resources (53: too many connections), operator intervention (57P: a
+/// shutdown, or "the database system is starting up"), and an unknown
+/// database (3D000: not created yet).
+fn refuses_connections_for_now(code: &str) -> bool {
+    ["08", "28", "53", "57P"]
+        .iter()
+        .any(|class| code.starts_with(class))
+        || code == "3D000"
+}
+
+/// Runs the migrations, waiting (with capped backoff) while the database does
+/// not serve us (readiness names the error meanwhile). A broken migration is
+/// returned as an error at once.
 pub async fn migrate_when_reachable(
     pool: &PgPool,
     migrator: &Migrator,
@@ -53,5 +78,23 @@ pub fn service_migrator(service: &Migrator) -> Migrator {
     Migrator {
         migrations: std::borrow::Cow::Owned(migrations),
         ..Migrator::DEFAULT
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::refuses_connections_for_now;
+
+    #[test]
+    fn a_server_turning_connections_away_is_waited_out_and_a_failing_statement_is_not() {
+        for code in [
+            "08006", "28P01", "28000", "53300", "57P03", "57P01", "3D000",
+        ] {
+            assert!(refuses_connections_for_now(code), "{code}");
+        }
+        // Syntax error, undefined table, unique violation: the migration is broken.
+        for code in ["42601", "42P01", "23505"] {
+            assert!(!refuses_connections_for_now(code), "{code}");
+        }
     }
 }

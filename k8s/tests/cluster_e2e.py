@@ -295,7 +295,11 @@ def main():
     rendered = subprocess.run([KUBECTL, "kustomize", str(overlay)], capture_output=True, text=True, check=True)
     listed = subprocess.run([KUBECTL, "create", "--dry-run=client", "-o", "json", "-f", "-"], input=rendered.stdout,
                             capture_output=True, text=True, check=True)
-    objects = json.loads(listed.stdout).get("items")
+    objects, text, at = [], listed.stdout, 0
+    decoder = json.JSONDecoder()
+    while text[at:].strip():  # one JSON document per object
+        obj, at = decoder.raw_decode(text, text.index("{", at))
+        objects.append(obj)
     status, out = kubectl("apply", "-k", str(overlay))
     check(status == 0, f"kubectl apply -k {args.overlay}" + ("" if status == 0 else f": {out}"))
     if wait_workloads(objects, timeout=420):

@@ -95,6 +95,59 @@ async fn ready_answers_503_naming_kafka_when_no_broker_answers() {
     assert_eq!(app.get("/health/live").await.status().as_u16(), 200);
 }
 
+/// What answers a Kubernetes Service address before its endpoints exist may
+/// be anything (here, an HTTP server): the service must wait that out, not
+/// stay unready for good.
+#[tokio::test]
+async fn garbage_on_the_database_port_at_start_is_waited_out_until_postgres_answers() {
+    use contract::secret::ExposeSecret;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let front = listener.local_addr().unwrap();
+    let postgres_answers = Arc::new(AtomicBool::new(false));
+    let topics = TestTopics::create().await;
+    let mut postgres = String::new();
+    let app = spawn_app_with(probe(), &topics, |c| {
+        let url = c.database.url.expose_secret().to_owned();
+        // postgres://user:password@HOST:PORT/db -> the same through `front`.
+        let (credentials, rest) = url.split_once('@').unwrap();
+        let (address, path) = rest.split_once('/').unwrap();
+        postgres = address.to_owned();
+        c.database.url = format!("{credentials}@{front}/{path}").into();
+    })
+    .await;
+    let answers = postgres_answers.clone();
+    let target = postgres.clone();
+    tokio::spawn(async move {
+        loop {
+            let (mut client, _) = listener.accept().await.unwrap();
+            if answers.load(Ordering::SeqCst) {
+                let target = target.clone();
+                tokio::spawn(async move {
+                    let mut server = tokio::net::TcpStream::connect(target).await.unwrap();
+                    let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                });
+            } else {
+                use tokio::io::AsyncWriteExt;
+                let _ = client.write_all(b"HTTP/1.1 400 Bad Request\r\n\r\n").await;
+            }
+        }
+    });
+
+    let (status, body) = app.readiness_until(200, Duration::from_secs(3)).await;
+    assert_eq!(
+        status, 503,
+        "ready while the database port answers HTTP: {body}"
+    );
+    assert_eq!(body["down"], serde_json::json!(["database"]), "{body}");
+    postgres_answers.store(true, Ordering::SeqCst);
+
+    let tables = ["_sqlx_migrations", "dead_letters", "inbox", "outbox", "probe"];
+    assert_ready_and_migrated(&app, "probe-service", &tables).await;
+}
+
 #[tokio::test]
 async fn ready_answers_503_naming_the_database_when_postgres_is_unreachable() {
     let topics = TestTopics::create().await;
