@@ -214,6 +214,10 @@ impl ConsumerRuntime {
         // A crashed member's partitions move after 10 s, not librdkafka's 45 s.
         .set("session.timeout.ms", "10000")
         .set("heartbeat.interval.ms", "3000")
+        // A subscribed topic that does not exist yet (a service started
+        // beside the Job creating the topics) is looked up again after this,
+        // not librdkafka's 5 minutes, during which its records wait unread.
+        .set("topic.metadata.refresh.interval.ms", "10000")
         .create_with_context(KafkaContext::default())
         {
             Ok(c) => Arc::new(c),

@@ -144,7 +144,13 @@ async fn garbage_on_the_database_port_at_start_is_waited_out_until_postgres_answ
     assert_eq!(body["down"], serde_json::json!(["database"]), "{body}");
     postgres_answers.store(true, Ordering::SeqCst);
 
-    let tables = ["_sqlx_migrations", "dead_letters", "inbox", "outbox", "probe"];
+    let tables = [
+        "_sqlx_migrations",
+        "dead_letters",
+        "inbox",
+        "outbox",
+        "probe",
+    ];
     assert_ready_and_migrated(&app, "probe-service", &tables).await;
 }
 
