@@ -151,8 +151,13 @@ def check_upgrade(overlay, rev, old, objects):
     if not check(status == 0, f"{name}: the old overlay applied"):
         print(out)
         return
+    apply_over(name, "the current overlay applied over it", objects)
+
+
+def apply_over(name, what, objects):
+    """OBJECTS applied over what runs, then kubectl diff must show nothing left to change."""
     status, out = apply(objects)
-    if not check(status == 0, f"{name}: the current overlay applied over it"):
+    if not check(status == 0, f"{name}: {what}"):
         print(out)
         return
     status, out = kubectl(["diff", "--server-side", "-f", "-"], objects)
@@ -185,13 +190,7 @@ def check_catalogue_change(root, kustomize, overlay, objects):
     jobs = [{ident(o) for o in rendered if o["kind"] == "Job"} for rendered in (objects, changed)]
     if jobs[0]:
         check(jobs[0].isdisjoint(jobs[1]), f"{name}: the topics Job is renamed ({', '.join(sorted(jobs[1]))})")
-    status, out = apply(changed)
-    if not check(status == 0, f"{name}: re-applied over the running overlay"):
-        print(out)
-        return
-    status, out = kubectl(["diff", "--server-side", "-f", "-"], changed)
-    check(status == 0, f"{name}: kubectl diff then shows no change"
-          + ("" if status == 0 else f" (exit {status}):\n{out}"))
+    apply_over(name, "re-applied over the running overlay", changed)
 
 
 def apply(objects):
