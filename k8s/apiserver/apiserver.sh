@@ -53,10 +53,6 @@ ensure_operator_crds() {
   touch "$OPERATOR_CRDS/.complete"
 }
 
-free_port() {
-  "$VENV/bin/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
 # A fresh etcd and API server in $TMP_DIR/$1; exports KUBECONFIG.
 start_server() {
   local dir=$TMP_DIR/$1 etcd_port peer_port port

@@ -177,7 +177,7 @@ build_release() {
   say "cargo build --release (services and sagactl; incremental)"
   (cd "$ROOT_DIR" && cargo build --release --locked -p order-service -p billing-service -p notification-service -p sagactl)
 }
-release_binary() { echo "${CARGO_TARGET_DIR:-$ROOT_DIR/target}/release/$1"; }
+release_binary() { CARGO_PROFILE=release cargo_bin "$1"; }
 
 # Each image: inputs (printed, hashed into the cache key), then the recipe.
 inputs() {
