@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make cluster-test`: the saga on the local single-node cluster. Builds the
-# images (k8s/images/build.sh) and loadgen/sagactl (release), starts the cluster
-# unless it runs (and then stops it again), imports the images, and runs
+# images (k8s/images/build.sh) and loadgen (release; sagactl runs as Jobs of
+# its image), starts the cluster unless it runs (and then stops it again),
+# imports the images, and runs
 # k8s/tests/cluster_e2e.py against the local overlay. The scaling table goes to
 # $STATE_DIR/cluster-scaling.md. Prints ok/FAIL lines; exits 1 on a FAIL.
 set -euo pipefail
@@ -12,8 +13,8 @@ CLUSTER=$ROOT_DIR/k8s/cluster/cluster.sh
 ROLLOUT_IMAGE=docker.io/saga/order-service:local-rollout
 
 "$ROOT_DIR/k8s/images/build.sh"
-say "cargo build --release -p loadgen -p sagactl (the load and the audit, from this host)"
-cargo build --release --quiet -p loadgen -p sagactl
+say "cargo build --release -p loadgen (the load, from this host)"
+cargo build --release --quiet -p loadgen
 
 started=0
 if ! "$CLUSTER" running; then

@@ -14,9 +14,7 @@ Prints "ok - ..."/"FAIL - ..." lines, the scaling table (also written to
 
 import argparse
 import json
-import os
 import re
-import socket
 import subprocess
 import sys
 import tempfile
@@ -101,30 +99,12 @@ def place_and_follow(orders_url):
     check(state == "PAID", f"order {order_id} is {state} (PAID expected within 60 s)")
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class Saga:
-    """loadgen and sagactl on this host, Postgres through a port-forward."""
+    """loadgen on this host through the NodePort; sagactl as Jobs of its image beside Kafka and
+    Postgres (the audit asks Kafka too, whose brokers advertise in-cluster names)."""
 
     def __init__(self, bin_dir, orders_url, work):
         self.bin_dir, self.orders_url, self.work = Path(bin_dir), orders_url, Path(work)
-        port = free_port()
-        self.forward = subprocess.Popen([KUBECTL, "-n", NAMESPACE, "port-forward", "svc/postgres", f"{port}:5432"],
-                                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        self.forward.stdout.readline()  # "Forwarding from ...": listening
-        self.env = {}
-        for db, key in (("orders", "ORDERS"), ("billing", "BILLING"), ("notifications", "NOTIFICATIONS")):
-            _, secret = kubectl("get", "secret", "saga-db", "-o", f"jsonpath={{.data.{db}-password}}")
-            password = subprocess.run(["base64", "-d"], input=secret, capture_output=True, text=True).stdout
-            self.env[f"{key}_DATABASE_URL"] = f"postgres://{db}:{password}@127.0.0.1:{port}/{db}"
-
-    def close(self):
-        self.forward.terminate()
-        self.forward.wait()
 
     def stream(self, name, rate, seconds):
         """Starts loadgen: RATE orders/s for SECONDS; returns (process, accepted ids file, summary file)."""
@@ -135,18 +115,11 @@ class Saga:
                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         return process, ids, summary
 
-    def sagactl(self, *args):
-        run = subprocess.run([self.bin_dir / "sagactl", *args], capture_output=True, text=True,
-                             env={**os.environ, **self.env})
-        return run.returncode, run.stdout, run.stderr
-
-    def audit_in_cluster(self, name, ids):
-        """`sagactl audit --json --accepted IDS` as a Job of the sagactl image, beside the
-        saga's Kafka and Postgres; returns its output."""
-        job = f"audit-{name}"
-        kubectl("delete", "configmap,job", "-l", f"saga/audit={job}", "--wait=true")
-        status, out = kubectl("create", "configmap", job, f"--from-file=accepted={ids}")
-        kubectl("label", "configmap", job, f"saga/audit={job}")
+    def sagactl(self, job, ids, *args, timeout=180):
+        """`sagactl ARGS` as Job JOB, the accepted ids file at /accepted/ids; returns (exit status, output)."""
+        kubectl("delete", "configmap,job", "-l", f"saga/sagactl={job}", "--wait=true")
+        kubectl("create", "configmap", job, f"--from-file=ids={ids}")
+        kubectl("label", "configmap", job, f"saga/sagactl={job}")
         env = [{"name": "KAFKA_BOOTSTRAP_SERVERS", "value": "kafka:9092"}]
         for db in ("orders", "billing", "notifications"):
             secret = {"secretKeyRef": {"name": "saga-db", "key": f"{db}-password"}}
@@ -155,15 +128,15 @@ class Saga:
                      "value": f"postgres://{db}:$({db.upper()}_PASSWORD)@postgres:5432/{db}"}]
         container = {
             "name": "sagactl", "image": "docker.io/saga/sagactl:local", "imagePullPolicy": "Never",
-            "args": ["audit", "--json", "--accepted", "/audit/accepted"], "env": env,
-            "volumeMounts": [{"name": "accepted", "mountPath": "/audit", "readOnly": True}],
+            "args": list(args), "env": env,
+            "volumeMounts": [{"name": "accepted", "mountPath": "/accepted", "readOnly": True}],
             "securityContext": {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
                                 "capabilities": {"drop": ["ALL"]}}}
         manifest = {
             "apiVersion": "batch/v1", "kind": "Job",
-            "metadata": {"name": job, "labels": {"saga/audit": job}},
+            "metadata": {"name": job, "labels": {"saga/sagactl": job}},
             "spec": {"backoffLimit": 0, "template": {
-                "metadata": {"labels": {"saga/audit": job}},
+                "metadata": {"labels": {"saga/sagactl": job}},
                 "spec": {"restartPolicy": "Never", "automountServiceAccountToken": False,
                          "securityContext": {"runAsNonRoot": True, "runAsUser": 10001, "runAsGroup": 10001,
                                              "seccompProfile": {"type": "RuntimeDefault"}},
@@ -172,22 +145,21 @@ class Saga:
         run = subprocess.run([KUBECTL, "-n", NAMESPACE, "create", "-f", "-"], input=json.dumps(manifest),
                              capture_output=True, text=True)
         if run.returncode:
-            return run.stderr
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            _, done = kubectl("get", "job", job, "-o", "jsonpath={.status.succeeded}{.status.failed}")
-            if done:
-                break
+            return run.returncode, run.stderr
+        deadline, state = time.monotonic() + timeout, "/"  # succeeded/failed, empty while it runs
+        while state == "/" and time.monotonic() < deadline:
             time.sleep(1)
+            _, state = kubectl("get", "job", job, "-o", "jsonpath={.status.succeeded}/{.status.failed}")
         _, logs = kubectl("logs", f"job/{job}")
-        return logs
+        return (0 if state.startswith("1") else 1), logs
 
     def audit(self, name, ids):
         """Waits until every accepted order is final, then audits: (accepted, final, twice, violations)."""
-        status, out, err = self.sagactl("wait-quiet", "--accepted", str(ids), "--timeout", "120")
-        check(status == 0, f"{name}: every accepted order final ({(out or err).strip()[:200]})")
+        status, out = self.sagactl(f"quiet-{name}", ids, "wait-quiet", "--accepted", "/accepted/ids",
+                                   "--timeout", "120")
+        check(status == 0, f"{name}: every accepted order final ({out.strip()[-200:]})")
         time.sleep(3)  # the last notifications land after their order is final
-        out = self.audit_in_cluster(name, ids)
+        _, out = self.sagactl(f"audit-{name}", ids, "audit", "--json", "--accepted", "/accepted/ids")
         try:
             report = json.loads(out[out.index("{"):])
         except ValueError:
@@ -334,7 +306,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--root", type=Path, required=True)
     parser.add_argument("--kubectl", required=True)
-    parser.add_argument("--bin-dir", required=True, help="where loadgen and sagactl are (a release build)")
+    parser.add_argument("--bin-dir", required=True, help="where loadgen is (a release build)")
     parser.add_argument("--overlay", default="k8s/overlays/local")
     parser.add_argument("--rollout-image", required=True, help="order-service's image under another tag")
     parser.add_argument("--rate", type=int, default=20, help="orders/s of the streams")
@@ -360,16 +332,13 @@ def main():
         place_and_follow(orders_url)
         with tempfile.TemporaryDirectory() as work:
             saga = Saga(args.bin_dir, orders_url, work)
-            try:
-                rows = scaling_experiment(saga, args.rate, args.seconds)
-                text = table(rows, args.rate, args.seconds)
-                print(text)
-                if args.table:
-                    args.table.write_text(text)
-                delete_pods_under_load(saga, args.rate)
-                rollout_under_load(saga, args.rate, args.rollout_image)
-            finally:
-                saga.close()
+            rows = scaling_experiment(saga, args.rate, args.seconds)
+            text = table(rows, args.rate, args.seconds)
+            print(text)
+            if args.table:
+                args.table.write_text(text)
+            delete_pods_under_load(saga, args.rate)
+            rollout_under_load(saga, args.rate, args.rollout_image)
         k6_manual_run()
         broken_readiness_fails()
     failed = results.count(False)
