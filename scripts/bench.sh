@@ -1,15 +1,10 @@
 #!/usr/bin/env bash
-# `make bench`: how many sagas/s this machine sustains, and what runs out first.
-# On the local stack, all co-located: the machine's own limits (pgbench,
-# kafka-producer-perf-test), a ladder of open-model steps (loadgen or k6), steps
-# at 2x and 4x the sustainable rate, sagactl audit, and the cost of one saga;
-# then one report in $STATE_DIR/bench/. What is measured, the BENCH_* variables
-# and the exit status: docs/performance.md. This script starts and stops
-# processes; `sagactl bench` takes the measurements, reads the databases,
-# judges the steps and writes the report.
-# Stack: starts what is not running; services of this checkout running in
-# another profile are restarted in the bench profile (and restored after);
-# stops at the end only what it started.
+# `make bench`: how many sagas/s this machine sustains, what each part costs, and
+# what runs out first (what is measured, the BENCH_* variables, the exit status:
+# docs/performance.md). This script starts and stops processes; `sagactl bench`
+# measures, judges and writes the report in $STATE_DIR/bench/. Starts what is not
+# running (services of another profile are restarted in this one and restored
+# after); stops at the end only what it started.
 set -euo pipefail
 # Load tests measure the optimised build unless told otherwise.
 export CARGO_PROFILE=${CARGO_PROFILE:-release}
@@ -31,6 +26,8 @@ WARMUP_SECS=${BENCH_WARMUP_SECS:-$(quick_or 2 5)}
 DRAIN_SECS=${BENCH_DRAIN_SECS:-$(quick_or 30 120)}
 PGBENCH_SECS=${BENCH_PGBENCH_SECS:-$(quick_or 3 10)}
 KAFKA_RECORDS=${BENCH_KAFKA_RECORDS:-$(quick_or 20000 300000)}
+COMPONENT_RATE=${BENCH_COMPONENT_RATE:-$(quick_or 200 1000)} COMPONENT_SECS=${BENCH_COMPONENT_SECS:-$(quick_or 3 20)}
+FLAME_RATE=${BENCH_FLAME_RATE:-$(quick_or 100 500)} FLAME_SECS=${BENCH_FLAME_SECS:-$(quick_or 3 10)}
 GRACE_SECS=${BENCH_GRACE_SECS:-2}
 DRAINED_OK_SECS=${BENCH_DRAINED_OK_SECS:-10}
 MAX_VUS=${BENCH_MAX_VUS:-1000}
@@ -71,7 +68,7 @@ started_infra=0 started_services=0 restore_profile="" LOAD_PID=""
 cleanup() {
   local rc=$?
   [ -n "$LOAD_PID" ] && kill "$LOAD_PID" 2>/dev/null || true
-  bench scratch drop >/dev/null 2>&1 || true
+  { bench scratch drop && bench statements stop; } >/dev/null 2>&1 || true
   if [ $started_services = 1 ]; then
     say "stopping the services this benchmark started"
     "$ROOT_DIR/scripts/stack.sh" down services >/dev/null || true
@@ -231,6 +228,7 @@ snapshot "$WORK/idle-end.json"
 
 # --- 3. the ladder ---------------------------------------------------------------
 cp "$WORK/idle-end.json" "$WORK/ladder-start.json"
+bench statements start || warn "no statement statistics: Postgres runs without pg_stat_statements (restart it: make down && make up)"
 LADDER_FROM_MS=$(now_ms)
 # One measured step; sets VERDICT (ok | behind | shed | failed).
 step=0
@@ -287,6 +285,13 @@ fi
 sleep_until_ms $((LAST_LOAD_MS + STATS_SETTLE_MS))
 bench snapshot "$WORK/ladder-end.json" "${METRICS[@]}" --pg
 put ladder_sagas:="$(bench sagas --since-ms "$LADDER_FROM_MS")"
+bench statements read "$WORK/statements.json" || warn "could not read pg_stat_statements"
+
+# Each part alone (the services restart here), then flame graphs. TREES ends with kafka and postgres.
+say "components: POST path at $COMPONENT_RATE orders/s for ${COMPONENT_SECS}s, each relay and consumer on its backlog; flame graphs at $FLAME_RATE/s ($(elapsed))"
+bench components "$WORK" --stack "$ROOT_DIR/scripts/stack.sh" --run-dir "$RUN_DIR" --loadgen "$(cargo_bin loadgen)" \
+  --rate "$COMPONENT_RATE" --secs "$COMPONENT_SECS" --flame-rate "$FLAME_RATE" --flame-secs "$FLAME_SECS" \
+  --out-dir "$BENCH_DIR" --stamp "$STAMP" "${TREES[@]: -4}" "${METRICS[@]}"
 
 # Every money rule holds after all of it.
 say "sagactl audit ($(elapsed))"

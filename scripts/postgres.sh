@@ -9,8 +9,7 @@
 #
 # Environment (defaults in scripts/lib.sh): PG_PORT, PG_BIN (newest
 # /usr/lib/postgresql/*/bin), PG_DATA_DIR (.local/postgres), PG_SUPERUSER_PASSWORD,
-# PG_SERVER_OPTIONS (extra server settings, e.g. for profiling:
-# "-c shared_preload_libraries=pg_stat_statements").
+# PG_SERVER_OPTIONS (extra server settings). pg_stat_statements is loaded, tracking only in `make bench`.
 set -euo pipefail
 # shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -74,13 +73,14 @@ start() {
         --auth-local=scram-sha-256 --auth-host=scram-sha-256 -E UTF8 --locale=C.UTF-8 >>"$PG_LOG" 2>&1 ||
         { rm -f "$pwfile"; die "initdb failed, see $PG_LOG"; }
       rm -f "$pwfile"
+      echo "pg_stat_statements.track = none # on only while make bench runs" | as_pg tee -a "$PG_DATA_DIR/postgresql.conf" >/dev/null
     fi
     say "starting PostgreSQL on $PG_ADDRESS, log: $PG_LOG"
     # Secured: TLS only; certificate, key and hba file in $PG_DATA_DIR/tls.
     [ "$SECURITY" = off ] || tls=$("$ROOT_DIR/security-setup/secrets.sh" postgres "$PG_DATA_DIR")
     # TCP on loopback only, no Unix socket: nothing to collide with a system server.
     as_pg "$PG_BIN/pg_ctl" start -D "$PG_DATA_DIR" -l "$PG_LOG" -w -t 60 \
-      -o "-c listen_addresses=${PG_ADDRESS%:*} -c port=$PG_PORT -c unix_socket_directories= -c max_connections=200 ${tls:-} ${PG_SERVER_OPTIONS:-}" >/dev/null ||
+      -o "-c listen_addresses=${PG_ADDRESS%:*} -c port=$PG_PORT -c unix_socket_directories= -c max_connections=200 -c shared_preload_libraries=pg_stat_statements ${tls:-} ${PG_SERVER_OPTIONS:-}" >/dev/null ||
       { tail -20 "$PG_LOG" >&2; die "PostgreSQL did not start, see $PG_LOG"; }
   fi
   create_databases

@@ -3,7 +3,7 @@
 # a JDK (Kafka), Maven (Kafka's jars), PostgreSQL, curl, a C toolchain
 # (librdkafka is compiled by the rdkafka crate) with libssl-dev and pkg-config
 # (rdkafka and sqlx link OpenSSL), openssl (certificates of SECURITY=on), python3,
-# promtool (from Debian's prometheus package), and node with npm (the AsyncAPI parser).
+# promtool (from Debian's prometheus package), node with npm (the AsyncAPI parser), perf.
 # Rust itself must be present.
 # Installs with apt-get when run as root; otherwise says what to install.
 set -euo pipefail
@@ -26,6 +26,7 @@ command -v openssl >/dev/null || missing+=(openssl)
 command -v promtool >/dev/null || missing+=(prometheus) # promtool checks the alert rules
 command -v shellcheck >/dev/null || missing+=(shellcheck)
 command -v npm >/dev/null || missing+=(nodejs npm) # scripts/check-contracts.sh
+command -v perf >/dev/null || missing+=(linux-perf)  # make bench's flame graphs
 
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then

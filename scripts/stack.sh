@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The whole local stack: PostgreSQL, Kafka and the three services, in the background.
 #
-#   stack.sh up [infra|services|all]     start what is not running yet (default all)
-#   stack.sh down [infra|services|all]   stop what this checkout started (data kept)
+#   stack.sh up [infra|services|all|SERVICE]     start what is not running yet (default all)
+#   stack.sh down [infra|services|all|SERVICE]   stop what this checkout started (data kept)
 #   stack.sh status
 #
 # Re-running `up` is harmless; a port taken by something else is an error naming it.
@@ -43,10 +43,10 @@ start_service() {
   say "started $name (pid $!) on $(service_url "$name"), log: $LOG_DIR/$name.log"
 }
 
-# Waits until every service answers 200 on /health/ready.
+# Waits until every service named (default all) answers 200 on /health/ready.
 wait_ready() {
   local name url deadline=$((SECONDS + ${READY_TIMEOUT_SECS:-90}))
-  for name in $SERVICES; do
+  for name in ${1:-$SERVICES}; do
     url=$(service_url "$name")
     until curl -fsS -o /dev/null "$url/health/ready" 2>/dev/null; do
       if ! pid_of "$name" "$(cargo_bin "$name")" >/dev/null; then
@@ -65,7 +65,8 @@ wait_ready() {
 }
 
 up() {
-  local what=${1:-all}
+  local what=${1:-all} names=$SERVICES
+  [[ " $SERVICES " == *" $what "* ]] && names=$what what=services
   if [ "$what" = all ] || [ "$what" = infra ]; then
     "$ROOT_DIR/scripts/postgres.sh" start
     "$ROOT_DIR/kafka-setup/kafka.sh" start
@@ -75,15 +76,16 @@ up() {
     # A random admin token on first use, readable by this user only (mode 600).
     [ -s "$ADMIN_TOKEN_FILE" ] || (umask 077 && od -An -N32 -tx1 /dev/urandom | tr -d ' \n' >"$ADMIN_TOKEN_FILE")
     local name
-    for name in $SERVICES; do start_service "$name"; done
-    wait_ready
+    for name in $names; do start_service "$name"; done
+    wait_ready "$names"
   fi
 }
 
 down() {
-  local what=${1:-all} name pid
+  local what=${1:-all} name pid names=$SERVICES
+  [[ " $SERVICES " == *" $what "* ]] && names=$what what=services
   if [ "$what" = all ] || [ "$what" = services ]; then
-    for name in $SERVICES; do
+    for name in $names; do
       if pid=$(pid_of "$name" "$(service_pattern "$name")"); then
         say "stopping $name (pid $pid)"
         stop_pid "$name" "$pid" 40
@@ -116,5 +118,5 @@ up) up "${2:-all}" ;;
 down) down "${2:-all}" ;;
 status) status ;;
 wait-ready) wait_ready ;;
-*) die "usage: stack.sh up|down [infra|services|all] | status" ;;
+*) die "usage: stack.sh up|down [infra|services|all|SERVICE] | status" ;;
 esac

@@ -45,9 +45,7 @@ cargo test --workspace
 
 "$ROOT_DIR/scripts/stack.sh" up services
 "$ROOT_DIR/scripts/smoke.sh"
-# The benchmark's tiny run, on the services already up (same profile): it fails
-# when its report lacks a machine limit or the saga cost, or a step completed
-# no saga.
+# The benchmark's tiny run on the services already up (fails on an incomplete report).
 say "bench, quick: two short steps, the machine's limits, one report"
 BENCH_QUICK=1 CARGO_PROFILE=$CARGO_PROFILE "$ROOT_DIR/scripts/bench.sh"
 say "chaos, shortened: the twelve fault scenarios at a lower rate and for less time"

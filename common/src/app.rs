@@ -301,13 +301,28 @@ impl BackgroundStarter {
             kafka: self.config.kafka.clone(),
             client_id: self.config.service_name.to_owned(),
         };
-        tasks.push(tokio::spawn(relay.run(self.stop.clone())));
+        if self.config.relay_enabled {
+            tasks.push(tokio::spawn(relay.run(self.stop.clone())));
+        } else {
+            tracing::info!(
+                "outbox relay disabled (OUTBOX_RELAY_ENABLED=false): events wait in the outbox"
+            );
+        }
         tasks.push(tokio::spawn(crate::outbox::run_cleanup(
             self.pool.clone(),
             self.config.outbox.clone(),
             self.stop.clone(),
         )));
-        for definition in self.definition.consumers.clone() {
+        if !self.config.consumers_enabled {
+            tracing::info!(
+                "consumers disabled (CONSUMERS_ENABLED=false): records wait on their topics"
+            );
+        }
+        let consumers = self.definition.consumers.clone();
+        for definition in consumers
+            .into_iter()
+            .filter(|_| self.config.consumers_enabled)
+        {
             let runtime = ConsumerRuntime {
                 pool: self.pool.clone(),
                 producer: self.producer.clone(),

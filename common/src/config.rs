@@ -37,6 +37,13 @@ pub struct ServiceConfig {
     /// `CONSUMER_STALL_THRESHOLD_SECS`, default 30: a consumer busy on the
     /// same records for longer is named as stalled by `/health/ready`.
     pub consumer_stall_threshold: Duration,
+    /// `OUTBOX_RELAY_ENABLED`, default true: false runs the service without
+    /// its relay, so its events wait in the outbox (API-only replicas beside
+    /// relaying ones; the benchmark's POST path measured alone).
+    pub relay_enabled: bool,
+    /// `CONSUMERS_ENABLED`, default true: false runs the service without its
+    /// consumers (its records wait on their topics).
+    pub consumers_enabled: bool,
     /// `ADMIN_TOKEN` (or `ADMIN_TOKEN_FILE`), default unset: the bearer token
     /// admin endpoints (billing's `PUT /api/accounts/{id}`) require; unset,
     /// they answer 403 (see `common::admin`). At least
@@ -192,6 +199,8 @@ impl ServiceConfig {
             consumer_stall_threshold: Duration::from_secs(
                 vars.parsed("CONSUMER_STALL_THRESHOLD_SECS", 30)?,
             ),
+            relay_enabled: vars.parsed("OUTBOX_RELAY_ENABLED", true)?,
+            consumers_enabled: vars.parsed("CONSUMERS_ENABLED", true)?,
             admin_token: admin_token(&lookup)?,
             readiness_timeout: Duration::from_millis(vars.parsed("READINESS_TIMEOUT_MS", 2000)?),
             shutdown_timeout: Duration::from_secs(vars.parsed("SHUTDOWN_TIMEOUT_SECS", 25)?),
@@ -338,6 +347,19 @@ mod tests {
         assert_eq!(c.http.body_read_timeout, Duration::from_secs(10));
         assert_eq!(c.http.max_connections_per_worker, None);
         assert!(c.admin_token.is_none());
+        assert!(c.relay_enabled && c.consumers_enabled);
+    }
+
+    #[test]
+    fn the_relay_and_the_consumers_can_be_switched_off_and_a_typo_is_refused() {
+        let c = config(&[
+            ("OUTBOX_RELAY_ENABLED", "false"),
+            ("CONSUMERS_ENABLED", "false"),
+        ])
+        .unwrap();
+        assert!(!c.relay_enabled && !c.consumers_enabled);
+        let e = config(&[("OUTBOX_RELAY_ENABLED", "no")]).unwrap_err();
+        assert_eq!(e.variable, "OUTBOX_RELAY_ENABLED");
     }
 
     #[test]

@@ -256,3 +256,28 @@ async fn outbox_rows_stay_pending_while_kafka_is_unreachable() {
         1
     );
 }
+
+#[tokio::test]
+async fn with_the_relay_disabled_events_wait_in_the_outbox_and_nothing_is_published() {
+    use common::outbox::Outbox;
+    let topics = TestTopics::create().await;
+    let app = spawn_app_with(probe(), &topics, |c| c.relay_enabled = false).await;
+    app.readiness_until(200, Duration::from_secs(30)).await;
+
+    let outbox = Outbox::new("probe-service");
+    let mut tx = app.pool.begin().await.unwrap();
+    for n in 0..3 {
+        outbox.add(&mut tx, &Probe { n }, None).await.unwrap();
+    }
+    tx.commit().await.unwrap();
+    outbox.committed();
+
+    let records = common::testing::read_topic(
+        &topics.topic(common::topics::ORDER_CREATED),
+        1,
+        Duration::from_secs(4),
+    )
+    .await;
+    assert!(records.is_empty(), "published {} records", records.len());
+    assert_eq!(app.count("SELECT count(*) FROM outbox").await, 3);
+}

@@ -2,7 +2,7 @@
 
 use super::snapshot::{self, Tree};
 use super::step::{self, Drain, Window};
-use super::{db, dump, limits, load, put_file, report};
+use super::{components, db, dump, flame, limits, load, put_file, report};
 use crate::metrics::Endpoint;
 use crate::quiet::{self, Scope};
 use crate::Sources;
@@ -59,6 +59,13 @@ pub enum BenchCommand {
         #[arg(long)]
         pgbench: Option<PathBuf>,
     },
+    /// pg_stat_statements over the ladder (as PG_ADMIN_URL): `start` turns
+    /// tracking on and empties it; `read FILE` writes the saga databases'
+    /// statements and turns tracking off; `stop` only turns it off.
+    Statements {
+        #[command(subcommand)]
+        command: StatementsCommand,
+    },
     /// pgbench's scratch database (as PG_ADMIN_URL).
     Scratch {
         #[command(subcommand)]
@@ -94,6 +101,43 @@ pub enum BenchCommand {
         #[arg(long)]
         metrics: Vec<Endpoint>,
     },
+    /// The component benchmarks (see `components`): the POST path alone, then
+    /// each relay and each consumer draining its backlog alone, with CPU per
+    /// item; WORK/components.json. Restarts the services through STACK.
+    Components {
+        work: PathBuf,
+        /// scripts/stack.sh
+        #[arg(long)]
+        stack: PathBuf,
+        /// Where stack.sh keeps the services' pid files.
+        #[arg(long)]
+        run_dir: PathBuf,
+        #[arg(long)]
+        loadgen: PathBuf,
+        /// Orders/s offered to the POST path, and for how many seconds.
+        #[arg(long)]
+        rate: u64,
+        #[arg(long)]
+        secs: u64,
+        /// kafka=PID and postgres=PID.
+        #[arg(long = "tree")]
+        trees: Vec<Tree>,
+        #[arg(long)]
+        metrics: Vec<Endpoint>,
+        /// Longest wait for one backlog, seconds.
+        #[arg(long, default_value_t = 300)]
+        timeout: u64,
+        /// Then the flame graphs: orders/s and seconds recorded (0: none),
+        /// drawn into OUT_DIR/STAMP-flame-<service>.svg; WORK/flames.json.
+        #[arg(long, default_value_t = 500)]
+        flame_rate: u64,
+        #[arg(long, default_value_t = 10)]
+        flame_secs: u64,
+        #[arg(long)]
+        out_dir: PathBuf,
+        #[arg(long)]
+        stamp: String,
+    },
     /// Prints how many orders created since --since-ms are final.
     Sagas {
         #[arg(long)]
@@ -105,6 +149,13 @@ pub enum BenchCommand {
     /// Markdown; exits 1 when the report lacks a limit or the saga cost, a
     /// step completed no saga, or the audit was not clean.
     Report { work: PathBuf, out_dir: PathBuf },
+}
+
+#[derive(Subcommand)]
+pub enum StatementsCommand {
+    Start,
+    Read { file: PathBuf },
+    Stop,
 }
 
 #[derive(Subcommand)]
@@ -185,6 +236,18 @@ pub async fn run(command: BenchCommand, env: &Env) -> anyhow::Result<u8> {
             kafka_perf,
             pgbench,
         } => read_limits(&run, kafka_perf.as_deref(), pgbench.as_deref())?,
+        BenchCommand::Statements { command } => {
+            let admin = db::admin(&env.pg_admin_url, None).await?;
+            match command {
+                StatementsCommand::Start => db::statements_start(&admin).await?,
+                StatementsCommand::Read { file } => {
+                    let statements = db::statements(&admin).await?;
+                    db::set_statements_tracking(&admin, "none").await?;
+                    dump(&file, &statements)?;
+                }
+                StatementsCommand::Stop => db::set_statements_tracking(&admin, "none").await?,
+            }
+        }
         BenchCommand::Scratch { command } => match command {
             ScratchCommand::Create { script } => {
                 db::create_scratch(&env.pg_admin_url).await?;
@@ -216,6 +279,52 @@ pub async fn run(command: BenchCommand, env: &Env) -> anyhow::Result<u8> {
             };
             let verdict = close_step(&dir, window, drain_secs, since_ms, metrics, env).await?;
             println!("{verdict}");
+        }
+        BenchCommand::Components {
+            work,
+            stack,
+            run_dir,
+            loadgen,
+            rate,
+            secs,
+            trees,
+            metrics,
+            timeout,
+            flame_rate,
+            flame_secs,
+            out_dir,
+            stamp,
+        } => {
+            let mut options = components::Options {
+                work: work.clone(),
+                stack,
+                run_dir,
+                loadgen,
+                rate,
+                secs,
+                trees,
+                metrics,
+                timeout: Duration::from_secs(timeout),
+            };
+            let measured = components::run(&options, &env.sources()?).await?;
+            dump(&components::path(&work), &measured)?;
+            if flame_secs > 0 {
+                (options.rate, options.secs) = (flame_rate, flame_secs);
+                let flames = flame::record(&options, &super::SERVICES, &out_dir, &stamp).await?;
+                match &flames.skipped {
+                    Some(why) => eprintln!("warning: no flame graphs: {why}"),
+                    None => {
+                        for graph in &flames.graphs {
+                            eprintln!(
+                                "==>   flame graph: {} ({:.0} ms of CPU sampled)",
+                                graph.svg.display(),
+                                graph.sampled_ms
+                            );
+                        }
+                    }
+                }
+                dump(&flame::path(&work), &flames)?;
+            }
         }
         BenchCommand::Sagas { since_ms } => {
             let sources = env.sources()?;

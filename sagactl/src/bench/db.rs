@@ -114,6 +114,58 @@ pub async fn synchronous_commit(service: &PgPool) -> anyhow::Result<String> {
         .await?)
 }
 
+/// One statement's totals over the ladder, from pg_stat_statements.
+#[derive(Debug, Clone, Serialize, Deserialize, sqlx::FromRow)]
+pub struct Statement {
+    pub database: String,
+    pub query: String,
+    pub calls: i64,
+    /// Milliseconds inside the executor, all calls together.
+    pub total_exec_ms: f64,
+    pub rows: i64,
+}
+
+/// Turns pg_stat_statements' tracking on (scripts/postgres.sh loads it with
+/// tracking off) and empties it. Fails when the server did not load it.
+pub async fn statements_start(admin: &PgPool) -> anyhow::Result<()> {
+    sqlx::raw_sql("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+        .execute(admin)
+        .await?;
+    set_statements_tracking(admin, "top").await?;
+    sqlx::query("SELECT pg_stat_statements_reset()")
+        .execute(admin)
+        .await?;
+    Ok(())
+}
+
+/// Tracking off again: outside the benchmark nothing is recorded.
+pub async fn set_statements_tracking(admin: &PgPool, track: &str) -> anyhow::Result<()> {
+    // Two round trips: ALTER SYSTEM refuses to run inside a transaction block.
+    sqlx::raw_sql(&format!(
+        "ALTER SYSTEM SET pg_stat_statements.track = '{track}'"
+    ))
+    .execute(admin)
+    .await?;
+    sqlx::query("SELECT pg_reload_conf()")
+        .execute(admin)
+        .await?;
+    // Backends read the new setting when they next handle the reload signal.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    Ok(())
+}
+
+/// The saga databases' statements, most executor time first.
+pub async fn statements(admin: &PgPool) -> anyhow::Result<Vec<Statement>> {
+    Ok(sqlx::query_as(
+        "SELECT d.datname::text AS database, s.query, s.calls, s.total_exec_time AS total_exec_ms, s.rows
+           FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid
+          WHERE d.datname IN ('orders', 'billing', 'notifications')
+          ORDER BY s.total_exec_time DESC",
+    )
+    .fetch_all(admin)
+    .await?)
+}
+
 /// pgbench's transaction: one row of about the size of an order's.
 pub const PGBENCH_SCRIPT: &str = "INSERT INTO bench_commit (payload) VALUES (repeat('x', 200));\n";
 

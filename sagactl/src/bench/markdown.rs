@@ -228,6 +228,7 @@ pub fn render(rep: &Report) -> String {
         );
     }
     w!();
+    out.push_str(&cost_by_part(rep));
     if let Some(stopped) = &rep.stopped_early {
         w!("Ladder stopped early: {stopped}");
         w!();
@@ -411,5 +412,116 @@ pub fn render(rep: &Report) -> String {
          `histogram_quantile`; completed/s from `saga_finished_total`; lag = sum of `consumer_lag` (refreshed every \
          5 s); CPU from /proc/<pid>/stat (Postgres and the load generator with all their children).\n",
     );
+    out
+}
+
+/// CPU per saga by process, each part alone, the most expensive statements
+/// and the flame graphs.
+fn cost_by_part(rep: &Report) -> String {
+    let mut out = String::new();
+    macro_rules! w {
+        ($($arg:tt)*) => { writeln!(out, $($arg)*).expect("write to a String") };
+    }
+    let names = [
+        "order-service",
+        "billing-service",
+        "notification-service",
+        "kafka",
+        "postgres",
+    ];
+    w!("CPU-milliseconds per completed saga during each step (load generator excluded):");
+    w!();
+    w!("| orders/s | {} | total |", names.join(" | "));
+    w!("|---|{}", "---|".repeat(names.len() + 1));
+    for st in &rep.steps {
+        let per = st.cpu_ms_per_saga();
+        if per.is_empty() {
+            continue;
+        }
+        let cells: Vec<String> = names.iter().map(|n| num(per.get(*n).copied(), 3)).collect();
+        w!(
+            "| {} | {} | **{}** |",
+            st.rate,
+            cells.join(" | "),
+            num(Some(per.values().sum()), 3)
+        );
+    }
+    w!();
+    if !rep.components.is_empty() {
+        w!("## Each part alone (component benchmarks)");
+        w!();
+        w!(
+            "The POST path with order-service's relay off and the other services stopped; then each relay and each \
+             consumer alone on the backlog that left (time and CPU from its first item to its last):"
+        );
+        w!();
+        w!("| part | service | items | seconds | items/s | items/s per core of the service | CPU ms per item: service / postgres / kafka |");
+        w!("|---|---|---|---|---|---|---|");
+        for c in &rep.components {
+            let cpu = |name: &str| num(c.cpu_ms_per_item.get(name).copied(), 3);
+            let refused = c
+                .refused_share
+                .filter(|r| *r > 0.0)
+                .map_or(String::new(), |r| format!(" ({} refused)", pct(r, 1)));
+            w!(
+                "| {} | {} | {} {} | {} | {}{refused} | {} | {} / {} / {} |",
+                c.part,
+                c.service,
+                grouped(c.items, 0),
+                c.unit,
+                num(Some(c.seconds), 2),
+                grouped(c.per_s, 0),
+                c.per_service_core_s.map_or("–".into(), |v| grouped(v, 0)),
+                cpu(&c.service),
+                cpu("postgres"),
+                cpu("kafka"),
+            );
+        }
+        w!();
+    }
+    if !rep.statements.is_empty() {
+        w!("## Most expensive statements (pg_stat_statements over the ladder, executor time)");
+        w!();
+        w!("| database | statement | calls per saga | ms per saga | share |");
+        w!("|---|---|---|---|---|");
+        for st in &rep.statements {
+            let query: String = st.query.chars().take(160).collect();
+            w!(
+                "| {} | `{}` | {} | {} | {} |",
+                st.database,
+                query.replace('|', "\\|"),
+                num(Some(st.calls_per_saga), 2),
+                num(Some(st.ms_per_saga), 3),
+                pct(st.share, 1)
+            );
+        }
+        w!();
+    }
+    if let Some(flames) = &rep.flames {
+        w!(
+            "## Flame graphs ({} orders/s, {} s, perf cpu-clock)",
+            flames.rate,
+            flames.secs
+        );
+        w!();
+        if let Some(why) = &flames.skipped {
+            w!("None: {why}.");
+        }
+        for g in &flames.graphs {
+            let top: Vec<String> = g
+                .top
+                .iter()
+                .map(|(f, share)| format!("`{f}` {}", pct(*share, 1)))
+                .collect();
+            w!(
+                "- {}: `{}` ({:.0} ms of CPU sampled); most samples in {}",
+                g.service,
+                g.svg.display(),
+                g.sampled_ms,
+                top.join(", ")
+            );
+        }
+        w!();
+    }
     out
 }

@@ -5,7 +5,9 @@
 
 pub mod chart;
 pub mod cli;
+pub mod components;
 pub mod db;
+pub mod flame;
 pub mod format;
 pub mod limits;
 pub mod markdown;

@@ -19,7 +19,12 @@ pub const OVERLOAD_COMPLETED_SHARE: f64 = 0.90;
 /// The 503 answers' p99.
 pub const OVERLOAD_REFUSED_P99_MS: f64 = 50.0;
 
-pub const TARGET_SUSTAINABLE: f64 = 2000.0;
+pub const TARGET_SUSTAINABLE: f64 = 1500.0;
+/// CPU per saga of every process but the load generator, at the sustainable step.
+pub const TARGET_CPU_MS_PER_SAGA: f64 = 1.0;
+pub const TARGET_POSTGRES_CPU_MS_PER_SAGA: f64 = 0.5;
+/// order-service's relay draining its outbox alone.
+pub const TARGET_RELAY_DRAIN_PER_S: f64 = 80_000.0;
 /// Orders/s of the latency targets.
 pub const TARGET_AT_RATE: u64 = 1000;
 pub const TARGET_POST_P99_MS: f64 = 20.0;
@@ -176,7 +181,12 @@ pub struct TargetRow {
     pub at: String,
 }
 
-pub fn targets(steps: &[StepResult], best: Option<&StepResult>, ladder: &[u64]) -> Vec<TargetRow> {
+pub fn targets(
+    steps: &[StepResult],
+    best: Option<&StepResult>,
+    ladder: &[u64],
+    components: &[super::components::Component],
+) -> Vec<TargetRow> {
     let at = steps.iter().find(|s| s.rate == TARGET_AT_RATE);
     // A target rate the ladder did not reach because it stopped below it is
     // missed; one that was not on the ladder at all is not measured.
@@ -248,6 +258,54 @@ pub fn targets(steps: &[StepResult], best: Option<&StepResult>, ladder: &[u64]) 
         "ms",
         below(relay, TARGET_RELAY_P99_MS),
         &where_,
+    ));
+    // Measured or not, whatever the ladder reached.
+    let measured =
+        |target: String, value: Option<Value>, unit: &str, met: Option<bool>, at: &str| TargetRow {
+            unit: value.is_some().then(|| unit.to_owned()),
+            target,
+            value,
+            met,
+            at: at.to_owned(),
+        };
+    let cpu = best
+        .map(StepResult::cpu_ms_per_saga)
+        .filter(|c| !c.is_empty());
+    let at_best = best.map_or("no step kept up".into(), |b| {
+        format!(
+            "at the sustainable {} orders/s, load generator excluded",
+            b.rate
+        )
+    });
+    let total = cpu.as_ref().map(|c| c.values().sum::<f64>());
+    rows.push(measured(
+        format!("CPU per saga ≤ {TARGET_CPU_MS_PER_SAGA:.1} ms"),
+        float(total),
+        "ms",
+        total.map(|t| t <= TARGET_CPU_MS_PER_SAGA),
+        &at_best,
+    ));
+    let postgres = cpu.as_ref().and_then(|c| c.get("postgres").copied());
+    rows.push(measured(
+        format!("Postgres CPU per saga ≤ {TARGET_POSTGRES_CPU_MS_PER_SAGA:.1} ms"),
+        float(postgres),
+        "ms",
+        postgres.map(|p| p <= TARGET_POSTGRES_CPU_MS_PER_SAGA),
+        &at_best,
+    ));
+    let drain = components
+        .iter()
+        .find(|c| c.part == "relay" && c.service == "order-service")
+        .map(|c| c.per_s);
+    rows.push(measured(
+        format!(
+            "relay drain ≥ {} events/s",
+            super::format::grouped(TARGET_RELAY_DRAIN_PER_S, 0)
+        ),
+        float(drain),
+        "events/s",
+        drain.map(|d| d >= TARGET_RELAY_DRAIN_PER_S),
+        "order-service's relay alone on its backlog",
     ));
     rows
 }
@@ -399,6 +457,49 @@ pub struct Report {
     pub chart: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub saturation: Option<Saturation>,
+    /// Each part alone on its own backlog.
+    #[serde(default)]
+    pub components: Vec<super::components::Component>,
+    /// The statements that cost the saga most executor time.
+    #[serde(default)]
+    pub statements: Vec<StatementRow>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flames: Option<super::flame::Flames>,
+}
+
+/// One of the most expensive statements of the ladder.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StatementRow {
+    pub database: String,
+    pub query: String,
+    pub calls_per_saga: f64,
+    pub ms_per_saga: f64,
+    /// Of all the saga databases' executor time.
+    pub share: f64,
+}
+
+/// Statements the report names.
+pub const TOP_STATEMENTS: usize = 3;
+
+/// The [`TOP_STATEMENTS`] statements with most executor time, per saga.
+pub fn top_statements(all: &[super::db::Statement], sagas: i64) -> Vec<StatementRow> {
+    let total: f64 = all.iter().map(|s| s.total_exec_ms).sum();
+    if sagas <= 0 || total <= 0.0 {
+        return Vec::new();
+    }
+    let mut sorted: Vec<&super::db::Statement> = all.iter().collect();
+    sorted.sort_by(|a, b| b.total_exec_ms.total_cmp(&a.total_exec_ms));
+    sorted
+        .into_iter()
+        .take(TOP_STATEMENTS)
+        .map(|s| StatementRow {
+            database: s.database.clone(),
+            query: s.query.split_whitespace().collect::<Vec<_>>().join(" "),
+            calls_per_saga: s.calls as f64 / sagas as f64,
+            ms_per_saga: s.total_exec_ms / sagas as f64,
+            share: s.total_exec_ms / total,
+        })
+        .collect()
 }
 
 impl Report {
@@ -513,7 +614,9 @@ pub fn build(work: &Path, out_dir: &Path) -> anyhow::Result<(Report, String, Vec
         .and_then(Value::as_array)
         .map(|r| r.iter().filter_map(Value::as_u64).collect())
         .unwrap_or_default();
-    let targets = targets(&steps, best, &ladder);
+    let components: Vec<super::components::Component> =
+        load(&super::components::path(work)).unwrap_or_default();
+    let targets = targets(&steps, best, &ladder, &components);
     let machine: Machine = run
         .get("machine")
         .and_then(|m| serde_json::from_value(m.clone()).ok())
@@ -570,6 +673,12 @@ pub fn build(work: &Path, out_dir: &Path) -> anyhow::Result<(Report, String, Vec
         saturation,
         audit,
         steps,
+        components,
+        statements: top_statements(
+            &load::<Vec<super::db::Statement>>(&work.join("statements.json")).unwrap_or_default(),
+            sagas,
+        ),
+        flames: load(&super::flame::path(work)),
     };
     let md = super::markdown::render(&report);
     for name in [format!("{stamp}.json"), "latest.json".into()] {
@@ -732,15 +841,20 @@ mod tests {
     #[test]
     fn targets_at_1000_are_missed_when_the_ladder_stopped_below_and_unmeasured_when_absent() {
         let steps = [step(500, Verdict::Ok), step(750, Verdict::Failed)];
-        let rows = targets(&steps, Some(&steps[0]), &[500, 750, 1000]);
+        let rows = targets(&steps, Some(&steps[0]), &[500, 750, 1000], &[]);
         assert_eq!(rows[0].met, Some(false));
         assert_eq!(rows[0].value, Some(Value::from(500)));
-        assert!(rows[1..]
+        assert!(rows[1..4]
             .iter()
             .all(|r| r.met == Some(false) && r.value.is_none()));
         assert_eq!(rows[1].at, "not reached: the ladder stopped below it");
-        let rows = targets(&steps, Some(&steps[0]), &[500, 750]);
+        let rows = targets(&steps, Some(&steps[0]), &[500, 750], &[]);
         assert!(rows[1..].iter().all(|r| r.met.is_none()));
+        // 500/s kept up; the steps used here record no CPU.
+        assert_eq!(
+            rows[4].at,
+            "at the sustainable 500 orders/s, load generator excluded"
+        );
         let mut at = step(1000, Verdict::Ok);
         at.post_ms.p99 = Some(19.0);
         at.e2e_ms.p99 = Some(300.0);
@@ -749,9 +863,14 @@ mod tests {
             ("billing-service".to_string(), Some(55.0)),
         ]
         .into();
-        let rows = targets(&[at.clone()], Some(&at), &[1000]);
+        let rows = targets(&[at.clone()], Some(&at), &[1000], &[]);
         let met: Vec<Option<bool>> = rows.iter().map(|r| r.met).collect();
-        assert_eq!(met, [Some(false), Some(true), Some(false), Some(false)]);
+        assert_eq!(
+            met[..4],
+            [Some(false), Some(true), Some(false), Some(false)]
+        );
         assert_eq!(rows[3].value, Some(Value::from(55.0)));
+        // CPU and the relay drain: unmeasured here (no CPU, no components).
+        assert_eq!(met[4..], [None, None, None]);
     }
 }

@@ -138,6 +138,26 @@ pub struct StepResult {
     pub reasons: Vec<String>,
 }
 
+/// The load generator's process tree, whichever generator ran.
+pub const LOAD_TREE: &str = "k6";
+
+impl StepResult {
+    /// CPU-milliseconds per completed saga of each process tree (the load
+    /// generator's left out) over the measured window; empty when no saga
+    /// completed.
+    pub fn cpu_ms_per_saga(&self) -> BTreeMap<String, f64> {
+        let Some(sagas_per_s) = self.completed_per_s.filter(|c| *c > 0.0) else {
+            return BTreeMap::new();
+        };
+        self.cpu_pct
+            .iter()
+            .filter(|(name, _)| name.as_str() != LOAD_TREE)
+            // % of a core = 10 ms of CPU per second.
+            .map(|(name, pct)| (name.clone(), pct * 10.0 / sagas_per_s))
+            .collect()
+    }
+}
+
 /// Like PromQL's `histogram_quantile` over the increase of cumulative
 /// buckets between two scrapes: linear interpolation inside the bucket that
 /// holds the rank; the +Inf bucket answers with the highest finite bound.
@@ -713,6 +733,8 @@ mod tests {
         assert_eq!(r.kafka_records_per_s, 20.0);
         // 500 ticks over 10 s at 100 ticks/s: half a core.
         assert_eq!(r.cpu_pct["postgres"], 50.0);
+        // Half a core = 500 ms/s over 9.5 sagas/s.
+        assert_eq!(r.cpu_ms_per_saga()["postgres"], 500.0 / 9.5);
         assert_eq!(r.db_commits_per_s, Some(20.0));
         // 40 consumed/s; 20 behind = half a second.
         assert_eq!(r.consumer_lag_end_s, Some(0.5));

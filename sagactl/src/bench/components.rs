@@ -1,0 +1,447 @@
+//! The component benchmarks: each part of the saga alone, on a backlog of
+//! its own, with the CPU it costs per item. The POST path runs with
+//! order-service's relay off and the other services stopped, so its events
+//! wait in the outbox; each relay then drains its outbox, and each consumer
+//! its topics, one at a time. The services are restarted through
+//! `scripts/stack.sh` with `OUTBOX_RELAY_ENABLED` / `CONSUMERS_ENABLED`, and
+//! end as they began: all three running with their defaults.
+
+use super::proc;
+use super::snapshot::Tree;
+use crate::metrics::{self, Endpoint, Scrape};
+use crate::Sources;
+use anyhow::{bail, Context};
+use chrono::Utc;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// One part measured alone.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Component {
+    /// What ran: `POST /api/orders`, `relay`, `consumer`.
+    pub part: String,
+    pub service: String,
+    /// What one item is: orders accepted, events published, records applied.
+    pub unit: String,
+    pub items: f64,
+    pub seconds: f64,
+    pub per_s: f64,
+    /// CPU-milliseconds per item of each process tree (the load generator's apart).
+    pub cpu_ms_per_item: BTreeMap<String, f64>,
+    /// Items per CPU-second of the service itself: its throughput per core.
+    pub per_service_core_s: Option<f64>,
+    /// The POST path only: the load generator's offered rate and the share refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offered_per_s: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refused_share: Option<f64>,
+}
+
+/// Where the processes are and how to start them.
+pub struct Options {
+    pub work: PathBuf,
+    /// scripts/stack.sh
+    pub stack: PathBuf,
+    /// Where stack.sh writes `<service>.pid`.
+    pub run_dir: PathBuf,
+    pub loadgen: PathBuf,
+    /// The POST path's offered rate and duration.
+    pub rate: u64,
+    pub secs: u64,
+    /// Kafka's and Postgres's process trees.
+    pub trees: Vec<Tree>,
+    /// Each service's metrics endpoint.
+    pub metrics: Vec<Endpoint>,
+    /// Longest wait for one backlog to drain.
+    pub timeout: Duration,
+}
+
+impl Options {
+    pub fn endpoint(&self, service: &str) -> anyhow::Result<&str> {
+        self.metrics
+            .iter()
+            .find(|m| m.name == service)
+            .map(|m| m.value.as_str())
+            .with_context(|| format!("no --metrics for {service}"))
+    }
+
+    fn log(&self) -> PathBuf {
+        self.work.join("components.log")
+    }
+
+    /// Runs `stack.sh <verb> <service>` with `env`, its output in the log.
+    fn stack(&self, verb: &str, service: &str, env: &[(&str, &str)]) -> anyhow::Result<()> {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log())?;
+        let status = Command::new(&self.stack)
+            .args([verb, service])
+            .envs(env.iter().copied())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .status()
+            .with_context(|| format!("running {}", self.stack.display()))?;
+        if !status.success() {
+            bail!(
+                "`stack.sh {verb} {service}` failed; see {}",
+                self.log().display()
+            );
+        }
+        Ok(())
+    }
+
+    pub fn pid(&self, service: &str) -> anyhow::Result<u32> {
+        let file = self.run_dir.join(format!("{service}.pid"));
+        let text = std::fs::read_to_string(&file)
+            .with_context(|| format!("reading {}", file.display()))?;
+        Ok(text.trim().parse()?)
+    }
+
+    /// `service` and the infrastructure, for a CPU reading.
+    fn trees_with(&self, service: &str, pid: u32) -> Vec<Tree> {
+        let mut trees = vec![Tree {
+            name: service.to_owned(),
+            value: pid,
+        }];
+        trees.extend(self.trees.iter().cloned());
+        trees
+    }
+}
+
+/// CPU ticks of each tree now.
+fn cpu(trees: &[Tree]) -> BTreeMap<String, u64> {
+    let stats = proc::process_stats();
+    trees
+        .iter()
+        .filter_map(|t| Some((t.name.clone(), proc::tree_ticks(&stats, t.value)?)))
+        .collect()
+}
+
+/// CPU-ms per item of each tree between two readings.
+fn cpu_ms_per_item(
+    before: &BTreeMap<String, u64>,
+    after: &BTreeMap<String, u64>,
+    items: f64,
+) -> BTreeMap<String, f64> {
+    let ms_per_tick = 1000.0 / proc::clk_tck();
+    after
+        .iter()
+        .filter_map(|(name, end)| {
+            let start = before.get(name)?;
+            (items > 0.0).then(|| {
+                (
+                    name.clone(),
+                    end.saturating_sub(*start) as f64 * ms_per_tick / items,
+                )
+            })
+        })
+        .collect()
+}
+
+fn component(
+    part: &str,
+    service: &str,
+    unit: &str,
+    items: f64,
+    seconds: f64,
+    cpu_ms_per_item: BTreeMap<String, f64>,
+) -> Component {
+    let per_service_core_s = cpu_ms_per_item
+        .get(service)
+        .filter(|ms| **ms > 0.0)
+        .map(|ms| 1000.0 / ms);
+    Component {
+        part: part.to_owned(),
+        service: service.to_owned(),
+        unit: unit.to_owned(),
+        items,
+        seconds,
+        per_s: if seconds > 0.0 { items / seconds } else { 0.0 },
+        cpu_ms_per_item,
+        per_service_core_s,
+        offered_per_s: None,
+        refused_share: None,
+    }
+}
+
+/// One backlog drained by one part of one service.
+struct Phase {
+    part: &'static str,
+    service: &'static str,
+    unit: &'static str,
+    env: &'static [(&'static str, &'static str)],
+    expected: f64,
+    count: fn(&Scrape) -> f64,
+}
+
+impl Phase {
+    fn relay(service: &'static str, expected: f64) -> Self {
+        Self {
+            part: "relay",
+            service,
+            unit: "events",
+            env: &[],
+            expected,
+            count: |s| s.outbox_published_total,
+        }
+    }
+
+    fn consumer(service: &'static str, expected: f64) -> Self {
+        Self {
+            part: "consumer",
+            service,
+            unit: "records",
+            // Its own events wait in the outbox: the relay is measured apart.
+            env: &[("OUTBOX_RELAY_ENABLED", "false")],
+            expected,
+            count: |s| s.consumed_total,
+        }
+    }
+}
+
+/// Starts the phase's service (stopping it first when running) and
+/// measures it until its counter has grown by the expected number. Time and
+/// CPU run from the last reading before the counter moved, so start-up and
+/// the consumer group's join are left out.
+async fn drain(opts: &Options, phase: Phase) -> anyhow::Result<Component> {
+    let Phase {
+        part,
+        service,
+        unit,
+        env,
+        expected,
+        count,
+    } = phase;
+    opts.stack("down", service, &[])?;
+    // Started in the background: the drain may begin before it reports ready.
+    let stack = opts.stack.clone();
+    let log = opts.log();
+    let env: Vec<(String, String)> = env
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    let name = service.to_owned();
+    let starting = tokio::task::spawn_blocking(move || {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)?;
+        Command::new(stack)
+            .args(["up", &name])
+            .envs(env)
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .stdin(Stdio::null())
+            .status()
+    });
+    let client = reqwest::Client::new();
+    let url = opts.endpoint(service)?.to_owned();
+    let deadline = Instant::now() + opts.timeout;
+    // The last reading before the counter moved: when and how much CPU.
+    let mut start: Option<(Instant, BTreeMap<String, u64>)> = None;
+    let mut pid: Option<u32> = None;
+    loop {
+        if Instant::now() > deadline {
+            bail!(
+                "{part} of {service}: {expected} {unit} not drained within {} s",
+                opts.timeout.as_secs()
+            );
+        }
+        if pid.is_none() {
+            pid = opts.pid(service).ok();
+        }
+        let Some(pid) = pid else {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            continue;
+        };
+        let trees = opts.trees_with(service, pid);
+        let reading = cpu(&trees);
+        let now = Instant::now();
+        let seen = metrics::scrape(&client, &url)
+            .await
+            .map(|s| count(&s))
+            .unwrap_or(0.0);
+        if seen == 0.0 || start.is_none() {
+            start = Some((now, reading));
+            if seen == 0.0 {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                continue;
+            }
+        }
+        if seen >= expected {
+            let (from, before) = start.expect("set above");
+            let after = cpu(&trees);
+            let seconds = now.duration_since(from).as_secs_f64();
+            let status = starting
+                .await?
+                .with_context(|| format!("starting {service}"))?;
+            if !status.success() {
+                bail!(
+                    "`stack.sh up {service}` failed; see {}",
+                    opts.log().display()
+                );
+            }
+            let result = component(
+                part,
+                service,
+                unit,
+                seen,
+                seconds,
+                cpu_ms_per_item(&before, &after, seen),
+            );
+            eprintln!("==>   {}", line(&result));
+            return Ok(result);
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// The POST path alone: order-service without its relay, nothing else
+/// running but Postgres and Kafka, the load generator at `opts.rate`.
+async fn post_path(opts: &Options, sources: &Sources) -> anyhow::Result<Component> {
+    const SERVICE: &str = "order-service";
+    opts.stack("down", SERVICE, &[])?;
+    opts.stack("up", SERVICE, &[("OUTBOX_RELAY_ENABLED", "false")])?;
+    let pid = opts.pid(SERVICE)?;
+    let url = opts
+        .endpoint(SERVICE)?
+        .trim_end_matches("/metrics")
+        .to_owned();
+    let summary = opts.work.join("components-post.json");
+    let since = Utc::now();
+    let trees = opts.trees_with(SERVICE, pid);
+    let before = cpu(&trees);
+    let started = Instant::now();
+    let status = Command::new(&opts.loadgen)
+        .args(["orders", "--url", &url, "--warmup", "0", "--cooldown", "0"])
+        .args([
+            "--rate",
+            &opts.rate.to_string(),
+            "--duration",
+            &opts.secs.to_string(),
+        ])
+        .arg("--summary")
+        .arg(&summary)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .context("running the load generator")?;
+    let seconds = started.elapsed().as_secs_f64();
+    let after = cpu(&trees);
+    if !status.success() {
+        bail!("the load generator failed on the POST path ({status})");
+    }
+    let accepted: i64 = sqlx::query_scalar("SELECT count(*) FROM orders WHERE created_at >= $1")
+        .bind(since)
+        .fetch_one(&sources.orders)
+        .await?;
+    let offered = (opts.rate * opts.secs) as f64;
+    let mut result = component(
+        "POST /api/orders",
+        SERVICE,
+        "orders",
+        accepted as f64,
+        seconds,
+        cpu_ms_per_item(&before, &after, accepted as f64),
+    );
+    // Over the schedule, not the process's life: the rate it sustained.
+    result.per_s = accepted as f64 / opts.secs as f64;
+    result.offered_per_s = Some(opts.rate as f64);
+    result.refused_share = Some(((offered - accepted as f64) / offered).max(0.0));
+    eprintln!("==>   {}", line(&result));
+    Ok(result)
+}
+
+async fn pending(pool: &sqlx::PgPool) -> anyhow::Result<f64> {
+    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM outbox WHERE published_at IS NULL")
+        .fetch_one(pool)
+        .await?;
+    Ok(n as f64)
+}
+
+/// One progress line.
+pub fn line(c: &Component) -> String {
+    let total: f64 = c.cpu_ms_per_item.values().sum();
+    format!(
+        "{} ({}): {:.0} {} in {:.2} s = {:.0}/s; CPU {:.3} ms per item ({})",
+        c.part,
+        c.service,
+        c.items,
+        c.unit,
+        c.seconds,
+        c.per_s,
+        total,
+        c.cpu_ms_per_item
+            .iter()
+            .map(|(name, ms)| format!("{name} {ms:.3}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
+}
+
+/// Every component in turn; the services end running with their defaults.
+pub async fn run(opts: &Options, sources: &Sources) -> anyhow::Result<Vec<Component>> {
+    if pending(&sources.orders).await? + pending(&sources.billing).await? > 0.0 {
+        bail!("the outboxes are not empty: the component benchmarks need a quiet saga");
+    }
+    for service in ["billing-service", "notification-service"] {
+        opts.stack("down", service, &[])?;
+    }
+    let post = post_path(opts, sources).await?;
+    let orders = post.items;
+    let mut all = vec![post];
+    let events = pending(&sources.orders).await?;
+    all.push(drain(opts, Phase::relay("order-service", events)).await?);
+    // Down until its consumer's turn: notification-service reads its topic too.
+    opts.stack("down", "order-service", &[])?;
+    all.push(drain(opts, Phase::consumer("billing-service", orders)).await?);
+    let events = pending(&sources.billing).await?;
+    all.push(drain(opts, Phase::relay("billing-service", events)).await?);
+    let notification = Phase::consumer("notification-service", 2.0 * orders);
+    all.push(drain(opts, notification).await?);
+    all.push(drain(opts, Phase::consumer("order-service", orders)).await?);
+    // Back to the defaults (billing-service already is, since its relay's turn).
+    for service in ["notification-service", "order-service"] {
+        opts.stack("down", service, &[])?;
+        opts.stack("up", service, &[])?;
+    }
+    Ok(all)
+}
+
+/// The components' file in a run's work directory.
+pub fn path(work: &Path) -> PathBuf {
+    work.join("components.json")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpu_per_item_divides_each_trees_ticks_and_the_service_gives_its_per_core_rate() {
+        let ms_per_tick = 1000.0 / proc::clk_tck();
+        let before = BTreeMap::from([
+            ("billing-service".to_owned(), 100),
+            ("postgres".to_owned(), 50),
+        ]);
+        let after = BTreeMap::from([
+            ("billing-service".to_owned(), 110),
+            ("postgres".to_owned(), 70),
+        ]);
+        let per = cpu_ms_per_item(&before, &after, 1000.0);
+        assert_eq!(per["billing-service"], 10.0 * ms_per_tick / 1000.0);
+        assert_eq!(per["postgres"], 20.0 * ms_per_tick / 1000.0);
+        let c = component("consumer", "billing-service", "records", 1000.0, 0.5, per);
+        assert_eq!(c.per_s, 2000.0);
+        assert_eq!(
+            c.per_service_core_s,
+            Some(1000.0 / (10.0 * ms_per_tick / 1000.0))
+        );
+        // No items: no per-item figure rather than a division by zero.
+        assert!(cpu_ms_per_item(&before, &after, 0.0).is_empty());
+    }
+}
