@@ -90,6 +90,15 @@ pub async fn commits(admin: &PgPool) -> anyhow::Result<BTreeMap<String, i64>> {
     Ok(rows.into_iter().collect())
 }
 
+/// WAL bytes written by the whole cluster since its statistics were reset.
+pub async fn wal_bytes(admin: &PgPool) -> anyhow::Result<f64> {
+    Ok(
+        sqlx::query_scalar("SELECT wal_bytes::float8 FROM pg_stat_wal")
+            .fetch_one(admin)
+            .await?,
+    )
+}
+
 /// The server's version and its durability settings, as one line.
 pub async fn server_settings(admin: &PgPool) -> anyhow::Result<(String, String)> {
     let version: String = sqlx::query_scalar("SHOW server_version")

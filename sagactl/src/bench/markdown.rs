@@ -140,6 +140,19 @@ pub fn render(rep: &Report) -> String {
         ),
         _ => w!("- Kafka records: not measured"),
     }
+    if let Some(wal) = c.wal_bytes_per_saga {
+        w!(
+            "- Postgres WAL: **{} bytes per saga** (Δpg_stat_wal.wal_bytes of the cluster)",
+            grouped(wal, 0)
+        );
+    }
+    if let (Some(ms), Some(n)) = (c.executor_ms_per_saga, c.statements_per_saga) {
+        w!(
+            "- Postgres statements: **{} per saga, {} ms of executor time** (pg_stat_statements; commits' WAL flushes included)",
+            num(Some(n), 1),
+            num(Some(ms), 3)
+        );
+    }
     w!();
     let warmup = rep
         .steps

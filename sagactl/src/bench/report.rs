@@ -44,6 +44,16 @@ pub struct Cost {
     pub background_transactions: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub transactions_per_saga_net: Option<f64>,
+    /// WAL bytes of the cluster per saga (idle background not subtracted).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wal_bytes_per_saga: Option<f64>,
+    /// Executor milliseconds of all the saga databases' statements per saga
+    /// (pg_stat_statements).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub executor_ms_per_saga: Option<f64>,
+    /// Statements executed per saga.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub statements_per_saga: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub kafka_records: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -80,6 +90,9 @@ pub fn cost(start: &Snapshot, end: &Snapshot, sagas: i64, idle_commits_per_s: Op
             out.background_transactions = Some(background);
             out.transactions_per_saga_net = Some(per_saga((delta as f64 - background).max(0.0)));
         }
+    }
+    if let (Some(a), Some(b)) = (start.pg_wal_bytes, end.pg_wal_bytes) {
+        out.wal_bytes_per_saga = Some(per_saga(b - a));
     }
     if !start.metrics.is_empty() && !end.metrics.is_empty() {
         let records: f64 = SERVICES
@@ -572,6 +585,15 @@ pub fn build(work: &Path, out_dir: &Path) -> anyhow::Result<(Report, String, Vec
             ..Default::default()
         },
     };
+    let statements: Vec<super::db::Statement> =
+        load(&work.join("statements.json")).unwrap_or_default();
+    let mut cost = cost;
+    if sagas > 0 && !statements.is_empty() {
+        let per_saga = |n: f64| n / sagas as f64;
+        cost.executor_ms_per_saga =
+            Some(per_saga(statements.iter().map(|s| s.total_exec_ms).sum()));
+        cost.statements_per_saga = Some(per_saga(statements.iter().map(|s| s.calls as f64).sum()));
+    }
     let pg_tps = limits
         .pointer("/postgres/tps")
         .and_then(Value::as_f64)
@@ -674,10 +696,7 @@ pub fn build(work: &Path, out_dir: &Path) -> anyhow::Result<(Report, String, Vec
         audit,
         steps,
         components,
-        statements: top_statements(
-            &load::<Vec<super::db::Statement>>(&work.join("statements.json")).unwrap_or_default(),
-            sagas,
-        ),
+        statements: top_statements(&statements, sagas),
         flames: load(&super::flame::path(work)),
     };
     let md = super::markdown::render(&report);
@@ -793,9 +812,11 @@ mod tests {
 
     #[test]
     fn cost_divides_commits_and_records_by_sagas_and_nets_out_the_background() {
-        let start = snap(100.0, [1000, 500, 200], [10.0, 5.0, 0.0]);
-        let end = snap(200.0, [1300, 560, 240], [410.0, 205.0, 0.0]);
+        let mut start = snap(100.0, [1000, 500, 200], [10.0, 5.0, 0.0]);
+        let mut end = snap(200.0, [1300, 560, 240], [410.0, 205.0, 0.0]);
+        (start.pg_wal_bytes, end.pg_wal_bytes) = (Some(1e6), Some(3e6));
         let c = cost(&start, &end, 200, Some(0.5));
+        assert_eq!(c.wal_bytes_per_saga, Some(10_000.0));
         assert_eq!(c.transactions, Some(400));
         assert_eq!(c.transactions_per_saga, Some(2.0));
         let by_db = c.transactions_per_saga_by_db.unwrap();

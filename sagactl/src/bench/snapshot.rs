@@ -19,6 +19,10 @@ pub struct Snapshot {
     #[serde(default)]
     pub metrics: BTreeMap<String, Scrape>,
     pub pg_commits: Option<BTreeMap<String, i64>>,
+    /// The cluster's WAL bytes so far (`pg_stat_wal`): Postgres's write work,
+    /// unaffected by how busy the machine is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pg_wal_bytes: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kafka_log_bytes: Option<u64>,
 }
@@ -55,9 +59,15 @@ pub async fn take(sources: &Sources<'_>) -> anyhow::Result<Snapshot> {
             Err(e) => eprintln!("warning: could not scrape {}: {e:#}", endpoint.value),
         }
     }
-    let pg_commits = match sources.pg_admin_url {
-        Some(url) => Some(super::db::commits(&super::db::admin(url, None).await?).await?),
-        None => None,
+    let (pg_commits, pg_wal_bytes) = match sources.pg_admin_url {
+        Some(url) => {
+            let admin = super::db::admin(url, None).await?;
+            (
+                Some(super::db::commits(&admin).await?),
+                Some(super::db::wal_bytes(&admin).await?),
+            )
+        }
+        None => (None, None),
     };
     let kafka_log_bytes = sources
         .kafka_logs
@@ -69,6 +79,7 @@ pub async fn take(sources: &Sources<'_>) -> anyhow::Result<Snapshot> {
         machine_ticks,
         metrics: scrapes,
         pg_commits,
+        pg_wal_bytes,
         kafka_log_bytes,
     })
 }
