@@ -412,6 +412,29 @@ pub async fn run(opts: &Options, sources: &Sources) -> anyhow::Result<Vec<Compon
     Ok(all)
 }
 
+/// The parts added up into one saga: CPU-ms per saga of each process tree,
+/// each part weighted by its items per order of the POST path (2 events of
+/// order-service's relay, 2 records of notification-service's consumer, ...).
+/// Empty without a POST path that accepted orders.
+pub fn per_saga(components: &[Component]) -> BTreeMap<String, f64> {
+    let Some(orders) = components
+        .iter()
+        .find(|c| c.unit == "orders")
+        .map(|c| c.items)
+        .filter(|n| *n > 0.0)
+    else {
+        return BTreeMap::new();
+    };
+    let mut total = BTreeMap::new();
+    for c in components {
+        let per_order = c.items / orders;
+        for (name, ms) in &c.cpu_ms_per_item {
+            *total.entry(name.clone()).or_insert(0.0) += ms * per_order;
+        }
+    }
+    total
+}
+
 /// The components' file in a run's work directory.
 pub fn path(work: &Path) -> PathBuf {
     work.join("components.json")
@@ -443,5 +466,41 @@ mod tests {
         );
         // No items: no per-item figure rather than a division by zero.
         assert!(cpu_ms_per_item(&before, &after, 0.0).is_empty());
+    }
+
+    #[test]
+    fn per_saga_weights_each_part_by_its_items_per_order() {
+        let part = |part: &str, service: &str, unit: &str, items: f64, cpu: &[(&str, f64)]| {
+            let cpu = cpu.iter().map(|(n, ms)| (n.to_string(), *ms)).collect();
+            component(part, service, unit, items, 1.0, cpu)
+        };
+        let parts = [
+            part(
+                "POST /api/orders",
+                "order-service",
+                "orders",
+                100.0,
+                &[("order-service", 0.4), ("postgres", 0.5)],
+            ),
+            part(
+                "relay",
+                "order-service",
+                "events",
+                200.0,
+                &[("order-service", 0.01), ("postgres", 0.02)],
+            ),
+            part(
+                "consumer",
+                "notification-service",
+                "records",
+                200.0,
+                &[("notification-service", 0.05), ("postgres", 0.1)],
+            ),
+        ];
+        let saga = per_saga(&parts);
+        assert!((saga["order-service"] - 0.42).abs() < 1e-12);
+        assert!((saga["postgres"] - 0.74).abs() < 1e-12);
+        assert!((saga["notification-service"] - 0.1).abs() < 1e-12);
+        assert!(per_saga(&parts[1..]).is_empty());
     }
 }

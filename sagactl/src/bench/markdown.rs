@@ -491,6 +491,26 @@ fn cost_by_part(rep: &Report) -> String {
             );
         }
         w!();
+        let saga = super::components::per_saga(&rep.components);
+        if !saga.is_empty() {
+            let total: f64 = saga.values().sum();
+            let cells: Vec<String> = saga
+                .iter()
+                .map(|(name, ms)| {
+                    format!(
+                        "{name} {} ms ({} sagas/s per core)",
+                        num(Some(*ms), 3),
+                        grouped(1000.0 / ms.max(1e-9), 0)
+                    )
+                })
+                .collect();
+            w!(
+                "Added up per saga (each part × its items per order): **{} ms of CPU** — {}.",
+                num(Some(total), 3),
+                cells.join(", ")
+            );
+            w!();
+        }
     }
     if !rep.statements.is_empty() {
         w!("## Most expensive statements (pg_stat_statements over the ladder, executor time)");
