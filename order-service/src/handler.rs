@@ -6,7 +6,7 @@
 use crate::store::{self, FinishOutcome};
 use async_trait::async_trait;
 use common::accepts::PaymentOutcome;
-use common::consumer::{EventHandler, HandleError};
+use common::consumer::{EventHandler, HandleError, Handled};
 use common::envelope::IncomingEvent;
 use common::metrics::Metrics;
 use common::outbox::OutboxBatch;
@@ -41,13 +41,17 @@ impl PaymentOutcomeHandler {
 impl EventHandler for PaymentOutcomeHandler {
     type Events = PaymentOutcome;
 
+    /// Only a PENDING order moves, once (the guarded update): a repeat finds
+    /// it final and changes nothing, so no inbox row is needed.
+    const IDEMPOTENT_BY_KEY: bool = true;
+
     async fn handle(
         &self,
         conn: &mut PgConnection,
         _event: &IncomingEvent,
         body: PaymentOutcome,
         _outbox: &mut OutboxBatch,
-    ) -> Result<(), HandleError> {
+    ) -> Result<Handled, HandleError> {
         let (order_id, status, reason): (Uuid, &str, Option<String>) = match body {
             PaymentOutcome::Succeeded(e) => (e.order_id, store::PAID, None),
             PaymentOutcome::Failed(e) => (e.order_id, store::PAYMENT_FAILED, Some(e.reason)),
@@ -62,11 +66,11 @@ impl EventHandler for PaymentOutcomeHandler {
                 self.finished.with_label_values(&[outcome]).inc();
                 self.duration.observe(duration.as_secs_f64());
                 tracing::info!(%order_id, status, duration_ms = duration.as_millis() as u64, "saga finished");
-                Ok(())
+                Ok(Handled::Applied)
             }
             FinishOutcome::AlreadyFinal => {
                 tracing::info!(%order_id, status, "order already final; event ignored");
-                Ok(())
+                Ok(Handled::AlreadyApplied)
             }
             FinishOutcome::UnknownOrder => {
                 Err(HandleError::Permanent(format!("unknown order {order_id}")))
