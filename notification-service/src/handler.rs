@@ -1,7 +1,8 @@
 //! One notification per order event: "order received" (email) from
 //! `order-created`, and the payment result from `notification-events` (email
-//! on success, sms on failure). Redeliveries add nothing: the source event id
-//! is unique, and so is each order's "received" and "payment result" pair.
+//! on success, sms on failure). Redeliveries add nothing: each order's
+//! "received" and "payment result" are unique (`notifications_one_per_kind`),
+//! and a repeated event has the same order and kind.
 
 use crate::domain::notification_for;
 use crate::store;

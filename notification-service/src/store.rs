@@ -7,7 +7,8 @@ use sqlx::{PgConnection, PgPool, Postgres, QueryBuilder};
 use uuid::Uuid;
 
 /// Stores `notification` for the event `source_event_id`; false when the
-/// event, or the order's notification of that kind, is already stored.
+/// order's notification of that kind is already stored (by this event or
+/// another one for the same order and kind).
 pub async fn insert(
     conn: &mut PgConnection,
     source_event_id: Uuid,
@@ -51,7 +52,8 @@ pub struct NotificationFilter<'a> {
 
 /// The listing's SQL names only the filters given, so each combination is a
 /// prepared statement of its own whose plan, custom or generic, can use the
-/// filter's index (`notifications_order_id`, `notifications_customer_id_id`).
+/// filter's index (`notifications_one_per_kind`, which leads with `order_id`;
+/// `notifications_customer_id_id`).
 pub fn list_query<'a>(filter: &NotificationFilter<'a>, limit: i64) -> QueryBuilder<'a, Postgres> {
     let mut query = QueryBuilder::new(
         "SELECT id, source_event_id, order_id, customer_id, kind, channel, message, created_at

@@ -185,6 +185,12 @@ pub async fn claim_idempotency_key(
 
 /// Moves a PENDING order to its final status. An order already final (a late
 /// or repeated event) never moves, and an unknown order is told apart.
+///
+/// The update is never HOT: `orders_pending_created_at`'s predicate names
+/// `status`. Without that index it would be (measured: 40 of 40 updates), but
+/// `saga_pending_orders`, `saga_oldest_pending_age_seconds` (every scrape) and
+/// `sagactl wait-quiet` would scan every order ever placed, and no index that
+/// finds PENDING orders can leave `status` out.
 pub async fn finish(
     conn: &mut PgConnection,
     id: Uuid,
