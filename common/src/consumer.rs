@@ -129,6 +129,32 @@ pub trait EventHandler: Send + Sync + 'static {
         body: Self::Events,
         outbox: &mut OutboxBatch,
     ) -> Result<Handled, HandleError>;
+
+    /// Applies a batch's events, in partition order, inside one transaction
+    /// and reports each, with the result [`Self::handle`] would give one
+    /// after the other (the default calls it so). A handler may write the
+    /// whole batch in fewer statements instead; a batch of one is how a
+    /// record is applied on its own.
+    async fn handle_batch(
+        &self,
+        conn: &mut PgConnection,
+        events: Vec<Decoded<'_, Self::Events>>,
+        outbox: &mut OutboxBatch,
+    ) -> Result<Vec<Handled>, HandleError> {
+        let mut handled = Vec::with_capacity(events.len());
+        for Decoded { event, body, span } in events {
+            let applied = self.handle(conn, event, body, outbox);
+            handled.push(applied.instrument(span.clone()).await?);
+        }
+        Ok(handled)
+    }
+}
+
+/// One event of a batch, decoded, with the span its log lines belong in.
+pub struct Decoded<'a, E> {
+    pub event: &'a IncomingEvent,
+    pub body: E,
+    pub span: &'a tracing::Span,
 }
 
 /// An [`EventHandler`] with its event set erased, so one loop runs any
@@ -141,13 +167,13 @@ trait AnyHandler: Send + Sync {
     /// Whether repeats are told apart by the inbox (not by the handler's key).
     fn uses_inbox(&self) -> bool;
 
-    /// Decodes the body (a mismatch is permanent), then handles it.
+    /// Decodes the bodies (a mismatch is permanent), then handles them.
     async fn apply(
         &self,
         conn: &mut PgConnection,
-        event: &IncomingEvent,
+        events: &[(&IncomingEvent, &tracing::Span)],
         outbox: &mut OutboxBatch,
-    ) -> Result<Handled, HandleError>;
+    ) -> Result<Vec<Handled>, HandleError>;
 }
 
 #[async_trait]
@@ -163,11 +189,15 @@ impl<H: EventHandler> AnyHandler for H {
     async fn apply(
         &self,
         conn: &mut PgConnection,
-        event: &IncomingEvent,
+        events: &[(&IncomingEvent, &tracing::Span)],
         outbox: &mut OutboxBatch,
-    ) -> Result<Handled, HandleError> {
-        let body = H::Events::decode(event)?;
-        self.handle(conn, event, body, outbox).await
+    ) -> Result<Vec<Handled>, HandleError> {
+        let mut decoded = Vec::with_capacity(events.len());
+        for &(event, span) in events {
+            let body = span.in_scope(|| H::Events::decode(event))?;
+            decoded.push(Decoded { event, body, span });
+        }
+        self.handle_batch(conn, decoded, outbox).await
     }
 }
 
@@ -443,23 +473,35 @@ impl ConsumerRuntime {
         } else {
             None
         };
+        // `remove`: a second copy of an id within the batch is a duplicate.
+        let seen: Vec<bool> = events
+            .iter()
+            .map(|event| {
+                new_ids
+                    .as_mut()
+                    .is_some_and(|ids| !ids.remove(&event.event_id))
+            })
+            .collect();
+        let unseen: Vec<(&IncomingEvent, &tracing::Span)> = events
+            .iter()
+            .zip(spans)
+            .zip(&seen)
+            .filter(|(_, seen)| !**seen)
+            .map(|(pair, _)| pair)
+            .collect();
         let mut outbox = self.outbox.batch();
-        let mut handled = Vec::with_capacity(events.len());
-        for (event, span) in events.iter().zip(spans) {
-            // `remove`: a second copy of an id within the batch is a duplicate.
-            let seen = new_ids
-                .as_mut()
-                .is_some_and(|ids| !ids.remove(&event.event_id));
-            handled.push(if seen {
-                Handled::AlreadyApplied
-            } else {
-                definition
-                    .handler
-                    .apply(&mut tx, event, &mut outbox)
-                    .instrument(span.clone())
-                    .await?
-            });
-        }
+        let mut applied = definition
+            .handler
+            .apply(&mut tx, &unseen, &mut outbox)
+            .await?
+            .into_iter();
+        let handled = seen
+            .into_iter()
+            .map(|seen| match seen {
+                true => Handled::AlreadyApplied,
+                false => applied.next().expect("one result per event handled"),
+            })
+            .collect();
         outbox.insert(&mut tx).await?;
         tx.commit().await?;
         self.outbox.committed();
