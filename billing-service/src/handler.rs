@@ -8,7 +8,7 @@ use crate::store::{self, NewPayment};
 use async_trait::async_trait;
 use chrono::Utc;
 use common::accepts::PaymentRequest;
-use common::consumer::{EventHandler, HandleError};
+use common::consumer::{EventHandler, HandleError, Handled};
 use common::envelope::IncomingEvent;
 use common::events::{PaymentFailed, PaymentSucceeded};
 use common::metrics::Metrics;
@@ -38,13 +38,18 @@ impl EventHandler for PaymentRequestHandler {
     /// Decoding checks the body against our limits (amount > 0, cents only).
     type Events = PaymentRequest;
 
+    /// The payment's primary key admits one decision per order, and a repeat
+    /// finds it (`already_decided` under the account lock, or the insert's
+    /// conflict) and pushes no outbox event: no inbox row is needed.
+    const IDEMPOTENT_BY_KEY: bool = true;
+
     async fn handle(
         &self,
         conn: &mut PgConnection,
         event: &IncomingEvent,
         body: PaymentRequest,
         outbox: &mut OutboxBatch,
-    ) -> Result<(), HandleError> {
+    ) -> Result<Handled, HandleError> {
         // v1 is v2 without a description, which informs no decision.
         let (request, description) = match body {
             PaymentRequest::Requested(v1) => (v1, None),
@@ -59,7 +64,7 @@ impl EventHandler for PaymentRequestHandler {
         .await?;
         if account.already_decided {
             tracing::info!(order_id = %request.order_id, "payment already decided; request ignored");
-            return Ok(());
+            return Ok(Handled::AlreadyApplied);
         }
         let latency = gateway_latency(request.order_id, &self.config.gateway);
         if !latency.is_zero() {
@@ -90,7 +95,9 @@ impl EventHandler for PaymentRequestHandler {
         )
         .await?
         else {
-            return Ok(());
+            // Decided meanwhile by a concurrent copy of the request.
+            tracing::info!(order_id = %request.order_id, "payment already decided; request ignored");
+            return Ok(Handled::AlreadyApplied);
         };
 
         let decided_at = payment.decided_at.with_timezone(&Utc);
@@ -131,6 +138,6 @@ impl EventHandler for PaymentRequestHandler {
             description = description.as_deref(),
             "payment decided"
         );
-        Ok(())
+        Ok(Handled::Applied)
     }
 }

@@ -113,8 +113,8 @@ pub struct OutboxConfig {
     /// `OUTBOX_RETENTION_SECS`, default 0: published rows are kept this long;
     /// 0 deletes them as soon as the broker acknowledged them.
     pub outbox_retention: Duration,
-    /// `INBOX_RETENTION_SECS`, default 86400: the deduplication window. Beyond
-    /// it, redeliveries are still absorbed by each service's own unique keys.
+    /// `INBOX_RETENTION_SECS`, default 86400: the deduplication window of
+    /// handlers that use the inbox (not `IDEMPOTENT_BY_KEY`).
     pub inbox_retention: Duration,
     /// `CLEANUP_INTERVAL_SECS`, default 60: how often expired rows are removed.
     pub cleanup_interval: Duration,

@@ -2,14 +2,17 @@
 //!
 //! Guarantee: a record's offset is stored (and later auto-committed) only
 //! after its effects are durable — the handler's state change, the inbox row
-//! and any outbox rows committed together — or after it was dead-lettered.
-//! Auto-commit therefore never acknowledges an unprocessed record. Records
-//! already fetched are applied in batches (one transaction, in partition
-//! order); a batch that cannot be applied whole is rolled back and its records
-//! are handled one at a time.
+//! if the handler uses one, and any outbox rows committed together — or after
+//! it was dead-lettered. Auto-commit therefore never acknowledges an
+//! unprocessed record. Records already fetched are applied in batches (one
+//! transaction, in partition order); a batch that cannot be applied whole is
+//! rolled back and its records are handled one at a time.
 //!
-//! - A record seen before (same consumer group and event id in the inbox) is
-//!   acknowledged and skipped.
+//! - A record applied before is acknowledged and counted as a duplicate. A
+//!   handler that declares [`EventHandler::IDEMPOTENT_BY_KEY`] tells so
+//!   itself, from a unique key of its own tables, and no inbox row is
+//!   written; for any other handler the inbox does (same consumer group and
+//!   event id already recorded: the handler is not called).
 //! - A record that can never succeed (bad envelope, not JSON, unknown type or
 //!   version, invalid body, a field beyond our limits, a database error the
 //!   record's content provokes) goes to `<topic>.dlq` with its key, value and
@@ -87,6 +90,17 @@ impl From<sqlx::Error> for HandleError {
     }
 }
 
+/// What handling an event did: `consumer_records_total{result}` counts an
+/// [`Handled::AlreadyApplied`] as a duplicate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Handled {
+    /// The event's effect is new.
+    Applied,
+    /// Its effect was already there (the same event again, or another event
+    /// for the same thing): nothing changed.
+    AlreadyApplied,
+}
+
 /// A service's reaction to the events of its topics.
 #[async_trait]
 pub trait EventHandler: Send + Sync + 'static {
@@ -94,17 +108,53 @@ pub trait EventHandler: Send + Sync + 'static {
     /// each record into it and dead-letters any other type or version.
     type Events: EventSet + Send;
 
+    /// True when `handle` itself makes any repeat change nothing, by a unique
+    /// key of its own tables, and reports it as [`Handled::AlreadyApplied`]:
+    /// the consumer then writes no inbox row for its events (one insert and
+    /// its later delete less per record). The key must hold for every way a
+    /// repeat arrives: the same event id redelivered, twice in one batch
+    /// (one transaction: the key sees the first copy's row), or handled by
+    /// two consumers at once around a rebalance (the key's conflict waits for
+    /// the other transaction). False: the inbox tells repeats apart.
+    const IDEMPOTENT_BY_KEY: bool = false;
+
     /// Applies the event, decoded into `body`, inside `conn`'s transaction
-    /// (which also holds the inbox row). Events pushed to `outbox` are
-    /// inserted in that same transaction, once for the whole batch, before
-    /// it commits.
+    /// (which also holds the inbox row, unless [`Self::IDEMPOTENT_BY_KEY`]).
+    /// Events pushed to `outbox` are inserted in that same transaction, once
+    /// for the whole batch, before it commits.
     async fn handle(
         &self,
         conn: &mut PgConnection,
         event: &IncomingEvent,
         body: Self::Events,
         outbox: &mut OutboxBatch,
-    ) -> Result<(), HandleError>;
+    ) -> Result<Handled, HandleError>;
+
+    /// Applies a batch's events, in partition order, inside one transaction
+    /// and reports each, with the result [`Self::handle`] would give one
+    /// after the other (the default calls it so). A handler may write the
+    /// whole batch in fewer statements instead; a batch of one is how a
+    /// record is applied on its own.
+    async fn handle_batch(
+        &self,
+        conn: &mut PgConnection,
+        events: Vec<Decoded<'_, Self::Events>>,
+        outbox: &mut OutboxBatch,
+    ) -> Result<Vec<Handled>, HandleError> {
+        let mut handled = Vec::with_capacity(events.len());
+        for Decoded { event, body, span } in events {
+            let applied = self.handle(conn, event, body, outbox);
+            handled.push(applied.instrument(span.clone()).await?);
+        }
+        Ok(handled)
+    }
+}
+
+/// One event of a batch, decoded, with the span its log lines belong in.
+pub struct Decoded<'a, E> {
+    pub event: &'a IncomingEvent,
+    pub body: E,
+    pub span: &'a tracing::Span,
 }
 
 /// An [`EventHandler`] with its event set erased, so one loop runs any
@@ -114,13 +164,16 @@ pub trait EventHandler: Send + Sync + 'static {
 trait AnyHandler: Send + Sync {
     fn accepts(&self, event: &IncomingEvent) -> bool;
 
-    /// Decodes the body (a mismatch is permanent), then handles it.
+    /// Whether repeats are told apart by the inbox (not by the handler's key).
+    fn uses_inbox(&self) -> bool;
+
+    /// Decodes the bodies (a mismatch is permanent), then handles them.
     async fn apply(
         &self,
         conn: &mut PgConnection,
-        event: &IncomingEvent,
+        events: &[(&IncomingEvent, &tracing::Span)],
         outbox: &mut OutboxBatch,
-    ) -> Result<(), HandleError>;
+    ) -> Result<Vec<Handled>, HandleError>;
 }
 
 #[async_trait]
@@ -129,21 +182,30 @@ impl<H: EventHandler> AnyHandler for H {
         H::Events::accepts(&event.event_type, event.event_version)
     }
 
+    fn uses_inbox(&self) -> bool {
+        !H::IDEMPOTENT_BY_KEY
+    }
+
     async fn apply(
         &self,
         conn: &mut PgConnection,
-        event: &IncomingEvent,
+        events: &[(&IncomingEvent, &tracing::Span)],
         outbox: &mut OutboxBatch,
-    ) -> Result<(), HandleError> {
-        let body = H::Events::decode(event)?;
-        self.handle(conn, event, body, outbox).await
+    ) -> Result<Vec<Handled>, HandleError> {
+        let mut decoded = Vec::with_capacity(events.len());
+        for &(event, span) in events {
+            let body = span.in_scope(|| H::Events::decode(event))?;
+            decoded.push(Decoded { event, body, span });
+        }
+        self.handle_batch(conn, decoded, outbox).await
     }
 }
 
 /// One consumer group over some of the catalogue's topics.
 #[derive(Clone)]
 pub struct ConsumerDefinition {
-    /// Consumer group id, also the inbox's `consumer_group`.
+    /// Consumer group id, also the inbox's `consumer_group` (for a handler
+    /// that uses the inbox).
     pub group: String,
     /// Logical topic names (the configured prefix is added).
     pub topics: Vec<&'static str>,
@@ -324,7 +386,8 @@ impl ConsumerRuntime {
                         );
                     }
                     // Only fails when the partition was revoked meanwhile;
-                    // the new owner will redeliver and the inbox dedupes.
+                    // the new owner will redeliver, and the inbox or the
+                    // handler's key tells the repeat.
                     Err(e) => tracing::warn!(error = %e, "could not store offset"),
                 }
             }
@@ -363,19 +426,13 @@ impl ConsumerRuntime {
             if let Some(events) = events {
                 let spans: Vec<tracing::Span> = events.iter().map(event_span).collect();
                 match self.apply_batch(definition, &events, &spans).await {
-                    Ok(first_times) => {
-                        return first_times
+                    Ok(handled) => {
+                        return handled
                             .into_iter()
                             .zip(&spans)
-                            .map(|(first_time, span)| {
+                            .map(|(handled, span)| {
                                 let _entered = span.enter();
-                                if first_time {
-                                    tracing::debug!(group = %definition.group, "event processed");
-                                    Outcome::Processed
-                                } else {
-                                    tracing::debug!(group = %definition.group, "duplicate event skipped");
-                                    Outcome::Duplicate
-                                }
+                                outcome_of(handled, &definition.group)
                             })
                             .collect();
                     }
@@ -398,35 +455,57 @@ impl ConsumerRuntime {
         outcomes
     }
 
-    /// One transaction for the whole batch: the inbox rows in one statement,
-    /// then the handler for each event seen for the first time, in order.
+    /// One transaction for the whole batch: the inbox rows in one statement
+    /// (for a handler that uses the inbox), then the handler for each event
+    /// not seen before, in order.
     async fn apply_batch(
         &self,
         definition: &ConsumerDefinition,
         events: &[IncomingEvent],
         spans: &[tracing::Span],
-    ) -> Result<Vec<bool>, HandleError> {
+    ) -> Result<Vec<Handled>, HandleError> {
         let mut tx = self.pool.begin().await?;
-        let refs: Vec<&IncomingEvent> = events.iter().collect();
-        let mut new_ids = crate::inbox::record_batch(&mut tx, &definition.group, &refs).await?;
+        // Without the inbox every event reaches the handler, whose key tells
+        // a repeat, a second copy within this batch included.
+        let mut new_ids = if definition.handler.uses_inbox() {
+            let refs: Vec<&IncomingEvent> = events.iter().collect();
+            Some(crate::inbox::record_batch(&mut tx, &definition.group, &refs).await?)
+        } else {
+            None
+        };
+        // `remove`: a second copy of an id within the batch is a duplicate.
+        let seen: Vec<bool> = events
+            .iter()
+            .map(|event| {
+                new_ids
+                    .as_mut()
+                    .is_some_and(|ids| !ids.remove(&event.event_id))
+            })
+            .collect();
+        let unseen: Vec<(&IncomingEvent, &tracing::Span)> = events
+            .iter()
+            .zip(spans)
+            .zip(&seen)
+            .filter(|(_, seen)| !**seen)
+            .map(|(pair, _)| pair)
+            .collect();
         let mut outbox = self.outbox.batch();
-        let mut first_times = Vec::with_capacity(events.len());
-        for (event, span) in events.iter().zip(spans) {
-            // `remove`: a second copy of an id within the batch is a duplicate.
-            let first_time = new_ids.remove(&event.event_id);
-            if first_time {
-                definition
-                    .handler
-                    .apply(&mut tx, event, &mut outbox)
-                    .instrument(span.clone())
-                    .await?;
-            }
-            first_times.push(first_time);
-        }
+        let mut applied = definition
+            .handler
+            .apply(&mut tx, &unseen, &mut outbox)
+            .await?
+            .into_iter();
+        let handled = seen
+            .into_iter()
+            .map(|seen| match seen {
+                true => Handled::AlreadyApplied,
+                false => applied.next().expect("one result per event handled"),
+            })
+            .collect();
         outbox.insert(&mut tx).await?;
         tx.commit().await?;
         self.outbox.committed();
-        Ok(first_times)
+        Ok(handled)
     }
 
     async fn process(
@@ -466,14 +545,7 @@ impl ConsumerRuntime {
         let mut attempts = 0;
         loop {
             match self.apply(definition, event).await {
-                Ok(true) => {
-                    tracing::debug!(group = %definition.group, "event processed");
-                    return Outcome::Processed;
-                }
-                Ok(false) => {
-                    tracing::debug!(group = %definition.group, "duplicate event skipped");
-                    return Outcome::Duplicate;
-                }
+                Ok(handled) => return outcome_of(handled, &definition.group),
                 Err(HandleError::Permanent(reason)) => {
                     return self
                         .dead_letter(definition, message, &reason, shutdown)
@@ -510,20 +582,20 @@ impl ConsumerRuntime {
     }
 
     /// One transaction for one record: a batch of one, already inside its
-    /// span. `Ok(false)` = duplicate.
+    /// span.
     async fn apply(
         &self,
         definition: &ConsumerDefinition,
         event: &IncomingEvent,
-    ) -> Result<bool, HandleError> {
-        let first_times = self
+    ) -> Result<Handled, HandleError> {
+        let handled = self
             .apply_batch(
                 definition,
                 std::slice::from_ref(event),
                 &[tracing::Span::none()],
             )
             .await?;
-        Ok(first_times[0])
+        Ok(handled[0])
     }
 
     /// Whether the database answers a trivial query now.
@@ -555,6 +627,20 @@ impl ConsumerRuntime {
         match written {
             Ok(()) => Outcome::DeadLettered,
             Err(crate::dlq::Interrupted) => Outcome::Interrupted,
+        }
+    }
+}
+
+/// The outcome a handled record is counted as, logged in the event's span.
+fn outcome_of(handled: Handled, group: &str) -> Outcome {
+    match handled {
+        Handled::Applied => {
+            tracing::debug!(group, "event processed");
+            Outcome::Processed
+        }
+        Handled::AlreadyApplied => {
+            tracing::debug!(group, "duplicate event skipped");
+            Outcome::Duplicate
         }
     }
 }

@@ -1,4 +1,9 @@
-//! The inbox: which events a consumer group has already applied.
+//! The inbox: which events a consumer group has already applied, for the
+//! handlers that cannot tell a repeat themselves. A handler whose effect is
+//! idempotent by a unique key of its own
+//! ([`crate::consumer::EventHandler::IDEMPOTENT_BY_KEY`]: all three services'
+//! handlers) writes no inbox row; the table and its cleanup stay for any
+//! other handler.
 
 use crate::envelope::IncomingEvent;
 use sqlx::PgConnection;

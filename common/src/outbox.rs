@@ -287,7 +287,7 @@ impl Relay {
     /// sequence numbers) librdkafka fails every later send of that producer:
     /// only a new one publishes again. The rows stay pending meanwhile, and
     /// the broker's idempotence does not span producers, so a row may be
-    /// published twice: the consumers' inboxes drop the copy.
+    /// published twice: the consumers find the copy already applied.
     fn renew_producer_after_fatal_error(&mut self) {
         let Some((code, reason)) = self.producer.client().fatal_error() else {
             return;

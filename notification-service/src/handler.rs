@@ -1,18 +1,20 @@
 //! One notification per order event: "order received" (email) from
 //! `order-created`, and the payment result from `notification-events` (email
-//! on success, sms on failure). Redeliveries add nothing: the source event id
-//! is unique, and so is each order's "received" and "payment result" pair.
+//! on success, sms on failure). Redeliveries add nothing: each order's
+//! "received" and "payment result" are unique (`notifications_one_per_kind`),
+//! and a repeated event has the same order and kind.
 
-use crate::domain::notification_for;
+use crate::domain::{notification_for, Notification};
 use crate::store;
 use async_trait::async_trait;
 use common::accepts::Notifiable;
-use common::consumer::{EventHandler, HandleError};
+use common::consumer::{Decoded, EventHandler, HandleError, Handled};
 use common::envelope::IncomingEvent;
 use common::metrics::Metrics;
 use common::outbox::OutboxBatch;
 use prometheus::IntCounterVec;
 use sqlx::PgConnection;
+use uuid::Uuid;
 
 pub struct NotificationHandler {
     /// `notifications_total{channel}`
@@ -34,20 +36,54 @@ impl NotificationHandler {
 impl EventHandler for NotificationHandler {
     type Events = Notifiable;
 
+    /// Each order has at most one "received" and one payment result
+    /// (`notifications_one_per_kind`), and a repeat of either inserts nothing:
+    /// no inbox row is needed.
+    const IDEMPOTENT_BY_KEY: bool = true;
+
     async fn handle(
         &self,
         conn: &mut PgConnection,
         event: &IncomingEvent,
         body: Notifiable,
+        outbox: &mut OutboxBatch,
+    ) -> Result<Handled, HandleError> {
+        let span = tracing::Span::current();
+        let one = vec![Decoded {
+            event,
+            body,
+            span: &span,
+        }];
+        Ok(self.handle_batch(conn, one, outbox).await?[0])
+    }
+
+    /// The batch's notifications in one statement.
+    async fn handle_batch(
+        &self,
+        conn: &mut PgConnection,
+        events: Vec<Decoded<'_, Notifiable>>,
         _outbox: &mut OutboxBatch,
-    ) -> Result<(), HandleError> {
-        let n = notification_for(body);
-        if store::insert(conn, event.event_id, &n).await? {
-            self.sent.with_label_values(&[n.channel]).inc();
-            tracing::info!(order_id = %n.order_id, kind = n.kind, channel = n.channel, "notification sent");
-        } else {
-            tracing::info!(order_id = %n.order_id, kind = n.kind, "order already notified; event ignored");
-        }
-        Ok(())
+    ) -> Result<Vec<Handled>, HandleError> {
+        let spans: Vec<&tracing::Span> = events.iter().map(|d| d.span).collect();
+        let notifications: Vec<(Uuid, Uuid, Notification)> = events
+            .into_iter()
+            .map(|d| (Uuid::now_v7(), d.event.event_id, notification_for(d.body)))
+            .collect();
+        let stored = store::insert_all(conn, &notifications).await?;
+        Ok(notifications
+            .iter()
+            .zip(spans)
+            .map(|((id, _, n), span)| {
+                let _entered = span.enter();
+                if stored.contains(id) {
+                    self.sent.with_label_values(&[n.channel]).inc();
+                    tracing::info!(order_id = %n.order_id, kind = n.kind, channel = n.channel, "notification sent");
+                    Handled::Applied
+                } else {
+                    tracing::info!(order_id = %n.order_id, kind = n.kind, "order already notified; event ignored");
+                    Handled::AlreadyApplied
+                }
+            })
+            .collect())
     }
 }

@@ -4,29 +4,39 @@ use crate::domain::Notification;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::{PgConnection, PgPool, Postgres, QueryBuilder};
+use std::collections::HashSet;
 use uuid::Uuid;
 
-/// Stores `notification` for the event `source_event_id`; false when the
-/// event, or the order's notification of that kind, is already stored.
-pub async fn insert(
+/// Stores each `(id, source event id, notification)` in one statement and
+/// returns the ids of those stored: any other's order already had its
+/// notification of that kind, stored before or by an earlier one of
+/// `notifications` (the rows are inserted in the order given, as `UNNEST`
+/// yields them).
+pub async fn insert_all(
     conn: &mut PgConnection,
-    source_event_id: Uuid,
-    notification: &Notification,
-) -> Result<bool, sqlx::Error> {
-    let stored = sqlx::query(
+    notifications: &[(Uuid, Uuid, Notification)],
+) -> Result<HashSet<Uuid>, sqlx::Error> {
+    let column = |f: fn(&(Uuid, Uuid, Notification)) -> Uuid| -> Vec<Uuid> {
+        notifications.iter().map(f).collect()
+    };
+    let text = |f: fn(&Notification) -> &str| -> Vec<&str> {
+        notifications.iter().map(|(_, _, n)| f(n)).collect()
+    };
+    let stored: Vec<Uuid> = sqlx::query_scalar(
         "INSERT INTO notifications (id, source_event_id, order_id, customer_id, kind, channel, message)
-         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
+         SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::text[], $7::text[])
+         ON CONFLICT DO NOTHING RETURNING id",
     )
-    .bind(Uuid::now_v7())
-    .bind(source_event_id)
-    .bind(notification.order_id)
-    .bind(&notification.customer_id)
-    .bind(notification.kind)
-    .bind(notification.channel)
-    .bind(&notification.message)
-    .execute(conn)
+    .bind(column(|(id, _, _)| *id))
+    .bind(column(|(_, source, _)| *source))
+    .bind(column(|(_, _, n)| n.order_id))
+    .bind(text(|n| &n.customer_id))
+    .bind(text(|n| n.kind))
+    .bind(text(|n| n.channel))
+    .bind(text(|n| &n.message))
+    .fetch_all(conn)
     .await?;
-    Ok(stored.rows_affected() == 1)
+    Ok(stored.into_iter().collect())
 }
 
 #[derive(Serialize, sqlx::FromRow)]
@@ -51,7 +61,8 @@ pub struct NotificationFilter<'a> {
 
 /// The listing's SQL names only the filters given, so each combination is a
 /// prepared statement of its own whose plan, custom or generic, can use the
-/// filter's index (`notifications_order_id`, `notifications_customer_id_id`).
+/// filter's index (`notifications_one_per_kind`, which leads with `order_id`;
+/// `notifications_customer_id_id`).
 pub fn list_query<'a>(filter: &NotificationFilter<'a>, limit: i64) -> QueryBuilder<'a, Postgres> {
     let mut query = QueryBuilder::new(
         "SELECT id, source_event_id, order_id, customer_id, kind, channel, message, created_at

@@ -3,10 +3,10 @@
 //! order is cancelled, its reason kept). A late or repeated event never moves
 //! a final order.
 
-use crate::store::{self, FinishOutcome};
+use crate::store::{self, Finish, FinishOutcome};
 use async_trait::async_trait;
 use common::accepts::PaymentOutcome;
-use common::consumer::{EventHandler, HandleError};
+use common::consumer::{Decoded, EventHandler, HandleError, Handled};
 use common::envelope::IncomingEvent;
 use common::metrics::Metrics;
 use common::outbox::OutboxBatch;
@@ -41,36 +41,81 @@ impl PaymentOutcomeHandler {
 impl EventHandler for PaymentOutcomeHandler {
     type Events = PaymentOutcome;
 
+    /// Only a PENDING order moves, once (the guarded update): a repeat finds
+    /// it final and changes nothing, so no inbox row is needed.
+    const IDEMPOTENT_BY_KEY: bool = true;
+
     async fn handle(
         &self,
         conn: &mut PgConnection,
-        _event: &IncomingEvent,
+        event: &IncomingEvent,
         body: PaymentOutcome,
+        outbox: &mut OutboxBatch,
+    ) -> Result<Handled, HandleError> {
+        let span = tracing::Span::current();
+        let one = vec![Decoded {
+            event,
+            body,
+            span: &span,
+        }];
+        Ok(self.handle_batch(conn, one, outbox).await?[0])
+    }
+
+    /// The batch's status changes in one statement.
+    async fn handle_batch(
+        &self,
+        conn: &mut PgConnection,
+        events: Vec<Decoded<'_, PaymentOutcome>>,
         _outbox: &mut OutboxBatch,
-    ) -> Result<(), HandleError> {
-        let (order_id, status, reason): (Uuid, &str, Option<String>) = match body {
-            PaymentOutcome::Succeeded(e) => (e.order_id, store::PAID, None),
-            PaymentOutcome::Failed(e) => (e.order_id, store::PAYMENT_FAILED, Some(e.reason)),
-        };
-        match store::finish(conn, order_id, status, reason.as_deref()).await? {
-            FinishOutcome::Finished { duration } => {
-                let outcome = if status == store::PAID {
-                    "paid"
-                } else {
-                    "payment_failed"
-                };
-                self.finished.with_label_values(&[outcome]).inc();
-                self.duration.observe(duration.as_secs_f64());
-                tracing::info!(%order_id, status, duration_ms = duration.as_millis() as u64, "saga finished");
-                Ok(())
-            }
-            FinishOutcome::AlreadyFinal => {
-                tracing::info!(%order_id, status, "order already final; event ignored");
-                Ok(())
-            }
-            FinishOutcome::UnknownOrder => {
-                Err(HandleError::Permanent(format!("unknown order {order_id}")))
-            }
+    ) -> Result<Vec<Handled>, HandleError> {
+        let spans: Vec<&tracing::Span> = events.iter().map(|d| d.span).collect();
+        let results: Vec<(Uuid, &str, Option<String>)> = events
+            .into_iter()
+            .map(|d| match d.body {
+                PaymentOutcome::Succeeded(e) => (e.order_id, store::PAID, None),
+                PaymentOutcome::Failed(e) => (e.order_id, store::PAYMENT_FAILED, Some(e.reason)),
+            })
+            .collect();
+        let finishes: Vec<Finish> = results
+            .iter()
+            .map(|(id, status, reason)| Finish {
+                id: *id,
+                status,
+                failure_reason: reason.as_deref(),
+            })
+            .collect();
+        let outcomes = store::finish_all(conn, &finishes).await?;
+        // Refused before anything is counted: the batch is rolled back.
+        if let Some(unknown) = finishes
+            .iter()
+            .zip(&outcomes)
+            .find(|(_, outcome)| matches!(outcome, FinishOutcome::UnknownOrder))
+        {
+            let order_id = unknown.0.id;
+            return Err(HandleError::Permanent(format!("unknown order {order_id}")));
         }
+        Ok(finishes
+            .iter()
+            .zip(outcomes)
+            .zip(spans)
+            .map(|((finish, outcome), span)| {
+                let _entered = span.enter();
+                let (order_id, status) = (finish.id, finish.status);
+                if let FinishOutcome::Finished { duration } = outcome {
+                    let outcome = if status == store::PAID {
+                        "paid"
+                    } else {
+                        "payment_failed"
+                    };
+                    self.finished.with_label_values(&[outcome]).inc();
+                    self.duration.observe(duration.as_secs_f64());
+                    tracing::info!(%order_id, status, duration_ms = duration.as_millis() as u64, "saga finished");
+                    Handled::Applied
+                } else {
+                    tracing::info!(%order_id, status, "order already final; event ignored");
+                    Handled::AlreadyApplied
+                }
+            })
+            .collect())
     }
 }

@@ -1,7 +1,7 @@
 //! `sagactl dlq list|show|replay`: the dead-letter topics, read without a
 //! consumer group (nothing is committed), and replay to the original topic.
-//! Replaying a record twice changes nothing downstream: consumers dedupe by
-//! event id. A copy that was cut to fit the topic ([`dlq::CUT`]) is shown
+//! Replaying a record twice changes nothing downstream: each consumer finds
+//! the event already applied. A copy that was cut to fit the topic ([`dlq::CUT`]) is shown
 //! and replayed from the whole original, kept in the `dead_letters` table of
 //! the service that refused it.
 

@@ -8,12 +8,12 @@ use common::testing::{assert_ready_and_migrated, spawn_app, spawn_app_with, Test
 use sqlx::migrate::Migrator;
 use std::time::Duration;
 
-const PROBE: ServiceDefaults = ServiceDefaults {
+pub(crate) const PROBE: ServiceDefaults = ServiceDefaults {
     name: "probe-service",
     http_port: 0,
     database: "probe",
 };
-static MIGRATOR: Migrator = sqlx::migrate!("tests/migrations");
+pub(crate) static MIGRATOR: Migrator = sqlx::migrate!("tests/migrations");
 
 fn probe() -> ServiceDefinition {
     ServiceDefinition {
@@ -64,6 +64,7 @@ async fn ready_answers_200_and_migrations_ran_when_both_dependencies_answer() {
             "inbox",
             "outbox",
             "probe",
+            "probe_effects",
         ],
     )
     .await;
@@ -150,6 +151,7 @@ async fn garbage_on_the_database_port_at_start_is_waited_out_until_postgres_answ
         "inbox",
         "outbox",
         "probe",
+        "probe_effects",
     ];
     assert_ready_and_migrated(&app, "probe-service", &tables).await;
 }

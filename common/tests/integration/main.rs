@@ -2,4 +2,5 @@
 //! Postgres and Kafka (`make test` starts them).
 
 mod app;
+mod consumer;
 mod kafka;

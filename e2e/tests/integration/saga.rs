@@ -227,6 +227,31 @@ async fn an_idempotency_key_replay_returns_the_same_order_and_starts_no_second_s
     assert_eq!(saga.payment_count(id).await, 1);
 }
 
+/// Sends `original` (a record a service published) again with `event_id`:
+/// the same record when that is its own id, else a second event for the
+/// same thing.
+async fn send_again(topic: &str, original: &rdkafka::message::OwnedMessage, event_id: &str) {
+    let original_header = |name| header(original, name).unwrap();
+    produce_raw(
+        topic,
+        std::str::from_utf8(original.key().unwrap()).unwrap(),
+        &[
+            (envelope::EVENT_ID, event_id),
+            (envelope::EVENT_TYPE, original_header(envelope::EVENT_TYPE)),
+            (
+                envelope::EVENT_VERSION,
+                original_header(envelope::EVENT_VERSION),
+            ),
+        ],
+        original.payload().unwrap(),
+    )
+    .await;
+}
+
+/// No consumer writes an inbox row for these events: each handler's own key
+/// (one payment per order, one notification per order and kind, a status
+/// that moves only from PENDING) must make every repeat change nothing, and
+/// the repeat must still count as a duplicate.
 #[tokio::test]
 async fn redelivered_and_repeated_events_change_nothing() {
     let saga = Saga::start().await;
@@ -236,73 +261,86 @@ async fn redelivered_and_repeated_events_change_nothing() {
     assert_eq!(order["status"], "PAID");
     saga.notifications_of(&id, 2).await;
 
-    // The very same PaymentRequested again (same event id), then a second one
-    // for the same order with a new event id.
-    let original = &read_topic(
-        &saga.topics.topic(topics::PAYMENT_REQUESTS),
-        1,
-        Duration::from_secs(10),
+    // Each topic's record once more with its own event id (a redelivery),
+    // then with a new event id (a second event for the same order and kind).
+    let [order_created, payment_requests, notification_events] = [
+        topics::ORDER_CREATED,
+        topics::PAYMENT_REQUESTS,
+        topics::NOTIFICATION_EVENTS,
+    ]
+    .map(|t| saga.topics.topic(t));
+    for topic in [&order_created, &payment_requests, &notification_events] {
+        let original = &read_topic(topic, 1, Duration::from_secs(10)).await[0];
+        let same_id = header(original, envelope::EVENT_ID).unwrap().to_owned();
+        let new_id = uuid::Uuid::now_v7().to_string();
+        for event_id in [&same_id, &new_id] {
+            send_again(topic, original, event_id).await;
+        }
+    }
+    // And a contradicting late result.
+    let late = json!({"orderId": id, "customerId": "dave", "amount": "146.99", "currency": "USD",
+                      "decidedAt": "2026-11-22T10:00:00Z", "reason": "late"});
+    let late_id = uuid::Uuid::now_v7().to_string();
+    produce_raw(
+        &notification_events,
+        &id,
+        &[
+            (envelope::EVENT_ID, &late_id),
+            (envelope::EVENT_TYPE, "PaymentFailed"),
+            (envelope::EVENT_VERSION, "1"),
+        ],
+        late.to_string().as_bytes(),
     )
-    .await[0];
-    let payload = original.payload().unwrap().to_vec();
-    let same_id = header(original, envelope::EVENT_ID).unwrap().to_owned();
-    let new_id = uuid::Uuid::now_v7().to_string();
-    for event_id in [same_id.as_str(), new_id.as_str()] {
-        produce_raw(
-            &saga.topics.topic(topics::PAYMENT_REQUESTS),
-            &id,
-            &[
-                (envelope::EVENT_ID, event_id),
-                (envelope::EVENT_TYPE, "PaymentRequested"),
-                (envelope::EVENT_VERSION, "1"),
-            ],
-            &payload,
-        )
-        .await;
-    }
-    // A repeated result with a new event id, and a contradicting late one.
-    let result = json!({"orderId": id, "customerId": "dave", "amount": "146.99", "currency": "USD",
-                        "decidedAt": "2026-11-22T10:00:00Z", "reason": "late"});
-    for event_type in ["PaymentSucceeded", "PaymentFailed"] {
-        let event_id = uuid::Uuid::now_v7().to_string();
-        produce_raw(
-            &saga.topics.topic(topics::NOTIFICATION_EVENTS),
-            &id,
-            &[
-                (envelope::EVENT_ID, &event_id),
-                (envelope::EVENT_TYPE, event_type),
-                (envelope::EVENT_VERSION, "1"),
-            ],
-            result.to_string().as_bytes(),
-        )
-        .await;
-    }
+    .await;
 
-    // Wait until each consumer has seen the extra records (its inbox grows).
-    for (app, expected) in [
-        (&saga.billing, 2i64),
-        (&saga.orders, 3),
-        (&saga.notifications, 4),
+    // Every repeat is counted as a duplicate, and the first records stay the
+    // only ones processed.
+    for (app, topic, duplicates) in [
+        (&saga.billing, &payment_requests, 2.0),
+        (&saga.notifications, &order_created, 2.0),
+        (&saga.notifications, &notification_events, 3.0),
+        (&saga.orders, &notification_events, 3.0),
     ] {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let seen: i64 = app.count("SELECT count(*) FROM inbox").await;
-            if seen >= expected || Instant::now() > deadline {
-                assert_eq!(seen, expected, "inbox rows in {}", app.db.name);
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+        for (result, expected) in [("duplicate", duplicates), ("processed", 1.0)] {
+            let labels = [("topic", topic.as_str()), ("result", result)];
+            let value = app
+                .metric_eventually("consumer_records_total", &labels, expected)
+                .await;
+            assert_eq!(value, expected, "{} {labels:?}", app.db.name);
         }
     }
     assert_eq!(saga.payment_count(&id).await, 1);
-    let decisions = saga.billing.metric("outbox_published_total", &[]).await;
-    assert_eq!(decisions, 1.0, "one PaymentSucceeded ever published");
-    let order: Value = saga.orders.get_json(&format!("/api/orders/{id}")).await;
+    let decisions = saga
+        .billing
+        .metric("payment_decisions_total", &[("outcome", "succeeded")])
+        .await;
+    let published = saga.billing.metric("outbox_published_total", &[]).await;
     assert_eq!(
-        order["status"], "PAID",
-        "a late PaymentFailed never moves a final order"
+        (decisions, published),
+        (1.0, 1.0),
+        "one decision, one PaymentSucceeded ever published"
     );
-    assert_eq!(saga.notifications_of(&id, 2).await.len(), 2);
+    let account: Value = saga.billing.get_json("/api/accounts/dave").await;
+    assert_eq!(account["spent"], "146.99", "charged once");
+    let final_order: Value = saga.orders.get_json(&format!("/api/orders/{id}")).await;
+    assert_eq!(
+        (&final_order["status"], &final_order["updatedAt"]),
+        (&order["status"], &order["updatedAt"]),
+        "a repeated or late result never moves a final order"
+    );
+    let finished = saga.orders.metric("saga_finished_total", &[]).await;
+    assert_eq!(finished, 1.0, "one status change");
+    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM notifications WHERE order_id = $1")
+        .bind(uuid::Uuid::parse_str(&id).unwrap())
+        .fetch_one(&saga.notifications.pool)
+        .await
+        .unwrap();
+    let sent = saga.notifications.metric("notifications_total", &[]).await;
+    assert_eq!(
+        (stored, sent),
+        (2, 2.0),
+        "order received and paid, once each"
+    );
 }
 
 #[tokio::test]

@@ -25,7 +25,7 @@ async fn notifications_are_listed_from_the_index_of_their_filter_in_custom_and_g
                 ..NotificationFilter::default()
             },
             format!("'{order_id}', 20"),
-            // notifications_order_id or notifications_one_per_kind: both lead with order_id.
+            // notifications_one_per_kind leads with order_id.
             "Index Cond: (order_id = ",
         ),
     ] {

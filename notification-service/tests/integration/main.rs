@@ -2,5 +2,6 @@
 //! the real local Postgres and Kafka (`make test` starts them).
 
 mod api;
+mod consumer;
 mod health;
 mod otlp;

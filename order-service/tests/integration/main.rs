@@ -3,6 +3,7 @@
 //! which need the three services, are in `e2e`.
 
 mod api;
+mod consumer;
 mod health;
 mod http_edges;
 mod overload;
