@@ -150,6 +150,24 @@ pub trait EventHandler: Send + Sync + 'static {
     }
 }
 
+/// [`EventHandler::handle`] of a handler that writes whole batches: the one
+/// event as a batch of one, so both paths run the same statements.
+pub async fn handle_as_batch<H: EventHandler + ?Sized>(
+    handler: &H,
+    conn: &mut PgConnection,
+    event: &IncomingEvent,
+    body: H::Events,
+    outbox: &mut OutboxBatch,
+) -> Result<Handled, HandleError> {
+    let span = tracing::Span::current();
+    let one = vec![Decoded {
+        event,
+        body,
+        span: &span,
+    }];
+    Ok(handler.handle_batch(conn, one, outbox).await?[0])
+}
+
 /// One event of a batch, decoded, with the span its log lines belong in.
 pub struct Decoded<'a, E> {
     pub event: &'a IncomingEvent,

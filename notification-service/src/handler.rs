@@ -48,13 +48,7 @@ impl EventHandler for NotificationHandler {
         body: Notifiable,
         outbox: &mut OutboxBatch,
     ) -> Result<Handled, HandleError> {
-        let span = tracing::Span::current();
-        let one = vec![Decoded {
-            event,
-            body,
-            span: &span,
-        }];
-        Ok(self.handle_batch(conn, one, outbox).await?[0])
+        common::consumer::handle_as_batch(self, conn, event, body, outbox).await
     }
 
     /// The batch's notifications in one statement.

@@ -52,13 +52,7 @@ impl EventHandler for PaymentOutcomeHandler {
         body: PaymentOutcome,
         outbox: &mut OutboxBatch,
     ) -> Result<Handled, HandleError> {
-        let span = tracing::Span::current();
-        let one = vec![Decoded {
-            event,
-            body,
-            span: &span,
-        }];
-        Ok(self.handle_batch(conn, one, outbox).await?[0])
+        common::consumer::handle_as_batch(self, conn, event, body, outbox).await
     }
 
     /// The batch's status changes in one statement.

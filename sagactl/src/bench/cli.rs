@@ -105,28 +105,8 @@ pub enum BenchCommand {
     /// each relay and each consumer draining its backlog alone, with CPU per
     /// item; WORK/components.json. Restarts the services through STACK.
     Components {
-        work: PathBuf,
-        /// scripts/stack.sh
-        #[arg(long)]
-        stack: PathBuf,
-        /// Where stack.sh keeps the services' pid files.
-        #[arg(long)]
-        run_dir: PathBuf,
-        #[arg(long)]
-        loadgen: PathBuf,
-        /// Orders/s offered to the POST path, and for how many seconds.
-        #[arg(long)]
-        rate: u64,
-        #[arg(long)]
-        secs: u64,
-        /// kafka=PID and postgres=PID.
-        #[arg(long = "tree")]
-        trees: Vec<Tree>,
-        #[arg(long)]
-        metrics: Vec<Endpoint>,
-        /// Longest wait for one backlog, seconds.
-        #[arg(long, default_value_t = 300)]
-        timeout: u64,
+        #[command(flatten)]
+        options: components::Options,
         /// Then the flame graphs: orders/s and seconds recorded (0: none),
         /// drawn into OUT_DIR/STAMP-flame-<service>.svg; WORK/flames.json.
         #[arg(long, default_value_t = 500)]
@@ -281,33 +261,14 @@ pub async fn run(command: BenchCommand, env: &Env) -> anyhow::Result<u8> {
             println!("{verdict}");
         }
         BenchCommand::Components {
-            work,
-            stack,
-            run_dir,
-            loadgen,
-            rate,
-            secs,
-            trees,
-            metrics,
-            timeout,
+            mut options,
             flame_rate,
             flame_secs,
             out_dir,
             stamp,
         } => {
-            let mut options = components::Options {
-                work: work.clone(),
-                stack,
-                run_dir,
-                loadgen,
-                rate,
-                secs,
-                trees,
-                metrics,
-                timeout: Duration::from_secs(timeout),
-            };
             let measured = components::run(&options, &env.sources()?).await?;
-            dump(&components::path(&work), &measured)?;
+            dump(&components::path(&options.work), &measured)?;
             if flame_secs > 0 {
                 (options.rate, options.secs) = (flame_rate, flame_secs);
                 let flames = flame::record(&options, &super::SERVICES, &out_dir, &stamp).await?;
@@ -323,7 +284,7 @@ pub async fn run(command: BenchCommand, env: &Env) -> anyhow::Result<u8> {
                         }
                     }
                 }
-                dump(&flame::path(&work), &flames)?;
+                dump(&flame::path(&options.work), &flames)?;
             }
         }
         BenchCommand::Sagas { since_ms } => {

@@ -40,23 +40,33 @@ pub struct Component {
     pub refused_share: Option<f64>,
 }
 
-/// Where the processes are and how to start them.
+/// Where the processes are and how to start them (`sagactl bench components`).
+#[derive(clap::Args)]
 pub struct Options {
+    /// The run's work directory: components.json (and flames.json) go there.
     pub work: PathBuf,
     /// scripts/stack.sh
+    #[arg(long)]
     pub stack: PathBuf,
     /// Where stack.sh writes `<service>.pid`.
+    #[arg(long)]
     pub run_dir: PathBuf,
+    #[arg(long)]
     pub loadgen: PathBuf,
-    /// The POST path's offered rate and duration.
+    /// Orders/s offered to the POST path, and for how many seconds.
+    #[arg(long)]
     pub rate: u64,
+    #[arg(long)]
     pub secs: u64,
-    /// Kafka's and Postgres's process trees.
+    /// kafka=PID and postgres=PID.
+    #[arg(long = "tree")]
     pub trees: Vec<Tree>,
-    /// Each service's metrics endpoint.
+    /// NAME=URL of each service's metrics.
+    #[arg(long)]
     pub metrics: Vec<Endpoint>,
-    /// Longest wait for one backlog to drain.
-    pub timeout: Duration,
+    /// Longest wait for one backlog to drain, seconds.
+    #[arg(long = "timeout", default_value_t = 300)]
+    pub timeout_secs: u64,
 }
 
 impl Options {
@@ -240,7 +250,7 @@ async fn drain(opts: &Options, phase: Phase) -> anyhow::Result<Component> {
     });
     let client = reqwest::Client::new();
     let url = opts.endpoint(service)?.to_owned();
-    let deadline = Instant::now() + opts.timeout;
+    let deadline = Instant::now() + Duration::from_secs(opts.timeout_secs);
     // The last reading before the counter moved: when and how much CPU.
     let mut start: Option<(Instant, BTreeMap<String, u64>)> = None;
     let mut pid: Option<u32> = None;
@@ -248,7 +258,7 @@ async fn drain(opts: &Options, phase: Phase) -> anyhow::Result<Component> {
         if Instant::now() > deadline {
             bail!(
                 "{part} of {service}: {expected} {unit} not drained within {} s",
-                opts.timeout.as_secs()
+                opts.timeout_secs
             );
         }
         if pid.is_none() {

@@ -23,6 +23,15 @@ fn yes(b: bool) -> &'static str {
     }
 }
 
+/// The stack's process trees, in the order of the report's CPU tables.
+const STACK_TREES: [&str; 5] = [
+    "order-service",
+    "billing-service",
+    "notification-service",
+    "kafka",
+    "postgres",
+];
+
 pub fn render(rep: &Report) -> String {
     let mut out = String::new();
     // Writing to a String cannot fail.
@@ -205,14 +214,8 @@ pub fn render(rep: &Report) -> String {
     w!();
     let cores = m.cores.max(1);
     // The load generator's tree is named k6 whichever generator ran.
-    let names = [
-        "order-service",
-        "billing-service",
-        "notification-service",
-        "kafka",
-        "postgres",
-        "k6",
-    ];
+    let mut names = STACK_TREES.to_vec();
+    names.push(super::step::LOAD_TREE);
     w!(
         "CPU during each step, % of one core ({cores} cores = {} %):",
         cores * 100
@@ -435,13 +438,7 @@ fn cost_by_part(rep: &Report) -> String {
     macro_rules! w {
         ($($arg:tt)*) => { writeln!(out, $($arg)*).expect("write to a String") };
     }
-    let names = [
-        "order-service",
-        "billing-service",
-        "notification-service",
-        "kafka",
-        "postgres",
-    ];
+    let names = STACK_TREES;
     w!("CPU-milliseconds per completed saga during each step (load generator excluded):");
     w!();
     w!("| orders/s | {} | total |", names.join(" | "));
