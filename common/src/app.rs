@@ -330,6 +330,7 @@ impl BackgroundStarter {
                 kafka: self.config.kafka.clone(),
                 client_id: format!("{}-{}", self.config.service_name, definition.group),
                 batch_size: self.config.consumer_batch_size,
+                batch_wait: self.config.consumer_batch_wait,
                 max_attempts: self.config.consumer_max_attempts,
                 metrics: self.definition.metrics.clone(),
             };

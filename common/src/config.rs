@@ -30,6 +30,11 @@ pub struct ServiceConfig {
     /// `CONSUMER_BATCH_SIZE`, default 200: at most this many records already
     /// fetched are applied in one transaction (1 = a transaction per record).
     pub consumer_batch_size: usize,
+    /// `CONSUMER_BATCH_WAIT_MS`, default 5: after a batch's first record the
+    /// consumer waits this long for more, so a batch holds what arrived
+    /// meanwhile rather than one record per transaction (0 = apply what is
+    /// already fetched at once).
+    pub consumer_batch_wait: Duration,
     /// `CONSUMER_MAX_ATTEMPTS`, default 10: a record whose handling keeps
     /// failing with a transient error while the database answers is
     /// dead-lettered after this many attempts (about 20 s with the backoff).
@@ -110,6 +115,10 @@ pub struct OutboxConfig {
     /// `OUTBOX_POLL_INTERVAL_MS`, default 200: the relay also polls, to pick up
     /// rows committed by other replicas (its own writers wake it at once).
     pub poll_interval: Duration,
+    /// `OUTBOX_BATCH_WAIT_MS`, default 5: woken by a commit of its own
+    /// service, the relay waits this long before reading, so the commits
+    /// that follow go in the same batch (0 = read at once).
+    pub batch_wait: Duration,
     /// `OUTBOX_RETENTION_SECS`, default 0: published rows are kept this long;
     /// 0 deletes them as soon as the broker acknowledged them.
     pub outbox_retention: Duration,
@@ -190,11 +199,13 @@ impl ServiceConfig {
             outbox: OutboxConfig {
                 batch_size: vars.parsed("OUTBOX_BATCH_SIZE", 500)?,
                 poll_interval: Duration::from_millis(vars.parsed("OUTBOX_POLL_INTERVAL_MS", 200)?),
+                batch_wait: Duration::from_millis(vars.parsed("OUTBOX_BATCH_WAIT_MS", 5)?),
                 outbox_retention: Duration::from_secs(vars.parsed("OUTBOX_RETENTION_SECS", 0)?),
                 inbox_retention: Duration::from_secs(vars.parsed("INBOX_RETENTION_SECS", 86400)?),
                 cleanup_interval: Duration::from_secs(vars.parsed("CLEANUP_INTERVAL_SECS", 60)?),
             },
             consumer_batch_size: vars.positive("CONSUMER_BATCH_SIZE", 200)?,
+            consumer_batch_wait: Duration::from_millis(vars.parsed("CONSUMER_BATCH_WAIT_MS", 5)?),
             consumer_max_attempts: vars.positive("CONSUMER_MAX_ATTEMPTS", 10)?,
             consumer_stall_threshold: Duration::from_secs(
                 vars.parsed("CONSUMER_STALL_THRESHOLD_SECS", 30)?,
@@ -348,6 +359,22 @@ mod tests {
         assert_eq!(c.http.max_connections_per_worker, None);
         assert!(c.admin_token.is_none());
         assert!(c.relay_enabled && c.consumers_enabled);
+        assert_eq!(c.consumer_batch_wait, Duration::from_millis(5));
+        assert_eq!(c.outbox.batch_wait, Duration::from_millis(5));
+    }
+
+    #[test]
+    fn the_batching_windows_can_be_closed_and_a_bad_one_is_named() {
+        let c = config(&[
+            ("CONSUMER_BATCH_WAIT_MS", "0"),
+            ("OUTBOX_BATCH_WAIT_MS", "0"),
+        ])
+        .unwrap();
+        assert!(c.consumer_batch_wait.is_zero() && c.outbox.batch_wait.is_zero());
+        for variable in ["CONSUMER_BATCH_WAIT_MS", "OUTBOX_BATCH_WAIT_MS"] {
+            let e = config(&[(variable, "-5")]).unwrap_err();
+            assert_eq!(e.variable, variable);
+        }
     }
 
     #[test]

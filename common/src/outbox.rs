@@ -260,7 +260,13 @@ impl Relay {
                 Ok(_) => {
                     backoff = Duration::from_millis(100);
                     tokio::select! {
-                        () = self.outbox.wake.notified() => {}
+                        () = self.outbox.wake.notified() => {
+                            // The commits that follow this one join its batch.
+                            tokio::select! {
+                                () = tokio::time::sleep(self.config.batch_wait) => {}
+                                _ = shutdown.changed() => {}
+                            }
+                        }
                         () = tokio::time::sleep(self.config.poll_interval) => {}
                         _ = shutdown.changed() => {}
                     }

@@ -184,6 +184,19 @@ pub async fn spawn_app_with(
     start(definition, topics, db, customise).await
 }
 
+/// Like [`spawn_app`], on a database the test prepared (e.g. one migrated
+/// only up to an older version, with rows of that version in it).
+pub async fn spawn_app_on(
+    definition: ServiceDefinition,
+    topics: &TestTopics,
+    db: TestDatabase,
+) -> TestApp {
+    let app = start(definition, topics, db, |_| {}).await;
+    let (status, body) = app.readiness_until(200, Duration::from_secs(30)).await;
+    assert_eq!(status, 200, "service not ready: {body}");
+    app
+}
+
 async fn start(
     definition: ServiceDefinition,
     topics: &TestTopics,

@@ -1,4 +1,4 @@
-//! The orders database: orders, items and idempotency keys.
+//! The orders database: orders (their items in their row) and idempotency keys.
 
 use crate::domain::{NewOrder, NewOrderItem};
 use chrono::{DateTime, Utc};
@@ -35,9 +35,9 @@ pub struct OrderView {
 const ORDER_COLUMNS: &str =
     "id, customer_id, status, total_amount, currency::text AS currency, failure_reason, created_at, updated_at";
 
-/// Stores the order, its items and its outbox rows in ONE statement: atomic
-/// on its own (no explicit transaction needed) and one round trip. The items'
-/// foreign key is checked at the end of the statement, when the order exists.
+/// Stores the order (its items in its row) and its outbox rows in ONE
+/// statement: atomic on its own (no explicit transaction needed) and one
+/// round trip.
 pub async fn insert(
     conn: &mut PgConnection,
     id: Uuid,
@@ -45,24 +45,18 @@ pub async fn insert(
     order: &NewOrder,
     events: OutboxBatch,
 ) -> Result<OrderView, sqlx::Error> {
-    let lines: Vec<i32> = (1..=order.items.len() as i32).collect();
-    let products: Vec<&str> = order.items.iter().map(|i| i.product_id.as_str()).collect();
-    let names: Vec<&str> = order.items.iter().map(|i| i.name.as_str()).collect();
-    let quantities: Vec<i32> = order.items.iter().map(|i| i.quantity).collect();
-    let prices: Vec<Decimal> = order.items.iter().map(|i| i.unit_price).collect();
+    let lines: Vec<OrderLine> = order.items.iter().map(NewOrderItem::line).collect();
+    let items = serde_json::to_string(&lines).map_err(|e| sqlx::Error::Encode(e.into()))?;
     let sql = format!(
         "WITH new_order AS (
-             INSERT INTO orders (id, customer_id, total_amount, currency, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $5)
+             INSERT INTO orders (id, customer_id, total_amount, currency, created_at, updated_at, items)
+             VALUES ($1, $2, $3, $4, $5, $5, $6::jsonb)
              RETURNING {ORDER_COLUMNS}
-         ), new_items AS (
-             INSERT INTO order_items (order_id, line, product_id, name, quantity, unit_price)
-             SELECT $1, * FROM UNNEST($6::int[], $7::text[], $8::text[], $9::int[], $10::numeric[])
          ), new_events AS (
              {}
          )
          SELECT * FROM new_order",
-        OutboxBatch::insert_sql(11)
+        OutboxBatch::insert_sql(7)
     );
     let query = sqlx::query_as(&sql)
         .bind(id)
@@ -70,43 +64,33 @@ pub async fn insert(
         .bind(order.total_amount)
         .bind(&order.currency)
         .bind(created_at)
-        .bind(&lines)
-        .bind(&products)
-        .bind(&names)
-        .bind(&quantities)
-        .bind(&prices);
+        .bind(items);
     let mut view: OrderView = events.bind(query).fetch_one(&mut *conn).await?;
-    view.items = Some(order.items.iter().map(NewOrderItem::line).collect());
+    view.items = Some(lines);
     Ok(view)
 }
 
 pub async fn find(pool: &PgPool, id: Uuid) -> Result<Option<OrderView>, sqlx::Error> {
-    let Some(mut view) = sqlx::query_as::<_, OrderView>(&format!(
-        "SELECT {ORDER_COLUMNS} FROM orders WHERE id = $1"
+    let Some((mut view, items)) = sqlx::query_as::<_, ViewWithItems>(&format!(
+        "SELECT {ORDER_COLUMNS}, items::text AS items_json FROM orders WHERE id = $1"
     ))
     .bind(id)
     .fetch_optional(pool)
     .await?
-    else {
+    .map(|row| (row.view, row.items_json)) else {
         return Ok(None);
     };
-    let items: Vec<(String, String, Decimal, i32, Decimal)> = sqlx::query_as(
-        "SELECT product_id, name, unit_price, quantity, unit_price * quantity
-           FROM order_items WHERE order_id = $1 ORDER BY line",
-    )
-    .bind(id)
-    .fetch_all(pool)
-    .await?;
-    // The event type is part of the contract, which knows nothing of sqlx.
-    let line = |(product_id, name, price, quantity, subtotal)| OrderLine {
-        product_id,
-        name,
-        price,
-        quantity,
-        subtotal,
-    };
-    view.items = Some(items.into_iter().map(line).collect());
+    let lines = serde_json::from_str(&items).map_err(|e| sqlx::Error::Decode(e.into()))?;
+    view.items = Some(lines);
     Ok(Some(view))
+}
+
+/// An order with its items as stored (JSON text, decoded by the caller).
+#[derive(sqlx::FromRow)]
+struct ViewWithItems {
+    #[sqlx(flatten)]
+    view: OrderView,
+    items_json: String,
 }
 
 /// The filters of `GET /api/orders`.

@@ -8,7 +8,6 @@ common::health_tests!(
         "dead_letters",
         "idempotency_keys",
         "inbox",
-        "order_items",
         "orders",
         "outbox"
     ]

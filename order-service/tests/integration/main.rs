@@ -11,3 +11,4 @@ mod properties;
 mod refusal_log;
 mod shutdown;
 mod support;
+mod upgrade;
