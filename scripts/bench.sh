@@ -32,7 +32,7 @@ GRACE_SECS=${BENCH_GRACE_SECS:-2}
 DRAINED_OK_SECS=${BENCH_DRAINED_OK_SECS:-10}
 MAX_VUS=${BENCH_MAX_VUS:-1000}
 PGBENCH_CLIENTS=${BENCH_PGBENCH_CLIENTS:-8}
-# librdkafka's default, which the services' producers use.
+# librdkafka's default, for the broker's limit with full batches (the services' relays linger 1 ms).
 KAFKA_LINGER_MS=5
 # PostgreSQL flushes a backend's statistics at most once a second, and an idle
 # backend's only after 10 s: commit counters are read 11 s after the last load.

@@ -184,6 +184,9 @@ pub fn header_text<'a, M: Message>(message: &'a M, name: &str) -> Option<&'a str
 
 /// A producer with the durability the outbox relies on: `acks=all` and
 /// idempotence, so a retried send never duplicates or reorders a record.
+/// How long librdkafka waits for more records before it sends a request.
+pub const PRODUCER_LINGER_MS: &str = "1";
+
 pub fn create_producer(kafka: &KafkaConfig, client_id: &str) -> Result<SagaProducer, KafkaError> {
     create_producer_with(kafka, client_id, KafkaContext::default())
 }
@@ -200,6 +203,11 @@ pub fn create_producer_with(
         // Fail a send after 15 s instead of librdkafka's 5 minutes, so the
         // outbox row is retried (and the failure is visible) promptly.
         .set("message.timeout.ms", "15000")
+        // The relay hands over a whole batch at once and then waits for its
+        // acknowledgements: lingering longer than librdkafka needs to take
+        // them in (its default is 5 ms) gathers nothing more, it only adds
+        // latency to every event.
+        .set("linger.ms", PRODUCER_LINGER_MS)
         .create_with_context(context)
 }
 

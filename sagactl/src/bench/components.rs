@@ -84,24 +84,11 @@ impl Options {
 
     /// Runs `stack.sh <verb> <service>` with `env`, its output in the log.
     fn stack(&self, verb: &str, service: &str, env: &[(&str, &str)]) -> anyhow::Result<()> {
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.log())?;
-        let status = Command::new(&self.stack)
-            .args([verb, service])
-            .envs(env.iter().copied())
-            .stdout(log.try_clone()?)
-            .stderr(log)
-            .status()
-            .with_context(|| format!("running {}", self.stack.display()))?;
-        if !status.success() {
-            bail!(
-                "`stack.sh {verb} {service}` failed; see {}",
-                self.log().display()
-            );
-        }
-        Ok(())
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        run_stack(&self.stack, &self.log(), verb, service, &env)
     }
 
     pub fn pid(&self, service: &str) -> anyhow::Result<u32> {
@@ -213,6 +200,32 @@ impl Phase {
     }
 }
 
+/// `stack.sh <verb> <service>` with `env`, its output appended to `log`.
+fn run_stack(
+    stack: &Path,
+    log: &Path,
+    verb: &str,
+    service: &str,
+    env: &[(String, String)],
+) -> anyhow::Result<()> {
+    let output = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)?;
+    let status = Command::new(stack)
+        .args([verb, service])
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .stdout(output.try_clone()?)
+        .stderr(output)
+        .stdin(Stdio::null())
+        .status()
+        .with_context(|| format!("running {}", stack.display()))?;
+    if !status.success() {
+        bail!("`stack.sh {verb} {service}` failed; see {}", log.display());
+    }
+    Ok(())
+}
+
 /// Starts the phase's service (stopping it first when running) and
 /// measures it until its counter has grown by the expected number. Time and
 /// CPU run from the last reading before the counter moved, so start-up and
@@ -228,26 +241,13 @@ async fn drain(opts: &Options, phase: Phase) -> anyhow::Result<Component> {
     } = phase;
     opts.stack("down", service, &[])?;
     // Started in the background: the drain may begin before it reports ready.
-    let stack = opts.stack.clone();
-    let log = opts.log();
+    let (stack, log) = (opts.stack.clone(), opts.log());
     let env: Vec<(String, String)> = env
         .iter()
         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
         .collect();
-    let name = service.to_owned();
-    let starting = tokio::task::spawn_blocking(move || {
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(log)?;
-        Command::new(stack)
-            .args(["up", &name])
-            .envs(env)
-            .stdout(log.try_clone()?)
-            .stderr(log)
-            .stdin(Stdio::null())
-            .status()
-    });
+    let starting =
+        tokio::task::spawn_blocking(move || run_stack(&stack, &log, "up", service, &env));
     let client = reqwest::Client::new();
     let url = opts.endpoint(service)?.to_owned();
     let deadline = Instant::now() + Duration::from_secs(opts.timeout_secs);
@@ -286,15 +286,7 @@ async fn drain(opts: &Options, phase: Phase) -> anyhow::Result<Component> {
             let (from, before) = start.expect("set above");
             let after = cpu(&trees);
             let seconds = now.duration_since(from).as_secs_f64();
-            let status = starting
-                .await?
-                .with_context(|| format!("starting {service}"))?;
-            if !status.success() {
-                bail!(
-                    "`stack.sh up {service}` failed; see {}",
-                    opts.log().display()
-                );
-            }
+            starting.await??;
             let result = component(
                 part,
                 service,
