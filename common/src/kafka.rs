@@ -182,11 +182,11 @@ pub fn header_text<'a, M: Message>(message: &'a M, name: &str) -> Option<&'a str
     envelope::header_text(headers(message), name)
 }
 
+/// How long librdkafka waits for more records before it sends a request.
+const PRODUCER_LINGER_MS: &str = "1";
+
 /// A producer with the durability the outbox relies on: `acks=all` and
 /// idempotence, so a retried send never duplicates or reorders a record.
-/// How long librdkafka waits for more records before it sends a request.
-pub const PRODUCER_LINGER_MS: &str = "1";
-
 pub fn create_producer(kafka: &KafkaConfig, client_id: &str) -> Result<SagaProducer, KafkaError> {
     create_producer_with(kafka, client_id, KafkaContext::default())
 }
