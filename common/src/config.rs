@@ -110,7 +110,8 @@ use contract::secret::{self, ExposeSecret, SecretString, SettingError};
 
 #[derive(Debug, Clone)]
 pub struct OutboxConfig {
-    /// `OUTBOX_BATCH_SIZE`, default 500: rows the relay publishes per transaction.
+    /// `OUTBOX_BATCH_SIZE`, default 500 (at least 1): rows the relay publishes
+    /// per transaction.
     pub batch_size: i64,
     /// `OUTBOX_POLL_INTERVAL_MS`, default 200: the relay also polls, to pick up
     /// rows committed by other replicas (its own writers wake it at once).
@@ -197,7 +198,8 @@ impl ServiceConfig {
             },
             kafka: KafkaConfig::from_lookup(&lookup)?,
             outbox: OutboxConfig {
-                batch_size: vars.parsed("OUTBOX_BATCH_SIZE", 500)?,
+                // Zero would relay nothing, ever: refused like a negative.
+                batch_size: vars.positive("OUTBOX_BATCH_SIZE", 500u32)?.into(),
                 poll_interval: Duration::from_millis(vars.parsed("OUTBOX_POLL_INTERVAL_MS", 200)?),
                 batch_wait: Duration::from_millis(vars.parsed("OUTBOX_BATCH_WAIT_MS", 5)?),
                 outbox_retention: Duration::from_secs(vars.parsed("OUTBOX_RETENTION_SECS", 0)?),
@@ -361,6 +363,17 @@ mod tests {
         assert!(c.relay_enabled && c.consumers_enabled);
         assert_eq!(c.consumer_batch_wait, Duration::from_millis(5));
         assert_eq!(c.outbox.batch_wait, Duration::from_millis(5));
+    }
+
+    #[test]
+    fn a_relay_batch_size_that_would_publish_nothing_is_refused() {
+        for bad in ["0", "-1"] {
+            let e = config(&[("OUTBOX_BATCH_SIZE", bad)]).unwrap_err();
+            assert_eq!(e.variable, "OUTBOX_BATCH_SIZE", "{bad}");
+        }
+        assert_eq!(config(&[]).unwrap().outbox.batch_size, 500);
+        let c = config(&[("OUTBOX_BATCH_SIZE", "50")]).unwrap();
+        assert_eq!(c.outbox.batch_size, 50);
     }
 
     #[test]
