@@ -181,6 +181,8 @@ async fn the_relay_publishes_rows_in_order_with_the_envelope_and_cleanup_bounds_
         c.outbox.outbox_retention = Duration::from_secs(1);
         c.outbox.inbox_retention = Duration::from_secs(3600);
         c.outbox.cleanup_interval = Duration::from_millis(300);
+        // Twenty rows make seven batches chained in one transaction.
+        c.outbox.batch_size = 3;
     })
     .await;
     app.readiness_until(200, Duration::from_secs(30)).await;
@@ -229,6 +231,53 @@ async fn the_relay_publishes_rows_in_order_with_the_envelope_and_cleanup_bounds_
     }
     assert_eq!(app.count("SELECT count(*) FROM outbox").await, 0);
     assert_eq!(app.count("SELECT count(*) FROM inbox").await, 1);
+}
+
+#[tokio::test]
+async fn a_backlog_of_many_batches_is_published_once_each_in_order_and_deleted() {
+    use common::outbox::Outbox;
+    use rdkafka::message::Message;
+    const ROWS: i32 = 120;
+    let topics = TestTopics::create().await;
+    // 120 rows committed at once, in batches of 7: 18 batches, chained over
+    // three relay transactions.
+    let app = spawn_app_with(probe(), &topics, |c| c.outbox.batch_size = 7).await;
+    app.readiness_until(200, Duration::from_secs(30)).await;
+    let outbox = Outbox::new("probe-service");
+    let mut tx = app.pool.begin().await.unwrap();
+    for n in 0..ROWS {
+        outbox.add(&mut tx, &Probe { n }, None).await.unwrap();
+    }
+    tx.commit().await.unwrap();
+    outbox.committed();
+
+    let records = common::testing::read_topic(
+        &topics.topic(common::topics::ORDER_CREATED),
+        ROWS as usize,
+        Duration::from_secs(30),
+    )
+    .await;
+    let published: Vec<i64> = records
+        .iter()
+        .map(|r| {
+            let body: serde_json::Value = serde_json::from_slice(r.payload().unwrap()).unwrap();
+            body["n"].as_i64().unwrap()
+        })
+        .collect();
+    assert_eq!(
+        published,
+        (0..i64::from(ROWS)).collect::<Vec<_>>(),
+        "same key: published once each, in insertion order"
+    );
+    let published = app
+        .metric_eventually("outbox_published_total", &[], f64::from(ROWS))
+        .await;
+    assert_eq!(published, f64::from(ROWS));
+    assert_eq!(
+        app.count("SELECT count(*) FROM outbox").await,
+        0,
+        "published rows are deleted"
+    );
 }
 
 #[tokio::test]
