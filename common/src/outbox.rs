@@ -317,7 +317,14 @@ impl Relay {
     /// (and the one before deleted) while the broker acknowledges the last.
     /// Returns whether rows were left pending behind the last batch.
     async fn publish(&self) -> anyhow::Result<bool> {
-        let mut tx = self.pool.begin().await?;
+        // The outbox is nearly empty whenever it is analyzed, so the planner
+        // would fetch every pending row and sort them, a backlog's worth per
+        // batch; without sorting it walks the unpublished rows' index in id
+        // order and stops after a batch.
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN; SET LOCAL enable_sort = off")
+            .await?;
         let mut rows = self.pending(&mut tx, i64::MIN).await?;
         // Acknowledged in this transaction: ids and creation times for the
         // metrics after the commit; `unsettled` still to delete (or mark).

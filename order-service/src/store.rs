@@ -71,16 +71,19 @@ pub async fn insert(
 }
 
 pub async fn find(pool: &PgPool, id: Uuid) -> Result<Option<OrderView>, sqlx::Error> {
-    let Some((mut view, items)) = sqlx::query_as::<_, ViewWithItems>(&format!(
+    let Some(ViewWithItems {
+        mut view,
+        items_json,
+    }) = sqlx::query_as::<_, ViewWithItems>(&format!(
         "SELECT {ORDER_COLUMNS}, items::text AS items_json FROM orders WHERE id = $1"
     ))
     .bind(id)
     .fetch_optional(pool)
     .await?
-    .map(|row| (row.view, row.items_json)) else {
+    else {
         return Ok(None);
     };
-    let lines = serde_json::from_str(&items).map_err(|e| sqlx::Error::Decode(e.into()))?;
+    let lines = serde_json::from_str(&items_json).map_err(|e| sqlx::Error::Decode(e.into()))?;
     view.items = Some(lines);
     Ok(Some(view))
 }

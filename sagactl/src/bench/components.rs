@@ -84,11 +84,7 @@ impl Options {
 
     /// Runs `stack.sh <verb> <service>` with `env`, its output in the log.
     fn stack(&self, verb: &str, service: &str, env: &[(&str, &str)]) -> anyhow::Result<()> {
-        let env: Vec<(String, String)> = env
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect();
-        run_stack(&self.stack, &self.log(), verb, service, &env)
+        run_stack(&self.stack, &self.log(), verb, service, env)
     }
 
     pub fn pid(&self, service: &str) -> anyhow::Result<u32> {
@@ -206,7 +202,7 @@ fn run_stack(
     log: &Path,
     verb: &str,
     service: &str,
-    env: &[(String, String)],
+    env: &[(&str, &str)],
 ) -> anyhow::Result<()> {
     let output = std::fs::OpenOptions::new()
         .create(true)
@@ -214,7 +210,7 @@ fn run_stack(
         .open(log)?;
     let status = Command::new(stack)
         .args([verb, service])
-        .envs(env.iter().map(|(k, v)| (k, v)))
+        .envs(env.iter().copied())
         .stdout(output.try_clone()?)
         .stderr(output)
         .stdin(Stdio::null())
@@ -242,12 +238,7 @@ async fn drain(opts: &Options, phase: Phase) -> anyhow::Result<Component> {
     opts.stack("down", service, &[])?;
     // Started in the background: the drain may begin before it reports ready.
     let (stack, log) = (opts.stack.clone(), opts.log());
-    let env: Vec<(String, String)> = env
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-        .collect();
-    let starting =
-        tokio::task::spawn_blocking(move || run_stack(&stack, &log, "up", service, &env));
+    let starting = tokio::task::spawn_blocking(move || run_stack(&stack, &log, "up", service, env));
     let client = reqwest::Client::new();
     let url = opts.endpoint(service)?.to_owned();
     let deadline = Instant::now() + Duration::from_secs(opts.timeout_secs);
