@@ -221,10 +221,7 @@ pub fn render(rep: &Report) -> String {
         cores * 100
     );
     w!();
-    let headers: Vec<&str> = names
-        .iter()
-        .map(|n| if *n == "k6" { "load generator" } else { n })
-        .collect();
+    let headers: Vec<&str> = names.iter().map(|n| super::step::tree_label(n)).collect();
     w!(
         "| orders/s | {} | listed total | whole machine |",
         headers.join(" | ")

@@ -345,7 +345,7 @@ pub fn saturation(
     if !shares.is_empty() {
         let list: Vec<String> = shares
             .iter()
-            .map(|(n, v)| format!("{n} {v:.0} %"))
+            .map(|(n, v)| format!("{} {v:.0} %", super::step::tree_label(n)))
             .collect();
         details.push(format!(
             "CPU {}; listed total {:.0} % of {capacity} %",
@@ -377,7 +377,9 @@ pub fn saturation(
     match (step.machine_busy_pct, other) {
         (Some(busy), Some(other)) if busy >= 0.9 * f64::from(capacity) => {
             let top = match shares.first() {
-                Some((name, share)) if *share >= other => format!("{name} ({share:.0} %)"),
+                Some((name, share)) if *share >= other => {
+                    format!("{} ({share:.0} %)", super::step::tree_label(name))
+                }
                 _ => format!(
                     "processes outside the benchmark ({other:.0} %): the numbers are not this stack's own"
                 ),
@@ -784,6 +786,26 @@ mod tests {
         let one = [step(250, Verdict::Ok)];
         let (best, note) = sustainable(&one);
         assert_eq!((best.map(|s| s.rate), note), (Some(250), None));
+    }
+
+    #[test]
+    fn saturation_names_the_load_generator_by_what_it_is() {
+        let mut busy = step(4000, Verdict::Shed);
+        busy.cpu_pct = [("postgres", 60.0), (super::super::step::LOAD_TREE, 90.0)]
+            .into_iter()
+            .map(|(name, pct)| (name.to_owned(), pct))
+            .collect();
+        busy.cpu_total_pct = 150.0;
+        busy.machine_busy_pct = Some(195.0);
+        let sat = saturation(&busy, None, None, 2);
+        assert_eq!(
+            sat.details[0],
+            "CPU load generator 90 %, postgres 60 %; listed total 150 % of 200 %"
+        );
+        assert_eq!(
+            sat.first.as_deref(),
+            Some("CPU: the machine was 98 % busy; the largest share: load generator (90 %)")
+        );
     }
 
     fn snap(time: f64, commits: [i64; 3], published: [f64; 3]) -> Snapshot {

@@ -141,6 +141,16 @@ pub struct StepResult {
 /// The load generator's process tree, whichever generator ran.
 pub const LOAD_TREE: &str = "k6";
 
+/// How the report names a process tree: the load generator's tree by what
+/// it is, since its name stays `k6` whichever generator ran.
+pub fn tree_label(name: &str) -> &str {
+    if name == LOAD_TREE {
+        "load generator"
+    } else {
+        name
+    }
+}
+
 impl StepResult {
     /// CPU-milliseconds per completed saga of each process tree (the load
     /// generator's left out) over the measured window; empty when no saga
