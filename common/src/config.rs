@@ -110,8 +110,8 @@ use contract::secret::{self, ExposeSecret, SecretString, SettingError};
 
 #[derive(Debug, Clone)]
 pub struct OutboxConfig {
-    /// `OUTBOX_BATCH_SIZE`, default 500 (at least 1): rows the relay publishes
-    /// per transaction.
+    /// `OUTBOX_BATCH_SIZE`, default 500 (at least 1): rows the relay reads
+    /// and publishes at once; behind a backlog a transaction chains several.
     pub batch_size: i64,
     /// `OUTBOX_POLL_INTERVAL_MS`, default 200: the relay also polls, to pick up
     /// rows committed by other replicas (its own writers wake it at once).
