@@ -326,9 +326,9 @@ impl Relay {
             .begin_with("BEGIN; SET LOCAL enable_sort = off")
             .await?;
         let mut rows = self.pending(&mut tx, i64::MIN).await?;
-        // Acknowledged in this transaction: ids and creation times for the
-        // metrics after the commit; `unsettled` still to delete (or mark).
-        let mut acknowledged: Vec<(i64, DateTime<Utc>)> = Vec::new();
+        // When each row acknowledged in this transaction was written, for the
+        // metrics after the commit; `unsettled`: ids still to delete (or mark).
+        let mut acknowledged: Vec<DateTime<Utc>> = Vec::new();
         let mut unsettled: Vec<i64> = Vec::new();
         let mut failure = None;
         let mut backlog = false;
@@ -358,9 +358,9 @@ impl Relay {
             let prefix = results.iter().take_while(|r| matches!(r, Ok(Ok(_))));
             let acked = &rows[..prefix.count()];
             unsettled = acked.iter().map(|row| row.id).collect();
-            acknowledged.extend(acked.iter().map(|row| (row.id, row.created_at)));
+            acknowledged.extend(acked.iter().map(|row| row.created_at));
             if acked.len() < rows.len() {
-                failure = Some(self.describe_failure(&rows, &results, enqueue_error));
+                failure = Some(self.describe_failure(&rows, &results, acked.len(), enqueue_error));
                 break;
             }
             // A read that failed leaves the whole transaction undone: what was
@@ -371,7 +371,7 @@ impl Relay {
         self.settle(&mut tx, &unsettled).await?;
         tx.commit().await?;
         let now = Utc::now();
-        for (_, created_at) in &acknowledged {
+        for created_at in &acknowledged {
             let latency = (now - *created_at).to_std().unwrap_or_default();
             self.metrics
                 .outbox_publish_latency
@@ -441,18 +441,16 @@ impl Relay {
         Ok(())
     }
 
-    /// The error for a batch not wholly acknowledged, naming the first
-    /// failure; a denial by the broker's ACLs is also counted.
+    /// The error for a batch of which only the first `acknowledged` rows
+    /// were, naming the first failure; a denial by the broker's ACLs is also
+    /// counted.
     fn describe_failure(
         &self,
         rows: &[PendingRow],
         results: &[<DeliveryFuture as std::future::Future>::Output],
+        acknowledged: usize,
         enqueue_error: Option<String>,
     ) -> anyhow::Error {
-        let acknowledged = results
-            .iter()
-            .take_while(|r| matches!(r, Ok(Ok(_))))
-            .count();
         let failed = rows.iter().zip(results).find_map(|(row, r)| match r {
             Ok(Err((e, _))) => Some((row, Some(e), e.to_string())),
             Err(_) => Some((row, None, "delivery cancelled".to_owned())),
