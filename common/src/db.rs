@@ -4,14 +4,33 @@ use crate::config::DatabaseConfig;
 use contract::secret::ExposeSecret;
 use sqlx::migrate::{MigrateError, Migrator};
 use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::Connection;
 use std::time::Duration;
+
+/// A connection idle for longer than this is pinged before it is handed out.
+const PING_AFTER_IDLE: Duration = Duration::from_secs(1);
 
 /// A pool that connects lazily, so a service starts (and reports itself not
 /// ready) while its database is still down.
+///
+/// sqlx pings every connection it hands out by default: one more round trip
+/// to Postgres per acquire (per order accepted, per relay or consumer
+/// batch). Only a connection that sat idle can have gone stale unnoticed: one
+/// that failed while in use is closed when it is returned (sqlx tests it on
+/// release), so under load the ping only costs.
 pub fn connect_lazy(database: &DatabaseConfig) -> Result<PgPool, sqlx::Error> {
     PgPoolOptions::new()
         .max_connections(database.max_connections)
         .acquire_timeout(database.acquire_timeout)
+        .test_before_acquire(false)
+        .before_acquire(|conn, meta| {
+            Box::pin(async move {
+                if meta.idle_for > PING_AFTER_IDLE {
+                    conn.ping().await?;
+                }
+                Ok(true)
+            })
+        })
         .connect_lazy(database.url.expose_secret())
 }
 
