@@ -78,9 +78,9 @@ start() {
     say "starting PostgreSQL on $PG_ADDRESS, log: $PG_LOG"
     # Secured: TLS only; certificate, key and hba file in $PG_DATA_DIR/tls.
     [ "$SECURITY" = off ] || tls=$("$ROOT_DIR/security-setup/secrets.sh" postgres "$PG_DATA_DIR")
-    # TCP on loopback only, no Unix socket: nothing to collide with a system server.
+    # Loopback TCP only, no Unix socket; WAL and buffers sized for sustained writes (docs/operations.md).
     as_pg "$PG_BIN/pg_ctl" start -D "$PG_DATA_DIR" -l "$PG_LOG" -w -t 60 \
-      -o "-c listen_addresses=${PG_ADDRESS%:*} -c port=$PG_PORT -c unix_socket_directories= -c max_connections=200 -c shared_preload_libraries=pg_stat_statements ${tls:-} ${PG_SERVER_OPTIONS:-}" >/dev/null ||
+      -o "-c listen_addresses=${PG_ADDRESS%:*} -c port=$PG_PORT -c unix_socket_directories= -c max_connections=200 -c shared_preload_libraries=pg_stat_statements -c shared_buffers=1GB -c max_wal_size=4GB -c checkpoint_timeout=15min -c wal_compression=lz4 ${tls:-} ${PG_SERVER_OPTIONS:-}" >/dev/null ||
       { tail -20 "$PG_LOG" >&2; die "PostgreSQL did not start, see $PG_LOG"; }
   fi
   create_databases

@@ -108,7 +108,8 @@ pub async fn server_settings(admin: &PgPool) -> anyhow::Result<(String, String)>
         "SELECT string_agg(name || '=' || setting || COALESCE(unit, ''), ', ' ORDER BY name)
            FROM pg_settings
           WHERE name IN ('fsync', 'wal_sync_method', 'shared_buffers', 'max_connections',
-                         'commit_delay', 'full_page_writes')",
+                         'commit_delay', 'full_page_writes', 'max_wal_size',
+                         'checkpoint_timeout', 'wal_compression')",
     )
     .fetch_one(admin)
     .await?;
