@@ -77,7 +77,7 @@ pub struct HttpConfig {
     /// descriptor limit leaves room for (see `app::connection_limit`); a worker
     /// at its limit stops accepting until one of its connections closes.
     pub max_connections_per_worker: Option<NonZeroUsize>,
-    /// `ADMISSION_MAX_IN_FLIGHT`, default 8 × `DATABASE_MAX_CONNECTIONS`: the
+    /// `ADMISSION_MAX_IN_FLIGHT`, default 16 × `DATABASE_MAX_CONNECTIONS`: the
     /// most writes (`/api/` requests other than GET, HEAD, OPTIONS) in
     /// progress at once; see `common::admission`.
     pub admission_max_in_flight: usize,
@@ -183,7 +183,7 @@ impl ServiceConfig {
                 // instead of refused, and nothing queues longer.
                 admission_max_in_flight: vars.positive(
                     "ADMISSION_MAX_IN_FLIGHT",
-                    8 * vars.parsed("DATABASE_MAX_CONNECTIONS", 10usize)?,
+                    16 * vars.parsed("DATABASE_MAX_CONNECTIONS", 10usize)?,
                 )?,
                 admission_latency_target: vars.millis("ADMISSION_LATENCY_TARGET_MS", 10)?,
                 admission_wait: Duration::from_millis(vars.parsed("ADMISSION_WAIT_MS", 10)?),

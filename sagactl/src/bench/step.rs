@@ -251,7 +251,7 @@ pub fn verdict(f: &Facts) -> (Verdict, Vec<String>) {
         reasons.push(format!("{} refused", f.rejected - f.shed));
     }
     if f.dropped > 0 {
-        reasons.push(format!("{} dropped by k6", f.dropped));
+        reasons.push(format!("{} dropped by the load generator", f.dropped));
     }
     if f.completed_ratio < KEEP_UP_COMPLETED {
         reasons.push(format!(
@@ -612,7 +612,10 @@ mod tests {
         };
         let (v, reasons) = verdict(&f);
         assert_eq!(v, Verdict::Failed);
-        assert_eq!(reasons, vec!["40 refused", "20 dropped by k6"]);
+        assert_eq!(
+            reasons,
+            vec!["40 refused", "20 dropped by the load generator"]
+        );
         // 4 %: behind only.
         let f = Facts {
             rejected: 40,
