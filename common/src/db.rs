@@ -15,9 +15,11 @@ const PING_AFTER_IDLE: Duration = Duration::from_secs(1);
 ///
 /// sqlx pings every connection it hands out by default: one more round trip
 /// to Postgres per acquire (per order accepted, per relay or consumer
-/// batch). Only a connection that sat idle can have gone stale unnoticed: one
-/// that failed while in use is closed when it is returned (sqlx tests it on
-/// release), so under load the ping only costs.
+/// batch), which under load only costs. Here only a connection idle for over
+/// a second is pinged first. One the server closed within the second since
+/// its last use fails its next statement instead (a request gets 503, see
+/// [`is_unavailable`]; a relay or consumer retries) and is discarded when it
+/// is returned, since sqlx tests every connection on release.
 pub fn connect_lazy(database: &DatabaseConfig) -> Result<PgPool, sqlx::Error> {
     PgPoolOptions::new()
         .max_connections(database.max_connections)
@@ -34,31 +36,36 @@ pub fn connect_lazy(database: &DatabaseConfig) -> Result<PgPool, sqlx::Error> {
         .connect_lazy(database.url.expose_secret())
 }
 
-/// Errors that mean "the database does not serve us yet", worth waiting out:
-/// no connection, garbage on the wire (whatever answers a Service address
-/// before its endpoints are in place), or a server refusing connections for
-/// now (starting up, shutting down, full, the role or database not created
-/// yet). Only a migration's own SQL failing is a broken migration.
-fn is_transient(error: &MigrateError) -> bool {
+/// Errors that mean "the database does not serve us right now", worth
+/// waiting out (a request gets 503): no connection, garbage on the wire
+/// (whatever answers a Service address before its endpoints are in place),
+/// or a server refusing or closing connections for now (starting up,
+/// shutting down, restarted, full, the role or database not created yet).
+/// Only a statement's own failure is not.
+pub fn is_unavailable(error: &sqlx::Error) -> bool {
     match error {
-        MigrateError::Execute(
-            sqlx::Error::Io(_)
-            | sqlx::Error::PoolTimedOut
-            | sqlx::Error::Tls(_)
-            | sqlx::Error::Protocol(_),
-        ) => true,
-        MigrateError::Execute(sqlx::Error::Database(e)) => e
+        sqlx::Error::Io(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_) => true,
+        sqlx::Error::Database(e) => e
             .code()
             .is_some_and(|code| refuses_connections_for_now(&code)),
         _ => false,
     }
 }
 
+/// A migration waits while the database is unavailable; only a migration's
+/// own SQL failing is a broken migration.
+fn is_transient(error: &MigrateError) -> bool {
+    matches!(error, MigrateError::Execute(e) if is_unavailable(e))
+}
+
 /// SQLSTATEs of a server turning a connection away: connection exceptions
 /// (08), authorization (28: the role may not exist yet), insufficient
 /// resources (53: too many connections), operator intervention (57P: a
-/// shutdown, or "the database system is starting up"), and an unknown
-/// database (3D000: not created yet).
+/// shutdown or restart closing the connection, or "the database system is
+/// starting up"), and an unknown database (3D000: not created yet).
 fn refuses_connections_for_now(code: &str) -> bool {
     ["08", "28", "53", "57P"]
         .iter()

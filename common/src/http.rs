@@ -103,10 +103,10 @@ impl ApiError {
 }
 
 impl From<sqlx::Error> for ApiError {
-    /// An unreachable database is 503 (retry later), anything else 500.
+    /// An unavailable database is 503 (retry later), anything else 500.
     fn from(e: sqlx::Error) -> Self {
         match e {
-            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
+            e if crate::db::is_unavailable(&e) || matches!(e, sqlx::Error::PoolClosed) => {
                 // Counted by http_requests_total{status="503"}; one line per interval.
                 DATABASE_UNAVAILABLE.warn(format_args!("database unavailable: {e}"));
                 ApiError::Unavailable("the database is unavailable; try again shortly".into())

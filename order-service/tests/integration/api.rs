@@ -1,10 +1,13 @@
 //! order-service's HTTP API on the real database: what a client sees for good
 //! and bad requests. No input may produce a 5xx.
 
-use common::testing::{named_fields, query_plans, spawn_app, TestTopics};
+use common::testing::{
+    admin_url, named_fields, query_plans, spawn_app, spawn_app_with, TestTopics,
+};
 use order_service::store::{list_query, OrderFilter};
-use order_service::testing::{body_with, ITEM};
+use order_service::testing::{body_with, order_body, ITEM};
 use serde_json::Value;
+use std::time::Duration;
 
 #[tokio::test]
 async fn each_bad_order_gets_its_4xx_and_names_the_field() {
@@ -295,4 +298,74 @@ async fn a_nul_anywhere_in_an_order_or_its_filter_is_refused_naming_the_field() 
 
     let orders: i64 = app.count("SELECT count(*) FROM orders").await;
     assert_eq!(orders, 0);
+}
+
+/// The pool hands out a recently used connection without testing it (one
+/// round trip less per order) and tests one that sat idle. After Postgres
+/// closed the service's connections (a restart, a failover): a request that
+/// meets a closed connection at once gets 503, never 500, and the next ones
+/// get fresh connections; once the connections sat idle, the first order is
+/// accepted.
+#[tokio::test]
+async fn orders_after_postgres_closed_the_connections_get_503_at_worst_then_202() {
+    let topics = TestTopics::create().await;
+    // Only requests use the pool: a relay's poll would meet a closed
+    // connection first and drop it.
+    let app = spawn_app_with(
+        order_service::definition(Default::default()),
+        &topics,
+        |c| {
+            c.relay_enabled = false;
+            c.consumers_enabled = false;
+        },
+    )
+    .await;
+    let (status, body) = app.readiness_until(200, Duration::from_secs(30)).await;
+    assert_eq!(status, 200, "{body}");
+    let first = app.post_json("/api/orders", &order_body("c-1")).await;
+    assert_eq!(
+        first.status().as_u16(),
+        202,
+        "{}",
+        first.text().await.unwrap()
+    );
+    let admin = sqlx::PgPool::connect(&admin_url()).await.unwrap();
+    let close_connections = || async {
+        let closed: i64 = sqlx::query_scalar(
+            "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity
+              WHERE datname = $1",
+        )
+        .bind(&app.db.name)
+        .fetch_one(&admin)
+        .await
+        .unwrap();
+        assert!(closed >= 1, "the service had connections to close");
+    };
+
+    close_connections().await;
+    let mut refused = 0;
+    loop {
+        let response = app.post_json("/api/orders", &order_body("c-1")).await;
+        let status = response.status().as_u16();
+        let body: Value = response.json().await.unwrap();
+        if status == 202 {
+            break;
+        }
+        assert_eq!(status, 503, "{body}");
+        assert_eq!(body["error"], "unavailable", "{body}");
+        refused += 1;
+        assert!(refused <= 10, "at most one 503 per pooled connection");
+    }
+
+    close_connections().await;
+    // Longer than a connection may sit before it is tested again.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let after_idle = app.post_json("/api/orders", &order_body("c-1")).await;
+    let status = after_idle.status().as_u16();
+    assert_eq!(status, 202, "{}", after_idle.text().await.unwrap());
+    assert_eq!(
+        app.count("SELECT count(*) FROM orders WHERE customer_id = 'c-1'")
+            .await,
+        3
+    );
 }
