@@ -18,8 +18,8 @@
 //! back whether or not it was reached: a stall of a few tens of
 //! milliseconds (a slow WAL flush) lowers it, and the moderate load that
 //! follows rarely fills it, so a limit that grew only when reached would
-//! stay lowered and turn the next short stall into refusals. A fixed limit near the
-//! pool size protects the pool but not the CPU: when the machine itself is
+//! stay lowered and turn the next short stall into refusals. A fixed limit
+//! near the pool size protects the pool but not the CPU: when the machine itself is
 //! saturated every admitted write slows down, in-flight work never reaches a
 //! fixed limit sized for the pool, and refusals wait in the same CPU queue
 //! as everything else. Following the admitted writes' latency instead admits
